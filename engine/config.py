@@ -1,0 +1,69 @@
+"""Every architectural knob of TRM in one dataclass, serialisable into checkpoint metadata."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from typing import Literal
+
+Mixer = Literal["attention", "mlp"]
+PosEncoding = Literal["rope", "learned", "none"]
+
+
+@dataclass
+class TRMConfig:
+    vocab_size: int
+    seq_len: int
+    hidden_size: int = 512
+    num_heads: int = 8
+    expansion: float = 4.0
+    L_layers: int = 2
+    H_cycles: int = 3  # T: deep-recursion cycles per supervision step (T-1 without gradients)
+    L_cycles: int = 6  # n: latent updates per cycle
+    halt_max_steps: int = 16  # supervision steps
+    halt_exploration_prob: float = 0.1
+    mixer: Mixer = "attention"  # "mlp" = the reference's mlp_t (an MLP over the sequence)
+    pos_encodings: PosEncoding = "rope"
+    puzzle_emb_ndim: int = 0  # 0 = no puzzle embedding
+    puzzle_emb_len: int = 16  # prefix positions; 0 = ceil(puzzle_emb_ndim / hidden_size)
+    num_puzzle_identifiers: int = 1
+    rms_norm_eps: float = 1e-5
+    rope_theta: float = 10000.0
+    forward_dtype: str = "bfloat16"
+    no_ACT_continue: bool = True  # halt when q_halt > 0 (the paper), not q_halt > q_continue
+
+    def __post_init__(self) -> None:
+        if self.mixer not in ("attention", "mlp"):
+            raise ValueError(f"mixer must be 'attention' or 'mlp', not {self.mixer!r}")
+        if self.pos_encodings not in ("rope", "learned", "none"):
+            raise ValueError(f"pos_encodings must be rope, learned or none, not {self.pos_encodings!r}")
+        if self.mixer == "attention" and self.hidden_size % self.num_heads:
+            raise ValueError(f"hidden_size {self.hidden_size} is not divisible by num_heads {self.num_heads}")
+
+    @property
+    def prefix_len(self) -> int:
+        """Positions taken by the puzzle embedding in front of the tokens."""
+        if self.puzzle_emb_ndim <= 0:
+            return 0
+        if self.puzzle_emb_len == 0:
+            return -(self.puzzle_emb_ndim // -self.hidden_size)
+        return self.puzzle_emb_len
+
+    @property
+    def total_len(self) -> int:
+        return self.prefix_len + self.seq_len
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TRMConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown TRMConfig field(s): {', '.join(unknown)}")
+        return cls(**data)
+
+    @classmethod
+    def from_json(cls, text: str) -> TRMConfig:
+        return cls.from_dict(json.loads(text))

@@ -1,0 +1,217 @@
+"""The Tiny Recursive Model: one small network applied recursively (Jolicoeur-Martineau 2025).
+
+Names follow the paper: x is the embedded question, y the current answer (the reference's z_H) and z the latent
+reasoning state (z_L). Weights and behaviour match the reference implementation; the recursion is in
+`latent_recursion` / `deep_recursion` / `forward` at the bottom of this file.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from engine.config import TRMConfig
+
+
+def trunc_normal_(tensor: torch.Tensor, std: float) -> torch.Tensor:
+    """Truncated normal at +-2 sigma, rescaled so the *truncated* distribution has standard deviation `std`."""
+    if std == 0:
+        return tensor.zero_()
+    s = std / 0.87962566103423978
+    return nn.init.trunc_normal_(tensor, std=s, a=-2 * s, b=2 * s)
+
+
+def rms_norm(x: torch.Tensor, eps: float) -> torch.Tensor:
+    """Weightless RMSNorm computed in float32 (post-norm, as in the reference)."""
+    dtype = x.dtype
+    x = x.float()
+    return (x * torch.rsqrt(x.square().mean(-1, keepdim=True) + eps)).to(dtype)
+
+
+def swiglu_width(dim: int, expansion: float) -> int:
+    """Intermediate size of the reference's SwiGLU: 2/3 * expansion * dim, rounded up to a multiple of 256."""
+    inter = round(expansion * dim * 2 / 3)
+    return -(inter // -256) * 256
+
+
+def linear(in_features: int, out_features: int, bias: bool = False) -> nn.Linear:
+    layer = nn.Linear(in_features, out_features, bias=bias)
+    trunc_normal_(layer.weight.data, std=1.0 / math.sqrt(in_features))
+    if bias:
+        layer.bias.data.zero_()
+    return layer
+
+
+class SwiGLU(nn.Module):
+    def __init__(self, dim: int, expansion: float):
+        super().__init__()
+        inter = swiglu_width(dim, expansion)
+        self.gate_up_proj = linear(dim, 2 * inter)
+        self.down_proj = linear(inter, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gate, up = self.gate_up_proj(x).chunk(2, dim=-1)
+        return self.down_proj(F.silu(gate) * up)
+
+
+class SequenceMLP(SwiGLU):
+    """SwiGLU across positions (the reference's mlp_t), applied as W @ h so no transpose is materialised."""
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:  # h: (B, S, D) -> (B, S, D)
+        gate, up = torch.matmul(self.gate_up_proj.weight, h).chunk(2, dim=-2)
+        return torch.matmul(self.down_proj.weight, F.silu(gate) * up)
+
+
+class Rotary(nn.Module):
+    def __init__(self, head_dim: int, length: int, theta: float):
+        super().__init__()
+        inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim))
+        freqs = torch.outer(torch.arange(length, dtype=torch.float32), inv_freq)
+        emb = torch.cat((freqs, freqs), dim=-1)
+        self.register_buffer("cos", emb.cos(), persistent=False)
+        self.register_buffer("sin", emb.sin(), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, H, S, Dh)
+        half = x.shape[-1] // 2
+        rotated = torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+        return (x.float() * self.cos + rotated.float() * self.sin).to(x.dtype)
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg: TRMConfig):
+        super().__init__()
+        self.num_heads = cfg.num_heads
+        self.head_dim = cfg.hidden_size // cfg.num_heads
+        self.qkv_proj = linear(cfg.hidden_size, 3 * cfg.hidden_size)
+        self.o_proj = linear(cfg.hidden_size, cfg.hidden_size)
+
+    def forward(self, h: torch.Tensor, rotary: Rotary | None) -> torch.Tensor:
+        B, S, D = h.shape
+        q, k, v = self.qkv_proj(h).view(B, S, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        if rotary is not None:
+            q, k = rotary(q), rotary(k)
+        out = F.scaled_dot_product_attention(q, k, v)
+        return self.o_proj(out.transpose(1, 2).reshape(B, S, D))
+
+
+class Block(nn.Module):
+    """Post-norm block: token mixing (attention or sequence MLP), then a channel SwiGLU."""
+
+    def __init__(self, cfg: TRMConfig):
+        super().__init__()
+        self.eps = cfg.rms_norm_eps
+        if cfg.mixer == "mlp":
+            self.mlp_t = SequenceMLP(cfg.total_len, cfg.expansion)
+        else:
+            self.self_attn = Attention(cfg)
+        self.mlp = SwiGLU(cfg.hidden_size, cfg.expansion)
+
+    def forward(self, h: torch.Tensor, rotary: Rotary | None) -> torch.Tensor:
+        mixed = self.mlp_t(h) if hasattr(self, "mlp_t") else self.self_attn(h, rotary)
+        h = rms_norm(h + mixed, self.eps)
+        return rms_norm(h + self.mlp(h), self.eps)
+
+
+class Network(nn.Module):
+    """The one tiny network: net(state, injection) = blocks(state + injection)."""
+
+    def __init__(self, cfg: TRMConfig):
+        super().__init__()
+        self.layers = nn.ModuleList(Block(cfg) for _ in range(cfg.L_layers))
+
+    def forward(self, state: torch.Tensor, injection: torch.Tensor, rotary: Rotary | None) -> torch.Tensor:
+        h = state + injection
+        for layer in self.layers:
+            h = layer(h, rotary)
+        return h
+
+
+@dataclass
+class StepOutput:
+    y: torch.Tensor  # answer state after this supervision step (detached: the carry)
+    z: torch.Tensor  # latent state after this supervision step (detached: the carry)
+    logits: torch.Tensor  # (B, seq_len, vocab)
+    q_halt: torch.Tensor  # (B,) float32 logit: "the current answer is right"
+    q_continue: torch.Tensor  # (B,) float32 logit (used only when no_ACT_continue is False)
+
+
+class TRM(nn.Module):
+    def __init__(self, cfg: TRMConfig):
+        super().__init__()
+        self.cfg = cfg
+        D = cfg.hidden_size
+        self.embed_scale = math.sqrt(D)
+        self.embed_tokens = nn.Embedding(cfg.vocab_size, D)
+        trunc_normal_(self.embed_tokens.weight.data, std=1.0 / self.embed_scale)
+        if cfg.puzzle_emb_ndim > 0:
+            # Zero-initialised, as in the reference; trained with its own learning rate (trainers.loop).
+            self.puzzle_emb = nn.Embedding(cfg.num_puzzle_identifiers, cfg.puzzle_emb_ndim)
+            self.puzzle_emb.weight.data.zero_()
+        if cfg.pos_encodings == "learned":
+            self.embed_pos = nn.Embedding(cfg.total_len, D)
+            trunc_normal_(self.embed_pos.weight.data, std=1.0 / self.embed_scale)
+        self.rotary = (
+            Rotary(D // cfg.num_heads, cfg.total_len, cfg.rope_theta)
+            if cfg.pos_encodings == "rope" and cfg.mixer == "attention"
+            else None
+        )
+        self.net = Network(cfg)
+        self.lm_head = linear(D, cfg.vocab_size)
+        self.q_head = linear(D, 2, bias=True)
+        self.q_head.weight.data.zero_()
+        self.q_head.bias.data.fill_(-5.0)  # start by almost never halting
+        # Fixed random initial states (buffers in the reference, not trained).
+        self.register_buffer("y_init", trunc_normal_(torch.empty(D), std=1.0))
+        self.register_buffer("z_init", trunc_normal_(torch.empty(D), std=1.0))
+
+    def embed(self, inputs: torch.Tensor, puzzle_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """x: token embeddings with the puzzle-embedding prefix, scaled by sqrt(hidden)."""
+        cfg = self.cfg
+        x = self.embed_tokens(inputs.long())
+        if cfg.prefix_len:
+            if puzzle_ids is None:
+                puzzle_ids = torch.zeros(inputs.shape[0], dtype=torch.long, device=inputs.device)
+            p = self.puzzle_emb(puzzle_ids.long())
+            p = F.pad(p, (0, cfg.prefix_len * cfg.hidden_size - p.shape[-1]))
+            x = torch.cat((p.view(-1, cfg.prefix_len, cfg.hidden_size).to(x.dtype), x), dim=1)
+        if cfg.pos_encodings == "learned":
+            x = 0.707106781 * (x + self.embed_pos.weight.to(x.dtype))
+        return self.embed_scale * x
+
+    def initial_state(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        shape = (batch_size, self.cfg.total_len, self.cfg.hidden_size)
+        return self.y_init.expand(shape).clone(), self.z_init.expand(shape).clone()
+
+    # ---- the recursion -------------------------------------------------------------------------------------
+    def latent_recursion(self, x, y, z):
+        """n times z = net(z, x + y), then y = net(y, z): refine the reasoning, then the answer once."""
+        for _ in range(self.cfg.L_cycles):
+            z = self.net(z, y + x, self.rotary)
+        y = self.net(y, z, self.rotary)
+        return y, z
+
+    def deep_recursion(self, x, y, z):
+        """T latent recursions; only the last one carries gradients."""
+        with torch.no_grad():
+            for _ in range(self.cfg.H_cycles - 1):
+                y, z = self.latent_recursion(x, y, z)
+        return self.latent_recursion(x, y, z)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> StepOutput:
+        """One supervision step: deep recursion, then read the answer (lm head) and halting (Q head)."""
+        y, z = self.deep_recursion(x, y, z)
+        logits = self.lm_head(y[:, self.cfg.prefix_len :])
+        q = self.q_head(y[:, 0]).float()
+        return StepOutput(y.detach(), z.detach(), logits, q[:, 0], q[:, 1])
+
+
+def count_parameters(model: TRM, include_embeddings: bool = False) -> int:
+    """Parameters of the recursive network and heads; embeddings (token, puzzle, position) are excluded by default."""
+    embeddings = ("embed_tokens.", "puzzle_emb.", "embed_pos.")
+    return sum(
+        p.numel() for n, p in model.named_parameters() if include_embeddings or not n.startswith(embeddings)
+    )

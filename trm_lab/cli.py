@@ -1,0 +1,45 @@
+"""The `trm-lab` command. Without a sub-command it opens the lab window.
+
+Each sub-command lives in its own module under `trm_lab.commands` with `register(subparsers)`; the module is
+imported here by name so a headless command never imports Qt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+COMMAND_MODULES = ("generate", "solve", "models", "train", "jobs", "checkpoints", "arc")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="trm-lab", description="Tiny Recursive Model lab")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"trm_lab.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"trm_lab.commands.{name}":
+                continue  # not built yet
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        from trm_lab.app import run_app
+
+        return run_app()
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,113 @@
+"""Training configuration: one JSON-serialisable dataclass for everything a run needs besides the model knobs."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A training config that cannot be used; the message names the file and the field."""
+
+
+@dataclass
+class DataConfig:
+    kind: str = "sudoku"  # sudoku | maze | custom (a dataset passed to train() by code, e.g. ARC adaptation)
+    source: str = "generate"  # "generate" or a file: our puzzle formats or the reference CSVs
+    size: int = 9  # Sudoku side (4, 6, 9) or maze side
+    clues: list[int] = field(default_factory=lambda: [28, 50])  # Sudoku givens range for generated puzzles
+    pool_size: int = 2000  # unique base Sudokus, augmented afresh every time they are drawn
+    pool_initial: int = 200  # pool puzzles usable from step 0; the usable pool grows by pool_growth per step
+    pool_growth: float = 2.0
+    augment: bool = True
+    maze_loops: float = 0.1  # fraction of inner walls knocked out (mazes with loops, so "shortest" matters)
+    eval_source: str = "generate"  # "generate" or a file
+    eval_count: int = 256
+    eval_clues: list[int] | None = None  # Sudoku givens range of the generated eval set (default: clues)
+    eval_seed: int = 7_000_003
+    prefetch: int = 8  # batches prepared ahead by the data worker
+
+
+@dataclass
+class TrainConfig:
+    preset: str = ""
+    model: dict[str, Any] = field(default_factory=dict)  # TRMConfig fields; vocab_size/seq_len come from the data
+    data: DataConfig = field(default_factory=DataConfig)
+    steps: int = 1000  # optimizer steps; one step = one supervision step of the carried batch
+    batch_size: int = 64  # global batch (split across DDP ranks)
+    lr: float = 1e-4
+    puzzle_emb_lr: float = 1e-2
+    weight_decay: float = 1.0
+    puzzle_emb_weight_decay: float = 1.0
+    beta1: float = 0.9
+    beta2: float = 0.95
+    warmup_steps: int = 100
+    schedule: str = "constant"  # "constant" (after warm-up) or "cosine"
+    min_lr_ratio: float = 1.0  # cosine floor as a fraction of lr (the reference's lr_min_ratio)
+    grad_clip: float | None = 1.0  # max global grad norm; None = off (the reference does not clip)
+    loss: str = "stablemax"  # "stablemax" | "softmax"
+    q_loss_weight: float = 0.5
+    ema: float | None = 0.999  # EMA decay; None = no EMA
+    eval_every: int = 500
+    eval_batch_size: int = 256
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 3
+    log_every: int = 20
+    seed: int = 0
+    device: str = "auto"
+    compile: bool = False
+    threads: int | None = None  # torch intra-op threads (None = torch default)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.data, dict):
+            self.data = _from_dict(DataConfig, self.data, "data")
+        if self.loss not in ("stablemax", "softmax"):
+            raise ConfigError(f"loss must be 'stablemax' or 'softmax', not {self.loss!r}")
+        if self.schedule not in ("constant", "cosine"):
+            raise ConfigError(f"schedule must be 'constant' or 'cosine', not {self.schedule!r}")
+        if self.steps < 1 or self.batch_size < 1:
+            raise ConfigError("steps and batch_size must be positive")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "config") -> TrainConfig:
+        try:
+            return _from_dict(cls, data, source)
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
+
+    @classmethod
+    def load(cls, path: str | Path) -> TrainConfig:
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{path}, line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: expected a JSON object")
+        return cls.from_dict(data, str(path))
+
+    def with_overrides(self, **changes: Any) -> TrainConfig:
+        data = self.to_dict()
+        data.update(changes)
+        return TrainConfig.from_dict(data)
+
+
+def _from_dict(cls, data: dict, where: str):
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"unknown field(s) in {where}: {', '.join(unknown)}")
+    try:
+        return cls(**data)
+    except TypeError as exc:
+        raise ConfigError(f"{where}: {exc}") from None

@@ -1,0 +1,145 @@
+"""The run directory (DESIGN §6): the only channel between a training process and whoever watches it.
+
+    RUN/config.json, status.json, metrics.jsonl, checkpoints/step_<N>.safetensors + latest.json, train.log
+
+The training process writes (atomic replace or append-only); the window, the job backends and people read with the
+functions here, which tolerate a file being written at the same moment (a torn last metrics line is skipped).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import struct
+import tempfile
+import time
+from pathlib import Path
+
+STATES = ("queued", "running", "finished", "failed", "stopped")
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+# ---- readers -------------------------------------------------------------------------------------------------------
+def read_status(run: str | Path) -> dict | None:
+    """status.json as a dict, or None if the run has not written one yet."""
+    try:
+        return json.loads((Path(run) / "status.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def read_metrics(run: str | Path, since_line: int = 0) -> tuple[list[dict], int]:
+    """Metric rows from line `since_line` on, and the line number to pass next time (only complete lines count)."""
+    path = Path(run) / "metrics.jsonl"
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return [], since_line
+    lines = data.split(b"\n")[:-1]  # the part after the last newline may be a line still being written
+    rows = []
+    for line in lines[since_line:]:
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows, len(lines)
+
+
+def checkpoint_is_complete(path: str | Path) -> bool:
+    """A safetensors file whose header parses and whose size matches the header's tensor extents."""
+    path = Path(path)
+    try:
+        with path.open("rb") as f:
+            size = path.stat().st_size
+            (n,) = struct.unpack("<Q", f.read(8))
+            if n <= 0 or 8 + n > size:
+                return False
+            header = json.loads(f.read(n))
+    except (OSError, struct.error, json.JSONDecodeError, UnicodeDecodeError):
+        return False
+    end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
+    return size == 8 + n + end
+
+
+def latest_checkpoint(run: str | Path) -> Path | None:
+    """The newest complete checkpoint: the one latest.json names if it is intact, else the newest intact step_N."""
+    ckdir = Path(run) / "checkpoints"
+    try:
+        named = json.loads((ckdir / "latest.json").read_text())
+        path = ckdir / named["file"]
+        if checkpoint_is_complete(path):
+            return path
+    except (FileNotFoundError, json.JSONDecodeError, KeyError, TypeError):
+        pass
+    for path in sorted(ckdir.glob("step_*.safetensors"), key=_step_of, reverse=True):
+        if checkpoint_is_complete(path):
+            return path
+    return None
+
+
+def _step_of(path: Path) -> int:
+    try:
+        return int(path.stem.split("_", 1)[1])
+    except (IndexError, ValueError):
+        return -1
+
+
+# ---- writer (used only by the training process, rank 0) -------------------------------------------------------------
+class RunWriter:
+    """Writes a run directory the way readers expect: atomic replaces for JSON, appends for metrics and the log."""
+
+    def __init__(self, run: str | Path):
+        self.run = Path(run)
+        (self.run / "checkpoints").mkdir(parents=True, exist_ok=True)
+        self.status: dict = read_status(self.run) or {}
+
+    def write_config(self, config_json: str) -> None:
+        _atomic_write(self.run / "config.json", config_json + "\n")
+
+    def set_status(self, state: str, **fields) -> None:
+        assert state in STATES, state
+        if state == "running" and self.status.get("state") != "running":
+            fields.setdefault("started", _now())
+        self.status.update(fields, state=state, pid=os.getpid(), host=socket.gethostname(), updated=_now())
+        self.status.setdefault("started", _now())
+        self.status.setdefault("message", "")
+        _atomic_write(self.run / "status.json", json.dumps(self.status, indent=1) + "\n")
+
+    def append_metrics(self, row: dict) -> None:
+        with (self.run / "metrics.jsonl").open("a") as f:
+            f.write(json.dumps(row) + "\n")
+
+    def log(self, message: str) -> None:
+        with (self.run / "train.log").open("a") as f:
+            f.write(f"{_now()} {message}\n")
+
+    def checkpoint_path(self, step: int) -> Path:
+        return self.run / "checkpoints" / f"step_{step}.safetensors"
+
+    def mark_latest(self, path: Path, step: int, keep: int | None = None) -> None:
+        """Name a fully written checkpoint as the newest; prune older ones beyond `keep`."""
+        ckdir = self.run / "checkpoints"
+        _atomic_write(ckdir / "latest.json", json.dumps({"file": path.name, "step": step, "time": _now()}) + "\n")
+        if keep:
+            old = sorted(ckdir.glob("step_*.safetensors"), key=_step_of)
+            for p in old[:-keep]:
+                if p != path:
+                    p.unlink(missing_ok=True)

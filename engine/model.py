@@ -25,11 +25,11 @@ def trunc_normal_(tensor: torch.Tensor, std: float) -> torch.Tensor:
     return nn.init.trunc_normal_(tensor, std=s, a=-2 * s, b=2 * s)
 
 
-def rms_norm(x: torch.Tensor, eps: float) -> torch.Tensor:
+def rms_norm(x: torch.Tensor, eps: float, dim: int = -1) -> torch.Tensor:
     """Weightless RMSNorm computed in float32 (post-norm, as in the reference)."""
     dtype = x.dtype
-    x = x.float()
-    return (x * torch.rsqrt(x.square().mean(-1, keepdim=True) + eps)).to(dtype)
+    x = x.to(torch.promote_types(dtype, torch.float32))
+    return (x * torch.rsqrt(x.square().mean(dim, keepdim=True) + eps)).to(dtype)
 
 
 def swiglu_width(dim: int, expansion: float) -> int:
@@ -67,18 +67,32 @@ class SequenceMLP(SwiGLU):
 
 
 class Rotary(nn.Module):
+    """RoPE tables, always float32: the reference rotates q and k in float32 even when the model runs in bfloat16."""
+
     def __init__(self, head_dim: int, length: int, theta: float):
         super().__init__()
-        inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim))
-        freqs = torch.outer(torch.arange(length, dtype=torch.float32), inv_freq)
+        self.shape = (head_dim, length, theta)
+        cos, sin = self._tables(torch.device("cpu"))
+        self.register_buffer("cos", cos, persistent=False)
+        self.register_buffer("sin", sin, persistent=False)
+
+    def _tables(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        head_dim, length, theta = self.shape
+        inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float32, device=device) / head_dim))
+        freqs = torch.outer(torch.arange(length, dtype=torch.float32, device=device), inv_freq)
         emb = torch.cat((freqs, freqs), dim=-1)
-        self.register_buffer("cos", emb.cos(), persistent=False)
-        self.register_buffer("sin", emb.sin(), persistent=False)
+        return emb.cos(), emb.sin()
+
+    def _apply(self, fn, recurse=True):  # model.to(dtype) must not round the tables
+        super()._apply(fn, recurse)
+        self.cos, self.sin = self._tables(self.cos.device)
+        return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, H, S, Dh)
         half = x.shape[-1] // 2
         rotated = torch.cat((-x[..., half:], x[..., :half]), dim=-1)
-        return (x.float() * self.cos + rotated.float() * self.sin).to(x.dtype)
+        wide = torch.promote_types(x.dtype, torch.float32)
+        return (x.to(wide) * self.cos.to(wide) + rotated.to(wide) * self.sin.to(wide)).to(x.dtype)
 
 
 class Attention(nn.Module):
@@ -104,15 +118,19 @@ class Block(nn.Module):
     def __init__(self, cfg: TRMConfig):
         super().__init__()
         self.eps = cfg.rms_norm_eps
-        if cfg.mixer == "mlp":
+        self.sequence_mixing = cfg.mixer == "mlp"
+        if self.sequence_mixing:
             self.mlp_t = SequenceMLP(cfg.total_len, cfg.expansion)
         else:
             self.self_attn = Attention(cfg)
         self.mlp = SwiGLU(cfg.hidden_size, cfg.expansion)
 
     def forward(self, h: torch.Tensor, rotary: Rotary | None) -> torch.Tensor:
-        mixed = self.mlp_t(h) if hasattr(self, "mlp_t") else self.self_attn(h, rotary)
-        h = rms_norm(h + mixed, self.eps)
+        if self.sequence_mixing:
+            # The reference runs mlp_t on the transposed state (B, D, S), so this norm is over positions.
+            h = rms_norm(h + self.mlp_t(h), self.eps, dim=-2)
+        else:
+            h = rms_norm(h + self.self_attn(h, rotary), self.eps)
         return rms_norm(h + self.mlp(h), self.eps)
 
 
@@ -204,9 +222,13 @@ class TRM(nn.Module):
     def forward(self, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> StepOutput:
         """One supervision step: deep recursion, then read the answer (lm head) and halting (Q head)."""
         y, z = self.deep_recursion(x, y, z)
-        logits = self.lm_head(y[:, self.cfg.prefix_len :])
+        logits, q_halt, q_continue = self.read_out(y)
+        return StepOutput(y.detach(), z.detach(), logits, q_halt, q_continue)
+
+    def read_out(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Answer logits from y's token positions; halting logits (float32) from its first position."""
         q = self.q_head(y[:, 0]).float()
-        return StepOutput(y.detach(), z.detach(), logits, q[:, 0], q[:, 1])
+        return self.lm_head(y[:, self.cfg.prefix_len :]), q[:, 0], q[:, 1]
 
 
 def count_parameters(model: TRM, include_embeddings: bool = False) -> int:

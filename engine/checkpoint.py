@@ -1,0 +1,234 @@
+"""Checkpoints as safetensors files with JSON metadata (DESIGN §5), checked before a tensor is trusted.
+
+Layout: model tensors under their `TRM.state_dict()` names (which never contain "/"); trainer state the model does
+not need (optimizer moments, EMA weights) under keys with a "/" such as `optimizer/…` or `ema/…`, which
+`load_checkpoint` skips and `load_tensors(path, "ema/")` returns. String metadata: `format` = `trm-lab/1`, `config`
+(TRMConfig JSON), `puzzle` (Encoding JSON), `training` (JSON), plus any `extra_metadata`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from engine.config import TRMConfig
+from engine.model import TRM
+from engine.puzzles.base import Encoding, PuzzleError
+
+FORMAT = "trm-lab/1"
+RESERVED_METADATA = ("format", "config", "puzzle", "training")
+MAX_HEADER_BYTES = 100 * 1024 * 1024
+
+
+class CheckpointError(Exception):
+    """A checkpoint that cannot be used; the message names the file and what is wrong."""
+
+
+@dataclass
+class LoadedModel:
+    model: TRM  # eval mode
+    config: TRMConfig
+    encoding: Encoding
+    training: dict = field(default_factory=dict)
+    path: Path | None = None
+    name: str = ""
+
+
+def save_checkpoint(
+    path: str | os.PathLike,
+    model: TRM,
+    *,
+    encoding: Encoding,
+    training: dict,
+    extra_tensors: dict[str, torch.Tensor] | None = None,
+    extra_metadata: dict[str, str] | None = None,
+) -> Path:
+    """Write `model` (plus trainer state) atomically: a reader sees the old file or the new one, never half."""
+    path = Path(path)
+    check_encoding(model.cfg, encoding, path)
+    tensors = {name: t.detach().to("cpu").contiguous() for name, t in model.state_dict().items()}
+    for name, t in (extra_tensors or {}).items():
+        if "/" not in name:
+            raise ValueError(f"extra tensor {name!r} needs a prefix with '/' (e.g. 'ema/{name}')")
+        tensors[name] = t.detach().to("cpu").contiguous()
+    metadata = {
+        "format": FORMAT,
+        "config": model.cfg.to_json(),
+        "puzzle": json.dumps(encoding.to_dict(), sort_keys=True),
+        "training": json.dumps(training, sort_keys=True, default=str),
+    }
+    for key, value in (extra_metadata or {}).items():
+        if key in RESERVED_METADATA:
+            raise ValueError(f"extra metadata may not replace {key!r}")
+        metadata[key] = value if isinstance(value, str) else json.dumps(value, default=str)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=metadata)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_header(path: str | os.PathLike) -> dict:
+    """The safetensors JSON header, after checking the file is one and is complete (no tensor data read)."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+            if len(head) < 8:
+                raise CheckpointError(f"{path}: not a safetensors file (only {size} bytes)")
+            (n,) = struct.unpack("<Q", head)
+            if n > MAX_HEADER_BYTES or n > size - 8:
+                raise CheckpointError(f"{path}: not a safetensors file, or truncated (header says {n} bytes)")
+            raw = fh.read(n)
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise CheckpointError(f"{path}: is a folder, expected a .safetensors file") from None
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        header = json.loads(raw)
+        if not isinstance(header, dict):
+            raise ValueError
+    except (ValueError, UnicodeDecodeError):
+        raise CheckpointError(f"{path}: not a safetensors file (header is not JSON)") from None
+    data_bytes = size - 8 - n
+    end = 0
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        try:
+            end = max(end, int(info["data_offsets"][1]))
+        except (KeyError, TypeError, ValueError, IndexError):
+            raise CheckpointError(f"{path}: malformed safetensors entry for tensor {name!r}") from None
+    if end > data_bytes:
+        raise CheckpointError(f"{path}: truncated: tensors need {end} bytes of data, the file has {data_bytes}")
+    return header
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The raw string metadata (`format`, `config`, `puzzle`, `training`, ...), without loading tensors."""
+    return dict(read_header(path).get("__metadata__") or {})
+
+
+def _parse_metadata(path: Path, meta: dict[str, str]) -> tuple[TRMConfig, Encoding, dict]:
+    fmt = meta.get("format")
+    if fmt is None:
+        raise CheckpointError(f"{path}: not a trm-lab checkpoint (no 'format' metadata)")
+    if fmt != FORMAT:
+        raise CheckpointError(f"{path}: unknown checkpoint format {fmt!r} (this version reads {FORMAT!r})")
+    for key in ("config", "puzzle"):
+        if key not in meta:
+            raise CheckpointError(f"{path}: metadata lacks {key!r}")
+    try:
+        config = TRMConfig.from_json(meta["config"])
+    except (ValueError, TypeError) as exc:
+        raise CheckpointError(f"{path}: metadata 'config' is invalid: {exc}") from None
+    try:
+        encoding = Encoding.from_dict(json.loads(meta["puzzle"]))
+    except (ValueError, PuzzleError) as exc:
+        raise CheckpointError(f"{path}: metadata 'puzzle' is invalid: {exc}") from None
+    try:
+        training = json.loads(meta.get("training", "{}"))
+    except ValueError as exc:
+        raise CheckpointError(f"{path}: metadata 'training' is not JSON: {exc}") from None
+    check_encoding(config, encoding, path)
+    return config, encoding, training
+
+
+def check_encoding(config: TRMConfig, encoding: Encoding, path: Path | str) -> None:
+    if (config.seq_len, config.vocab_size) != (encoding.seq_len, encoding.vocab_size):
+        raise CheckpointError(
+            f"{path}: the model takes {config.seq_len} tokens over a vocabulary of {config.vocab_size}, "
+            f"but the {encoding.kind} encoding has {encoding.seq_len} tokens and vocabulary {encoding.vocab_size}"
+        )
+
+
+def _describe(names: list[str], limit: int = 5) -> str:
+    shown = ", ".join(repr(n) for n in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def load_state_checked(model: TRM, state: dict[str, torch.Tensor], path: Path | str) -> None:
+    """Load `state` into `model` after checking every name and shape against the model built from the config."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing:
+        raise CheckpointError(f"{path}: missing tensors {_describe(missing)}")
+    if unexpected:
+        raise CheckpointError(f"{path}: unexpected tensors {_describe(unexpected)} (not in the configured model)")
+    for name, tensor in expected.items():
+        if tuple(state[name].shape) != tuple(tensor.shape):
+            raise CheckpointError(
+                f"{path}: tensor {name!r} has shape {list(state[name].shape)}, the config needs {list(tensor.shape)}"
+            )
+        if not (state[name].is_floating_point() or state[name].dtype == tensor.dtype):
+            raise CheckpointError(f"{path}: tensor {name!r} has dtype {state[name].dtype}, expected floats")
+    model.load_state_dict(state, strict=True)
+
+
+def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> LoadedModel:
+    """A ready model (eval mode, float32) from a trm-lab `.safetensors` file, or a reference `.pt` checkpoint."""
+    path = Path(path)
+    if path.suffix in (".pt", ".pth", ".ckpt") or (path.is_file() and not path.suffix and _is_zip(path)):
+        from engine.reference import import_reference
+
+        loaded = import_reference(path)
+        loaded.model.to(device)
+        return loaded
+    header = read_header(path)
+    config, encoding, training = _parse_metadata(path, dict(header.get("__metadata__") or {}))
+    try:
+        tensors = load_file(str(path), device="cpu")
+    except Exception as exc:  # safetensors raises its own error types for damaged data
+        raise CheckpointError(f"{path}: cannot read tensors: {exc}") from None
+    state = {name: t for name, t in tensors.items() if "/" not in name}
+    model = TRM(config)
+    load_state_checked(model, state, path)
+    model.to(device).eval()
+    return LoadedModel(model=model, config=config, encoding=encoding, training=training, path=path, name=path.stem)
+
+
+def load_tensors(path: str | os.PathLike, prefix: str) -> dict[str, torch.Tensor]:
+    """Extra tensors stored under `prefix` (e.g. "ema/"), with the prefix removed from their names."""
+    path = Path(path)
+    header = read_header(path)
+    names = [n for n in header if n != "__metadata__" and n.startswith(prefix)]
+    if not names:
+        return {}
+    try:
+        tensors = load_file(str(path), device="cpu")
+    except Exception as exc:
+        raise CheckpointError(f"{path}: cannot read tensors: {exc}") from None
+    return {n[len(prefix) :]: tensors[n] for n in names}
+
+
+def import_reference(pt_path, config_yaml=None, encoding: Encoding | None = None) -> LoadedModel:
+    """A reference `pretrain.py` checkpoint as a LoadedModel (see engine.reference)."""
+    from engine.reference import import_reference as _import
+
+    return _import(pt_path, config_yaml=config_yaml, encoding=encoding)
+
+
+def _is_zip(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(4) == b"PK\x03\x04"
+    except OSError:
+        return False

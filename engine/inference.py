@@ -1,0 +1,223 @@
+"""Step-by-step solving (DESIGN §4): one `Step` per supervision step, optionally one per inner T-cycle too.
+
+The GUI, the CLI and the trainers' evaluation all read this one iterator. Work runs under `torch.inference_mode`
+only while computing, never across a `yield`, so the consumer's own code between steps is unaffected.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+import weakref
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from engine.model import TRM
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def pick_device(name: str | torch.device = "auto") -> torch.device:
+    """`auto` picks cuda, then mps, then cpu; any other name is taken as given."""
+    if str(name) != "auto":
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+@dataclass
+class SolveOptions:
+    max_steps: int = 16  # may exceed the trained halt_max_steps (test-time scaling)
+    halt_threshold: float | None = None  # a puzzle halts when sigmoid(q_halt) > this; its answer then freezes
+    device: str = "auto"
+    dtype: str = "float32"
+    inner_cycles: bool = False  # also yield the answer after each of the T-1 earlier cycles of a step
+
+
+@dataclass
+class Step:
+    index: int  # 1-based supervision step
+    cycle: int | None  # inner T-cycle (1..T-1), or None for the full step
+    tokens: torch.Tensor  # (B, seq_len) int64
+    confidence: torch.Tensor  # (B, seq_len) float32: softmax probability of the predicted token
+    halt_prob: torch.Tensor  # (B,) float32 sigmoid(q_halt)
+    changed: torch.Tensor  # (B, seq_len) bool: differs from the previous yielded step (the first: from the input)
+    elapsed_s: float  # wall time since solving started
+    halted: torch.Tensor  # (B,) bool: halting threshold crossed at or before this step
+
+
+_RUNTIME_COPIES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def runtime_model(model: TRM, device: torch.device, dtype: torch.dtype) -> TRM:
+    """`model` itself if it already lives on `device` in `dtype`, else a cached eval-mode copy that does.
+
+    A copy, not an in-place cast, so flipping a loaded model to bfloat16 and back never rounds its weights.
+    """
+    p = next(model.parameters())
+    if p.device == device and p.dtype == dtype and not model.training:
+        return model
+    copies = _RUNTIME_COPIES.setdefault(model, {})
+    key = (str(device), dtype)
+    version = tuple(t._version for t in model.parameters())  # training updates bump these: re-copy then
+    cached = copies.get(key)
+    if cached is None or cached[1] != version:
+        clone = copy.deepcopy(model).to(device=device, dtype=dtype).eval()
+        copies[key] = cached = (clone, version)
+    return cached[0]
+
+
+def solve_steps(
+    model: TRM,
+    inputs: torch.Tensor | np.ndarray,
+    puzzle_ids: torch.Tensor | np.ndarray | None = None,
+    options: SolveOptions | None = None,
+) -> Iterator[Step]:
+    """Run up to `options.max_steps` supervision steps on a batch, yielding each; stops when all have halted."""
+    options = options or SolveOptions()
+    device = pick_device(options.device)
+    if options.dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, not {options.dtype!r}")
+    net = runtime_model(model, device, DTYPES[options.dtype])
+    cfg = net.cfg
+    inputs = torch.as_tensor(np.asarray(inputs) if not torch.is_tensor(inputs) else inputs).long()
+    if inputs.ndim == 1:
+        inputs = inputs.unsqueeze(0)
+    if inputs.shape[-1] != cfg.seq_len:
+        raise ValueError(f"the model takes {cfg.seq_len} tokens per puzzle, got {inputs.shape[-1]}")
+    if int(inputs.min()) < 0 or int(inputs.max()) >= cfg.vocab_size:
+        raise ValueError(f"tokens must lie in 0..{cfg.vocab_size - 1}")
+    B = inputs.shape[0]
+    ids = None if puzzle_ids is None else torch.as_tensor(np.asarray(puzzle_ids)).long().view(B).to(device)
+    inputs = inputs.to(device)
+    start = time.perf_counter()
+
+    with torch.inference_mode():
+        x = net.embed(inputs, ids)
+        y, z = net.initial_state(B)
+    active = torch.arange(B, device=device)  # rows still being refined
+    tokens = inputs.clone()
+    confidence = torch.zeros(B, cfg.seq_len, device=device)
+    halt_prob = torch.zeros(B, device=device)
+    halted = torch.zeros(B, dtype=torch.bool, device=device)
+    previous = inputs
+
+    def publish(index: int, cycle: int | None) -> Step:
+        nonlocal previous
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        step = Step(index, cycle, tokens.cpu().clone(), confidence.float().cpu().clone(), halt_prob.cpu().clone(),
+                    (tokens != previous).cpu().clone(), time.perf_counter() - start, halted.cpu().clone())
+        previous = tokens.clone()
+        return step
+
+    def read(y_now: torch.Tensor) -> None:
+        logits, q_halt, _ = net.read_out(y_now)
+        probs = logits.float().softmax(-1)
+        conf, pred = probs.max(-1)
+        tokens[active], confidence[active], halt_prob[active] = pred, conf, torch.sigmoid(q_halt)
+
+    for index in range(1, options.max_steps + 1):
+        for cycle in range(1, cfg.H_cycles + 1):
+            with torch.inference_mode():
+                y, z = net.latent_recursion(x, y, z)
+                read(y)
+            if cycle < cfg.H_cycles and options.inner_cycles:
+                yield publish(index, cycle)
+        if options.halt_threshold is not None:
+            with torch.inference_mode():
+                newly = halt_prob[active] > options.halt_threshold
+                halted[active[newly]] = True
+                keep = ~newly
+                if not bool(keep.all()):
+                    active, x, y, z = active[keep], x[keep], y[keep], z[keep]
+        yield publish(index, None)
+        if active.numel() == 0:
+            return
+
+
+@dataclass
+class GridStep:
+    """One puzzle's step decoded to its grid (the puzzle's own size, not the model's canvas)."""
+
+    index: int
+    cycle: int | None
+    grid: np.ndarray
+    confidence: np.ndarray  # same shape as grid
+    changed: np.ndarray  # same shape as grid, bool
+    halt_prob: float
+    elapsed_s: float
+    halted: bool = False
+
+
+class GridCodec:
+    """Puts one puzzle grid into the model's token layout and reads steps back at the puzzle's own size."""
+
+    def __init__(self, encoding, grid: np.ndarray):
+        from engine.puzzles.base import PuzzleError
+
+        self.encoding, self.kind, size = encoding, encoding.kind, encoding.rows
+        grid = np.asarray(grid)
+        if grid.ndim != 2:
+            raise PuzzleError(f"expected a 2-D grid, got shape {grid.shape}")
+        self.shape = grid.shape
+        if self.kind == "sudoku":
+            from engine.puzzles import sudoku
+
+            if grid.shape != (size, size):
+                raise PuzzleError(f"this model solves {size}x{size} Sudoku, the puzzle is {grid.shape}")
+            self.tokens = sudoku.encode(grid)
+        elif self.kind == "maze":
+            from engine.puzzles import maze
+
+            if grid.shape[0] > size or grid.shape[1] > size:
+                raise PuzzleError(f"this model solves mazes up to {size}x{size}, the maze is {grid.shape}")
+            self.tokens = maze.encode(maze.pad_to(grid, size))
+        elif self.kind == "arc":
+            from engine.puzzles import arc
+
+            if grid.shape[0] >= size or grid.shape[1] >= size:  # the end-of-grid marker needs a row and a column
+                raise PuzzleError(f"ARC grids must be smaller than the {size}x{size} canvas, got {grid.shape}")
+            self.tokens = arc.encode(grid, canvas=size)
+        else:
+            raise PuzzleError(f"unknown puzzle kind {self.kind!r}")
+
+    def decode(self, tokens: np.ndarray, *per_cell: np.ndarray) -> tuple[np.ndarray, ...]:
+        """(grid, *per_cell values cropped to the grid) for one step's tokens."""
+        size = self.encoding.rows
+        if self.kind == "sudoku":
+            from engine.puzzles import sudoku
+
+            grid = sudoku.decode(tokens)
+        elif self.kind == "maze":
+            from engine.puzzles import maze
+
+            grid = maze.decode(tokens, size)[: self.shape[0], : self.shape[1]]
+        else:
+            from engine.puzzles import arc
+
+            grid = arc.decode(tokens, canvas=size)
+        rows, cols = grid.shape
+        return (grid, *(v.reshape(size, -1)[:rows, :cols] for v in per_cell))
+
+
+def solve_puzzle(loaded, grid: np.ndarray, options: SolveOptions | None = None, puzzle_id: int = 0
+                 ) -> Iterator[GridStep]:
+    """Encode `grid` with the model's encoding, solve it step by step, decode every step back to a grid.
+
+    A smaller maze is padded with walls to the model's size (and cropped back); an ARC grid is put on the canvas.
+    """
+    codec = GridCodec(loaded.encoding, grid)
+    ids = torch.tensor([puzzle_id]) if loaded.config.prefix_len else None
+    for step in solve_steps(loaded.model, codec.tokens[None], ids, options):
+        decoded, confidence, changed = codec.decode(
+            step.tokens[0].numpy(), step.confidence[0].numpy(), step.changed[0].numpy()
+        )
+        yield GridStep(step.index, step.cycle, decoded, confidence, changed, float(step.halt_prob[0]),
+                       step.elapsed_s, bool(step.halted[0]))

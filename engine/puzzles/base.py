@@ -1,0 +1,193 @@
+"""What every puzzle kind shares: the one error readers raise, the token-encoding record, and safe file I/O.
+
+Readers never let anything but `PuzzleError` escape, so the window and the CLI can show the message to a person
+without a traceback. The message names the file and the place (line/row/column) so the person can fix the input.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+MAX_FILE_BYTES = 256 * 1024 * 1024  # refuse anything larger than this: no puzzle corpus we read comes close
+MAX_GRID = 30  # the reference models' largest canvas (ARC and Maze-Hard)
+KINDS = ("sudoku", "maze", "arc")
+
+
+class PuzzleError(ValueError):
+    """Bad puzzle input. `str()` reads `"puzzles.csv, line 3, column 12: expected 81 cells, found 80"`."""
+
+    def __init__(self, message: str, *, source: str | os.PathLike | None = None, line: int | None = None,
+                 column: int | None = None) -> None:
+        self.message = message
+        self.source = None if source is None else str(source)
+        self.line = line
+        self.column = column
+        super().__init__(self._format())
+
+    def _format(self) -> str:
+        where = []
+        if self.source is not None:
+            where.append(self.source)
+        if self.line is not None:
+            where.append(f"line {self.line}")
+        if self.column is not None:
+            where.append(f"column {self.column}")
+        return f"{', '.join(where)}: {self.message}" if where else self.message
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """How a puzzle kind becomes a token sequence; stored as a checkpoint's `puzzle` metadata (DESIGN §5)."""
+
+    kind: str
+    rows: int
+    cols: int
+    vocab_size: int
+    seq_len: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Encoding:
+        if not isinstance(data, dict):
+            raise PuzzleError(f"puzzle encoding must be a JSON object, got {type(data).__name__}")
+        try:
+            enc = cls(kind=str(data["kind"]), rows=int(data["rows"]), cols=int(data["cols"]),
+                      vocab_size=int(data["vocab_size"]), seq_len=int(data["seq_len"]))
+        except KeyError as exc:
+            raise PuzzleError(f"puzzle encoding lacks the field {exc.args[0]!r}") from None
+        except (TypeError, ValueError) as exc:
+            raise PuzzleError(f"puzzle encoding has a non-integer size: {exc}") from None
+        if enc.kind not in KINDS:
+            raise PuzzleError(f"unknown puzzle kind {enc.kind!r} (expected one of {', '.join(KINDS)})")
+        if enc.rows < 1 or enc.cols < 1 or enc.vocab_size < 1 or enc.seq_len != enc.rows * enc.cols:
+            raise PuzzleError(f"inconsistent puzzle encoding {enc.to_dict()}")
+        return enc
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write to a temp file beside `path`, then `os.replace`, so a reader never sees half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def read_text(path: str | os.PathLike) -> str:
+    """Read a UTF-8 text file, turning every I/O or decoding problem into a `PuzzleError` naming the file."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise PuzzleError(f"file is {size} bytes, more than the {MAX_FILE_BYTES} this reader accepts",
+                              source=path)
+        data = path.read_bytes()
+    except PuzzleError:
+        raise
+    except FileNotFoundError:
+        raise PuzzleError("no such file", source=path) from None
+    except IsADirectoryError:
+        raise PuzzleError("is a folder, expected a file", source=path) from None
+    except OSError as exc:
+        raise PuzzleError(f"cannot read: {exc.strerror or exc}", source=path) from None
+    return decode_text(data, source=path)
+
+
+def decode_text(data: bytes, *, source: str | os.PathLike | None = None) -> str:
+    """Decode UTF-8 (BOM tolerated); a bad byte is reported with its line and column."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise PuzzleError(f"not UTF-8 text (byte 0x{data[exc.start]:02x})", source=source, line=line,
+                          column=column) from None
+
+
+def looks_like_csv(text: str) -> bool:
+    """True when the first non-blank line is a header naming a `question` column (the sudoku-extreme layout)."""
+    for raw in text.splitlines():
+        if raw.strip():
+            return "question" in [c.strip().lower() for c in raw.split(",")]
+    return False
+
+
+@dataclass
+class CsvRecord:
+    line: int
+    source: str | None
+    question: str
+    answer: str | None
+    rating: float | None
+    question_column: int
+    answer_column: int | None
+
+
+def iter_csv(text: str, *, source: str | os.PathLike | None = None) -> Iterator[CsvRecord]:
+    """Rows of a `source,question,answer,rating` CSV (header required; answer/rating/source optional)."""
+    csv.field_size_limit(MAX_FILE_BYTES)
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        header = None
+        for row in reader:
+            if any(c.strip() for c in row):
+                header = [c.strip().lower() for c in row]
+                break
+        if header is None:
+            raise PuzzleError("empty CSV", source=source)
+        if "question" not in header:
+            raise PuzzleError("CSV header has no 'question' column", source=source, line=reader.line_num)
+        qi = header.index("question")
+        ai = header.index("answer") if "answer" in header else None
+        ri = header.index("rating") if "rating" in header else None
+        si = header.index("source") if "source" in header else None
+        for row in reader:
+            line = reader.line_num
+            if not any(c.strip() for c in row):
+                continue
+            if len(row) != len(header):
+                raise PuzzleError(f"expected {len(header)} fields ({','.join(header)}), found {len(row)}",
+                                  source=source, line=line)
+            rating = None
+            if ri is not None and row[ri].strip():
+                try:
+                    rating = float(row[ri])
+                except ValueError:
+                    raise PuzzleError(f"rating {row[ri][:20]!r} is not a number", source=source, line=line,
+                                      column=ri + 1) from None
+            yield CsvRecord(line=line, source=row[si] if si is not None else None, question=row[qi],
+                            answer=(row[ai] if ai is not None and row[ai] != "" else None), rating=rating,
+                            question_column=qi + 1, answer_column=None if ai is None else ai + 1)
+    except csv.Error as exc:
+        raise PuzzleError(f"malformed CSV: {exc}", source=source, line=reader.line_num) from None
+
+
+def write_csv(rows: list[tuple[str, str, str, str]]) -> str:
+    """`source,question,answer,rating` CSV text with the header the reference datasets use."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["source", "question", "answer", "rating"])
+    writer.writerows(rows)
+    return buf.getvalue()

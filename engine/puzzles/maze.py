@@ -1,0 +1,401 @@
+"""Mazes: text grids over `# SGo` (wall, open, start, goal, path), up to 30 x 30.
+
+Tokens follow the reference builder (`dataset/build_maze_dataset.py`): character index in `CHARSET` + 1, PAD 0,
+vocab 6. The puzzle is the grid without `o`; the answer marks one shortest S-G path with `o`. Generated mazes have
+loops (several routes), and only those whose shortest path is long are kept, as in the reference Maze-Hard.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from engine.puzzles.base import (
+    MAX_GRID,
+    Encoding,
+    PuzzleError,
+    atomic_write_text,
+    iter_csv,
+    looks_like_csv,
+    read_text,
+    write_csv,
+)
+
+CHARSET = "# SGo"
+WALL, OPEN, START, GOAL, PATH = range(5)
+_CODE = {ch: i for i, ch in enumerate(CHARSET)}
+_CHARS = np.array(list(CHARSET))
+MIN_SIZE = 5
+
+
+@dataclass
+class Maze:
+    """`grid`: H x W int8 cell codes without the path; `solution`: the same grid with a shortest path as `o`."""
+
+    grid: np.ndarray
+    solution: np.ndarray | None = None
+    source: str | None = None
+    rating: float | None = None
+
+    @property
+    def size(self) -> int:
+        return int(max(self.grid.shape))
+
+
+# ----------------------------------------------------------------------------------------------------------- parsing
+
+def _parse_rows(rows: list[tuple[int, int, str]], *, source) -> np.ndarray:
+    """`rows` = (line, first column, text). Checks characters, rectangular shape and size."""
+    if not rows:
+        raise PuzzleError("empty maze", source=source)
+    if len(rows) > MAX_GRID:
+        raise PuzzleError(f"maze has {len(rows)} rows, at most {MAX_GRID} are supported", source=source,
+                          line=rows[MAX_GRID][0])
+    width = len(rows[0][2])
+    grid = np.zeros((len(rows), width), dtype=np.int8)
+    for r, (line, col0, text) in enumerate(rows):
+        if len(text) > MAX_GRID:
+            raise PuzzleError(f"maze row {r + 1} has {len(text)} cells, at most {MAX_GRID} are supported",
+                              source=source, line=line, column=col0 + MAX_GRID)
+        if len(text) != width:
+            raise PuzzleError(f"maze row {r + 1} has {len(text)} cells, expected {width} like the first row",
+                              source=source, line=line)
+        for c, ch in enumerate(text):
+            code = _CODE.get(ch)
+            if code is None:
+                raise PuzzleError(f"unexpected character {ch!r} in a maze (expected one of '#', ' ', 'S', 'G', "
+                                  f"'o')", source=source, line=line, column=col0 + c)
+            grid[r, c] = code
+    return grid
+
+
+def _check_endpoints(grid: np.ndarray, *, source, line) -> None:
+    for code, name in ((START, "S (start)"), (GOAL, "G (goal)")):
+        found = np.argwhere(grid == code)
+        if len(found) != 1:
+            extra = "" if len(found) < 2 else (f" (at row {found[0][0] + 1}, column {found[0][1] + 1} and row "
+                                               f"{found[1][0] + 1}, column {found[1][1] + 1})")
+            raise PuzzleError(f"a maze needs exactly one {name}, found {len(found)}{extra}", source=source,
+                              line=line)
+
+
+def _from_grid(grid: np.ndarray, *, source, line, rating=None) -> Maze:
+    _check_endpoints(grid, source=source, line=line)
+    if (grid == PATH).any():
+        question = np.where(grid == PATH, OPEN, grid).astype(np.int8)
+        return Maze(question, grid, source=None if source is None else str(source), rating=rating)
+    return Maze(grid, None, source=None if source is None else str(source), rating=rating)
+
+
+def parse(text: str, *, source: str | os.PathLike | None = None, line: int | None = None) -> Maze:
+    """One maze from a text grid (rows on lines). A grid that already shows a path (`o`) keeps it as the solution."""
+    if not isinstance(text, str):
+        raise PuzzleError(f"expected text, got {type(text).__name__}", source=source, line=line)
+    base = line if line is not None else 1
+    lines = text.split("\n")
+    rows = [(base + i, 1, raw.rstrip("\r")) for i, raw in enumerate(lines)]
+    while rows and not rows[0][2].strip():
+        rows.pop(0)
+    while rows and not rows[-1][2].strip():
+        rows.pop()
+    if not rows:
+        raise PuzzleError("empty maze", source=source, line=line)
+    grid = _parse_rows(rows, source=source)
+    return _from_grid(grid, source=source, line=rows[0][0])
+
+
+def _parse_flat(text: str, *, source, line, column) -> np.ndarray:
+    n = int(round(len(text) ** 0.5))
+    if n * n != len(text) or n == 0:
+        raise PuzzleError(f"a flattened maze must have a square number of cells (e.g. 900 for 30 x 30), found "
+                          f"{len(text)}", source=source, line=line, column=column)
+    if n > MAX_GRID:
+        raise PuzzleError(f"maze is {n} x {n}, at most {MAX_GRID} x {MAX_GRID} is supported", source=source,
+                          line=line, column=column)
+    rows = [(line, column + r * n, text[r * n:(r + 1) * n]) for r in range(n)]
+    return _parse_rows(rows, source=source)
+
+
+def loads(text: str, *, source: str | os.PathLike | None = None) -> list[Maze]:
+    """Mazes from text: the `source,question,answer,rating` CSV (flattened square grids) or text grids separated
+    by blank lines (a line of only spaces counts as a maze row, so separate mazes with truly empty lines)."""
+    if looks_like_csv(text):
+        out = []
+        for rec in iter_csv(text, source=source):
+            grid = _parse_flat(rec.question, source=source, line=rec.line, column=rec.question_column)
+            if (grid == PATH).any():
+                raise PuzzleError("the question shows a path ('o'); only the answer may", source=source,
+                                  line=rec.line, column=rec.question_column)
+            _check_endpoints(grid, source=source, line=rec.line)
+            solution = None
+            if rec.answer is not None:
+                answer = _parse_flat(rec.answer, source=source, line=rec.line, column=rec.answer_column)
+                if answer.shape != grid.shape or np.any(np.where(answer == PATH, OPEN, answer) != grid):
+                    raise PuzzleError("answer differs from the question in more than the path", source=source,
+                                      line=rec.line, column=rec.answer_column)
+                solution = answer
+            out.append(Maze(grid, solution, source=rec.source or (None if source is None else str(source)),
+                            rating=rec.rating))
+        return out
+    out, block = [], []
+    lines = text.split("\n")
+    for i, raw in enumerate(lines + [""]):
+        raw = raw.rstrip("\r")
+        if raw:
+            block.append((i + 1, 1, raw))
+        elif block:
+            out.append(_from_grid(_parse_rows(block, source=source), source=source, line=block[0][0]))
+            block = []
+    if not out:
+        raise PuzzleError("no maze found", source=source)
+    return out
+
+
+def load(path: str | os.PathLike) -> list[Maze]:
+    return loads(read_text(path), source=path)
+
+
+def to_text(grid: np.ndarray) -> str:
+    return "\n".join("".join(_CHARS[np.asarray(row)]) for row in np.asarray(grid)) + "\n"
+
+
+def to_flat(grid: np.ndarray) -> str:
+    return "".join(_CHARS[np.asarray(grid).reshape(-1)])
+
+
+def dumps(mazes: list[Maze], *, csv: bool) -> str:
+    if csv:
+        for m in mazes:
+            if m.grid.shape[0] != m.grid.shape[1]:
+                raise PuzzleError(f"the CSV layout needs square mazes, got {m.grid.shape[0]} x {m.grid.shape[1]}")
+        return write_csv([(m.source or "", to_flat(m.grid), "" if m.solution is None else to_flat(m.solution),
+                           "" if m.rating is None else f"{m.rating:g}") for m in mazes])
+    return "\n".join(to_text(m.grid if m.solution is None else m.solution) for m in mazes)
+
+
+def save(path: str | os.PathLike, mazes: list[Maze]) -> None:
+    """Write atomically: `.csv` -> `source,question,answer,rating` (flattened), else text grids (with the path
+    drawn when known), separated by blank lines."""
+    atomic_write_text(path, dumps(mazes, csv=Path(path).suffix.lower() == ".csv"))
+
+
+# ---------------------------------------------------------------------------------------------------------- solving
+
+def _bfs(grid: np.ndarray, start: tuple[int, int]) -> np.ndarray:
+    """Distance from `start` to every non-wall cell (-1 = unreachable)."""
+    h, w = grid.shape
+    dist = np.full((h, w), -1, dtype=np.int32)
+    passable = grid != WALL
+    dist[start] = 0
+    queue = deque([start])
+    while queue:
+        r, c = queue.popleft()
+        d = dist[r, c] + 1
+        for rr, cc in ((r - 1, c), (r + 1, c), (r, c - 1), (r, c + 1)):
+            if 0 <= rr < h and 0 <= cc < w and passable[rr, cc] and dist[rr, cc] < 0:
+                dist[rr, cc] = d
+                queue.append((rr, cc))
+    return dist
+
+
+def _endpoint(grid: np.ndarray, code: int) -> tuple[int, int]:
+    found = np.argwhere(grid == code)
+    if len(found) != 1:
+        raise PuzzleError(f"a maze needs exactly one {CHARSET[code]}, found {len(found)}")
+    return int(found[0][0]), int(found[0][1])
+
+
+def shortest_path_length(grid: np.ndarray) -> int | None:
+    """Number of steps of a shortest S-G path, None if G is unreachable."""
+    grid = np.asarray(grid)
+    d = int(_bfs(grid, _endpoint(grid, START))[_endpoint(grid, GOAL)])
+    return None if d < 0 else d
+
+
+def shortest_path(grid: np.ndarray) -> np.ndarray | None:
+    """The grid with one shortest S-G path marked `o` (BFS; ties broken up, down, left, right from G), or None."""
+    grid = np.where(np.asarray(grid) == PATH, OPEN, np.asarray(grid)).astype(np.int8)
+    start, goal = _endpoint(grid, START), _endpoint(grid, GOAL)
+    dist = _bfs(grid, start)
+    if dist[goal] < 0:
+        return None
+    out = grid.copy()
+    h, w = grid.shape
+    r, c = goal
+    while dist[r, c] > 1:
+        for rr, cc in ((r - 1, c), (r + 1, c), (r, c - 1), (r, c + 1)):
+            if 0 <= rr < h and 0 <= cc < w and dist[rr, cc] == dist[r, c] - 1:
+                r, c = rr, cc
+                break
+        out[r, c] = PATH
+    return out
+
+
+def is_valid_solution(grid: np.ndarray, answer: np.ndarray) -> bool:
+    """True when `answer` is `grid` plus a connected S-G path of `o` over open cells of shortest length."""
+    grid, answer = np.asarray(grid), np.asarray(answer)
+    if grid.shape != answer.shape or grid.ndim != 2:
+        return False
+    base = np.where(grid == PATH, OPEN, grid)
+    path = answer == PATH
+    if np.any(path & (base != OPEN)) or np.any(~path & (answer != base)):
+        return False
+    try:
+        best = shortest_path_length(base)
+    except PuzzleError:
+        return False
+    if best is None or int(path.sum()) != best - 1:
+        return False
+    # the path cells plus S and G must be connected from S to G using only path cells
+    walk = np.where(path | (base == START) | (base == GOAL), OPEN, WALL).astype(np.int8)
+    walk[_endpoint(base, START)] = START
+    walk[_endpoint(base, GOAL)] = GOAL
+    return shortest_path_length(walk) == best
+
+
+# ------------------------------------------------------------------------------------------------------- encoding
+
+def encoding(size: int = 30) -> Encoding:
+    if not MIN_SIZE <= size <= MAX_GRID:
+        raise PuzzleError(f"maze size must be {MIN_SIZE}-{MAX_GRID}, got {size}")
+    return Encoding(kind="maze", rows=size, cols=size, vocab_size=len(CHARSET) + 1, seq_len=size * size)
+
+
+def encode(grid: np.ndarray) -> np.ndarray:
+    """Flat int64 tokens: code + 1 (`#` 1, ` ` 2, `S` 3, `G` 4, `o` 5)."""
+    return np.asarray(grid, dtype=np.int64).reshape(-1) + 1
+
+
+def decode(tokens: np.ndarray, size: int | None = None) -> np.ndarray:
+    """Grid from tokens; PAD (and anything out of range) decodes to wall."""
+    t = np.asarray(tokens, dtype=np.int64).reshape(-1)
+    n = size if size is not None else int(round(t.size ** 0.5))
+    if n * n != t.size:
+        raise PuzzleError(f"{t.size} tokens are not a square maze" + (f" of size {size}" if size else ""))
+    codes = t - 1
+    codes[(codes < 0) | (codes >= len(CHARSET))] = WALL
+    return codes.reshape(n, n).astype(np.int8)
+
+
+def pad_to(grid: np.ndarray, size: int) -> np.ndarray:
+    """Pad with walls at the bottom and right so a smaller maze fits a model trained on `size` x `size`."""
+    grid = np.asarray(grid)
+    h, w = grid.shape
+    if h > size or w > size:
+        raise PuzzleError(f"a {h} x {w} maze does not fit a {size} x {size} model")
+    out = np.full((size, size), WALL, dtype=np.int8)
+    out[:h, :w] = grid
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------- generation
+
+def default_min_path(size: int) -> int:
+    """Threshold for 'hard': about an eighth of the cells, like Maze-Hard's long shortest paths at 30 x 30."""
+    return max(4, (size * size) // 8)
+
+
+def _carve(rng: np.random.Generator, size: int, loop_fraction: float) -> np.ndarray:
+    """A perfect maze on the odd lattice (randomised depth-first search), then a fraction of the remaining inner
+    walls knocked out so several routes exist. Even sizes use the last row/column as extra space."""
+    grid = np.zeros((size, size), dtype=np.int8)
+    hi = size - 2 if size % 2 else size - 3  # last odd index that is a cell
+    cells_r = range(1, hi + 1, 2)
+    start = (int(rng.choice(list(cells_r))), int(rng.choice(list(cells_r))))
+    grid[start] = OPEN
+    stack = [start]
+    while stack:
+        r, c = stack[-1]
+        options = [(r + dr, c + dc, r + dr // 2, c + dc // 2) for dr, dc in ((-2, 0), (2, 0), (0, -2), (0, 2))
+                   if 1 <= r + dr <= hi and 1 <= c + dc <= hi and grid[r + dr, c + dc] == WALL]
+        if not options:
+            stack.pop()
+            continue
+        nr, nc, wr, wc = options[int(rng.integers(len(options)))]
+        grid[wr, wc] = OPEN
+        grid[nr, nc] = OPEN
+        stack.append((nr, nc))
+    # walls between two open cells (horizontally or vertically) that can be knocked out to make loops
+    walls = [(r, c) for r in range(1, size - 1) for c in range(1, size - 1) if grid[r, c] == WALL and (
+        (grid[r - 1, c] == OPEN and grid[r + 1, c] == OPEN and grid[r, c - 1] == WALL and grid[r, c + 1] == WALL)
+        or (grid[r, c - 1] == OPEN and grid[r, c + 1] == OPEN and grid[r - 1, c] == WALL and grid[r + 1, c] == WALL))]
+    if size % 2 == 0:
+        # the spare row/column next to the border: open a few cells that touch the maze so it is used
+        spare = [(size - 2, c) for c in range(1, size - 1)] + [(r, size - 2) for r in range(1, size - 2)]
+        walls += [p for p in spare if grid[p[0] - 1, p[1]] == OPEN or grid[p[0], p[1] - 1] == OPEN]
+    n_open = int(round(loop_fraction * len(walls)))
+    if n_open and walls:
+        for k in rng.choice(len(walls), size=min(n_open, len(walls)), replace=False):
+            grid[walls[int(k)]] = OPEN
+    return grid
+
+
+def _place_endpoints(rng: np.random.Generator, grid: np.ndarray) -> tuple[np.ndarray, int]:
+    """S and G at (approximately) the two ends of the longest shortest path: BFS twice from a random cell."""
+    open_cells = np.argwhere(grid == OPEN)
+    seed_cell = tuple(int(x) for x in open_cells[int(rng.integers(len(open_cells)))])
+    d = _bfs(grid, seed_cell)
+    far = np.argwhere(d == d.max())
+    s = tuple(int(x) for x in far[int(rng.integers(len(far)))])
+    d = _bfs(grid, s)
+    far = np.argwhere(d == d.max())
+    g = tuple(int(x) for x in far[int(rng.integers(len(far)))])
+    out = grid.copy()
+    out[s] = START
+    out[g] = GOAL
+    return out, int(d[g])
+
+
+def generate_one(seed: np.random.SeedSequence | int, size: int = 15, min_path: int | None = None,
+                 loop_fraction: float = 0.15, max_tries: int = 500) -> Maze:
+    """One maze with loops whose shortest S-G path has at least `min_path` steps, reproducible from `seed`."""
+    if not MIN_SIZE <= size <= MAX_GRID:
+        raise PuzzleError(f"maze size must be {MIN_SIZE}-{MAX_GRID}, got {size}")
+    need = default_min_path(size) if min_path is None else int(min_path)
+    rng = np.random.default_rng(seed)
+    best = None
+    for _ in range(max_tries):
+        grid, length = _place_endpoints(rng, _carve(rng, size, loop_fraction))
+        if length >= need:
+            return Maze(grid, shortest_path(grid), rating=float(length))
+        if best is None or length > best:
+            best = length
+    raise PuzzleError(f"no {size} x {size} maze with a shortest path of {need} steps in {max_tries} tries "
+                      f"(longest found: {best}); ask for a shorter min_path")
+
+
+def _generate_job(args: tuple) -> Maze:
+    seed, size, min_path = args
+    return generate_one(seed, size, min_path)
+
+
+def generate(count: int, *, seed: int, size: int = 15, min_path: int | None = None, workers: int | None = None,
+             progress=None) -> list[Maze]:
+    """`count` mazes (`solution` filled, `rating` = shortest path length). Maze k depends only on (seed, k)."""
+    if count < 0:
+        raise PuzzleError(f"count must be >= 0, got {count}")
+    if not MIN_SIZE <= size <= MAX_GRID:
+        raise PuzzleError(f"maze size must be {MIN_SIZE}-{MAX_GRID}, got {size}")
+    jobs = [(s, size, min_path) for s in np.random.SeedSequence(seed).spawn(count)]
+    if workers is None:
+        workers = min(os.cpu_count() or 1, 8) if count * size * size >= 200_000 else 1
+    out: list[Maze] = []
+    if workers <= 1:
+        for job in jobs:
+            out.append(_generate_job(job))
+            if progress:
+                progress(len(out), count)
+        return out
+    import multiprocessing as mp
+
+    ctx = mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
+    with ctx.Pool(workers) as pool:
+        for maze in pool.imap(_generate_job, jobs, chunksize=max(1, min(16, count // (workers * 8)))):
+            out.append(maze)
+            if progress:
+                progress(len(out), count)
+    return out

@@ -1,0 +1,596 @@
+"""Sudoku (4x4 with 2x2 boxes, 6x6 with 2x3 boxes, 9x9 with 3x3): read, write, validate, solve, generate, encode.
+
+Tokens follow the reference builder (`dataset/build_sudoku_dataset.py`): blank -> 1, digit d -> d + 1, PAD 0.
+The solver is exact (bitmask candidates, naked + hidden singles, minimum-remaining-values branching) and counts
+solutions up to a limit, which is what both uniqueness checks and generation need.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from engine.puzzles.base import (
+    Encoding,
+    PuzzleError,
+    atomic_write_text,
+    iter_csv,
+    looks_like_csv,
+    read_text,
+    write_csv,
+)
+
+BOXES = {4: (2, 2), 6: (2, 3), 9: (3, 3)}  # size -> (box rows, box cols)
+SIZES_BY_CELLS = {n * n: n for n in BOXES}
+DEFAULT_CLUES = {4: (6, 8), 6: (12, 18), 9: (30, 35)}
+MIN_CLUES = {4: 4, 6: 8, 9: 17}  # the proven minimum for 9x9 is 17; generation below ~22 gets slow
+BLANKS = ".0"
+_SEPARATORS = set(" \t|+-=")
+
+
+@dataclass
+class Sudoku:
+    """One puzzle: `givens` (n x n int8, 0 = blank) and, when known, its `solution`."""
+
+    givens: np.ndarray
+    solution: np.ndarray | None = None
+    source: str | None = None
+    rating: float | None = None
+
+    @property
+    def size(self) -> int:
+        return int(self.givens.shape[0])
+
+    @property
+    def clue_count(self) -> int:
+        return int(np.count_nonzero(self.givens))
+
+
+@dataclass
+class SolveResult:
+    """`count` is the number of solutions found, capped at the `limit` given to `solve`."""
+
+    count: int
+    solution: np.ndarray | None = None
+
+    @property
+    def unique(self) -> bool:
+        return self.count == 1
+
+
+# ----------------------------------------------------------------------------------------------------------- parsing
+
+def _size_of(cells: int, size: int | None, *, source, line, column=None) -> int:
+    if size is not None:
+        if size not in BOXES:
+            raise PuzzleError(f"unsupported Sudoku size {size} (supported: 4, 6, 9)", source=source, line=line)
+        if cells != size * size:
+            raise PuzzleError(f"expected {size * size} cells, found {cells}", source=source, line=line,
+                              column=column)
+        return size
+    if cells not in SIZES_BY_CELLS:
+        raise PuzzleError(f"expected 81 cells (or 16 / 36 for 4x4 / 6x6), found {cells}", source=source,
+                          line=line, column=column)
+    return SIZES_BY_CELLS[cells]
+
+
+def _cell_value(ch: str, n: int, *, source, line, column) -> int:
+    if ch in BLANKS:
+        return 0
+    if "1" <= ch <= "9" and len(ch) == 1:
+        d = ord(ch) - 48
+        if d <= n:
+            return d
+        raise PuzzleError(f"digit {d} is too large for a {n}x{n} Sudoku", source=source, line=line, column=column)
+    raise PuzzleError(f"unexpected character {ch!r} (expected a digit 1-{n}, '.' or '0' for a blank)",
+                      source=source, line=line, column=column)
+
+
+def _parse_line(text: str, *, source, line, size, col0: int = 1) -> np.ndarray:
+    n = _size_of(len(text), size, source=source, line=line)
+    values = [_cell_value(ch, n, source=source, line=line, column=col0 + i) for i, ch in enumerate(text)]
+    return np.array(values, dtype=np.int8).reshape(n, n)
+
+
+def _parse_grid(lines: list[tuple[int, str]], *, source, size) -> np.ndarray:
+    """Rows of a multi-line grid; spaces, `|` and rule lines (`---+---`) are decoration."""
+    rows: list[tuple[int, list[tuple[int, str]]]] = []
+    for lineno, raw in lines:
+        cells = [(i + 1, ch) for i, ch in enumerate(raw) if ch not in _SEPARATORS]
+        if cells:
+            rows.append((lineno, cells))
+    if not rows:
+        raise PuzzleError("no Sudoku grid found", source=source, line=lines[0][0] if lines else None)
+    n = size if size is not None else len(rows)
+    if n not in BOXES:
+        raise PuzzleError(f"a grid of {len(rows)} rows is not a 4x4, 6x6 or 9x9 Sudoku", source=source,
+                          line=rows[0][0])
+    if len(rows) != n:
+        raise PuzzleError(f"expected {n} rows, found {len(rows)}", source=source, line=rows[-1][0])
+    grid = np.zeros((n, n), dtype=np.int8)
+    for r, (lineno, cells) in enumerate(rows):
+        if len(cells) != n:
+            raise PuzzleError(f"row {r + 1} has {len(cells)} cells, expected {n}", source=source, line=lineno)
+        for c, (col, ch) in enumerate(cells):
+            grid[r, c] = _cell_value(ch, n, source=source, line=lineno, column=col)
+    return grid
+
+
+def _check_givens(grid: np.ndarray, *, source, line) -> None:
+    bad = conflicts(grid)
+    if bad.any():
+        r, c = (int(x) for x in np.argwhere(bad)[0])
+        d = int(grid[r, c])
+        other = _clash_partner(grid, r, c)
+        raise PuzzleError(f"givens clash: {d} at row {r + 1}, column {c + 1} repeats at row {other[0] + 1}, "
+                          f"column {other[1] + 1}", source=source, line=line)
+
+
+def _clash_partner(grid: np.ndarray, r: int, c: int) -> tuple[int, int]:
+    n = grid.shape[0]
+    br, bc = BOXES[n]
+    d = grid[r, c]
+    for rr in range(n):
+        for cc in range(n):
+            if (rr, cc) != (r, c) and grid[rr, cc] == d and (
+                    rr == r or cc == c or (rr // br == r // br and cc // bc == c // bc)):
+                return rr, cc
+    return r, c
+
+
+def parse(text: str, *, source: str | os.PathLike | None = None, line: int | None = None,
+          size: int | None = None) -> Sudoku:
+    """One puzzle from a single line of n*n cells or an n-line grid. Blanks are `.` or `0`."""
+    if not isinstance(text, str):
+        raise PuzzleError(f"expected text, got {type(text).__name__}", source=source, line=line)
+    stripped = text.strip()
+    if not stripped:
+        raise PuzzleError("empty Sudoku", source=source, line=line)
+    base_line = line if line is not None else 1
+    if "\n" not in stripped:
+        lead = len(text) - len(text.lstrip())
+        givens = _parse_line(stripped, source=source, line=line, size=size, col0=lead + 1)
+    else:
+        numbered = [(base_line + i, raw) for i, raw in enumerate(text.split("\n"))]
+        givens = _parse_grid([(ln, raw.rstrip("\r")) for ln, raw in numbered if raw.strip()], source=source,
+                             size=size)
+    _check_givens(givens, source=source, line=line)
+    return Sudoku(givens=givens, source=None if source is None else str(source))
+
+
+def _parse_answer(text: str, givens: np.ndarray, *, source, line, column) -> np.ndarray:
+    n = givens.shape[0]
+    if len(text) != n * n:
+        raise PuzzleError(f"answer has {len(text)} cells, expected {n * n}", source=source, line=line,
+                          column=column)
+    answer = _parse_line(text, source=source, line=line, size=n)
+    if not is_valid_solution(givens, answer):
+        raise PuzzleError("answer is not a valid solution of the question", source=source, line=line,
+                          column=column)
+    return answer
+
+
+def loads(text: str, *, source: str | os.PathLike | None = None, size: int | None = None) -> list[Sudoku]:
+    """Puzzles from text: a sudoku-extreme CSV, a file of one-line puzzles, or grids separated by blank lines."""
+    if looks_like_csv(text):
+        out = []
+        for rec in iter_csv(text, source=source):
+            q = rec.question
+            givens = _parse_line(q, source=source, line=rec.line, size=size)
+            _check_givens(givens, source=source, line=rec.line)
+            solution = None
+            if rec.answer is not None:
+                solution = _parse_answer(rec.answer, givens, source=source, line=rec.line, column=rec.answer_column)
+            out.append(Sudoku(givens, solution, source=rec.source or (None if source is None else str(source)),
+                              rating=rec.rating))
+        return out
+    lines = [(i + 1, raw.rstrip("\r")) for i, raw in enumerate(text.split("\n"))]
+    content = [(ln, raw) for ln, raw in lines if raw.strip() and not raw.lstrip().startswith("#")]
+    if not content:
+        raise PuzzleError("no Sudoku found", source=source)
+    if all(len(raw.strip()) in SIZES_BY_CELLS and not (_SEPARATORS & set(raw.strip())) for _, raw in content):
+        return [parse(raw, source=source, line=ln, size=size) for ln, raw in content]
+    # grids separated by blank lines
+    out, block = [], []
+    for ln, raw in lines + [(len(lines) + 1, "")]:
+        if raw.strip() and not raw.lstrip().startswith("#"):
+            block.append((ln, raw))
+        elif block:
+            grid = _parse_grid(block, source=source, size=size)
+            _check_givens(grid, source=source, line=block[0][0])
+            out.append(Sudoku(grid, source=None if source is None else str(source)))
+            block = []
+    return out
+
+
+def load(path: str | os.PathLike, *, size: int | None = None) -> list[Sudoku]:
+    """Every puzzle in a file (CSV with optional answers, one-line puzzles, or multi-line grids)."""
+    return loads(read_text(path), source=path, size=size)
+
+
+def to_line(grid: np.ndarray, blank: str = ".") -> str:
+    """The n*n-character line form (`.` for blanks by default, as in sudoku-extreme's question column)."""
+    return "".join(blank if v == 0 else str(int(v)) for v in np.asarray(grid).reshape(-1))
+
+
+def to_text(grid: np.ndarray) -> str:
+    """A readable multi-line grid with box separators (parses back with `parse`)."""
+    grid = np.asarray(grid)
+    n = grid.shape[0]
+    br, bc = BOXES[n]
+    rows = []
+    for r in range(n):
+        if r and r % br == 0:
+            rows.append("-+-".join("-" * (2 * bc - 1) for _ in range(n // bc)))
+        cells = [("." if v == 0 else str(int(v))) for v in grid[r]]
+        rows.append(" | ".join(" ".join(cells[s:s + bc]) for s in range(0, n, bc)))
+    return "\n".join(rows) + "\n"
+
+
+def dumps(puzzles: list[Sudoku], *, csv: bool) -> str:
+    if csv:
+        rows = [(p.source or "", to_line(p.givens), "" if p.solution is None else to_line(p.solution),
+                 "" if p.rating is None else f"{p.rating:g}") for p in puzzles]
+        return write_csv(rows)
+    return "".join(to_line(p.givens) + "\n" for p in puzzles)
+
+
+def save(path: str | os.PathLike, puzzles: list[Sudoku]) -> None:
+    """Write atomically: `.csv` -> `source,question,answer,rating`, anything else -> one line per puzzle."""
+    atomic_write_text(path, dumps(puzzles, csv=Path(path).suffix.lower() == ".csv"))
+
+
+# -------------------------------------------------------------------------------------------------------- validation
+
+def conflicts(grid: np.ndarray) -> np.ndarray:
+    """Boolean mask of filled cells whose digit repeats in their row, column or box."""
+    grid = np.asarray(grid)
+    n = grid.shape[0]
+    br, bc = BOXES[n]
+    out = np.zeros(grid.shape, dtype=bool)
+    boxes = grid.reshape(n // br, br, n // bc, bc).transpose(0, 2, 1, 3).reshape(n, n)
+    for d in range(1, n + 1):
+        hit = grid == d
+        row_dup = hit.sum(axis=1, keepdims=True) > 1
+        col_dup = hit.sum(axis=0, keepdims=True) > 1
+        box_dup = ((boxes == d).sum(axis=1) > 1).reshape(n // br, n // bc)
+        box_mask = np.repeat(np.repeat(box_dup, br, axis=0), bc, axis=1)
+        out |= hit & (row_dup | col_dup | box_mask)
+    return out
+
+
+def is_valid_solution(givens: np.ndarray, grid: np.ndarray) -> bool:
+    """A complete grid with no clashes that keeps every given."""
+    givens, grid = np.asarray(givens), np.asarray(grid)
+    if grid.shape != givens.shape or grid.ndim != 2:
+        return False
+    n = grid.shape[0]
+    if n not in BOXES or grid.min() < 1 or grid.max() > n:
+        return False
+    if np.any((givens != 0) & (givens != grid)):
+        return False
+    return not conflicts(grid).any()
+
+
+# ------------------------------------------------------------------------------------------------------------ solver
+
+@dataclass(frozen=True)
+class _Geometry:
+    n: int
+    full: int
+    row: tuple[int, ...]
+    col: tuple[int, ...]
+    box: tuple[int, ...]
+    units: tuple[tuple[int, tuple[int, ...]], ...] = field(repr=False)  # (0 row / 1 col / 2 box) * n + idx, cells
+
+
+@cache
+def _geometry(n: int) -> _Geometry:
+    br, bc = BOXES[n]
+    cells = range(n * n)
+    row = tuple(i // n for i in cells)
+    col = tuple(i % n for i in cells)
+    box = tuple((i // n) // br * (n // bc) + (i % n) // bc for i in cells)
+    units = []
+    for kind, key in ((0, row), (1, col), (2, box)):
+        for u in range(n):
+            units.append((kind * n + u, tuple(i for i in cells if key[i] == u)))
+    return _Geometry(n, (1 << n) - 1, row, col, box, tuple(units))
+
+
+_BIT_VALUE = {1 << d: d + 1 for d in range(9)}
+
+
+def _search(values: list[int], n: int, limit: int, digit_order: list[int] | None = None) -> tuple[int, list | None]:
+    """Count solutions of `values` (flat, 0 = blank) up to `limit`; return (count, first solution)."""
+    geo = _geometry(n)
+    full, R, C, B, units = geo.full, geo.row, geo.col, geo.box, geo.units
+    masks = [0] * (3 * n)  # rows, then columns, then boxes: used digits as bits
+    for i, v in enumerate(values):
+        if v:
+            bit = 1 << (v - 1)
+            r, c, b = R[i], n + C[i], 2 * n + B[i]
+            if (masks[r] | masks[c] | masks[b]) & bit:
+                return 0, None
+            masks[r] |= bit
+            masks[c] |= bit
+            masks[b] |= bit
+    order_bits = [1 << (d - 1) for d in (digit_order or range(1, n + 1))]
+    found: list = [0, None]
+
+    def place(i: int, bit: int, trail: list) -> None:
+        values[i] = _BIT_VALUE[bit]
+        masks[R[i]] |= bit
+        masks[n + C[i]] |= bit
+        masks[2 * n + B[i]] |= bit
+        trail.append(i)
+
+    def undo(trail: list) -> None:
+        for i in trail:
+            bit = 1 << (values[i] - 1)
+            values[i] = 0
+            masks[R[i]] ^= bit
+            masks[n + C[i]] ^= bit
+            masks[2 * n + B[i]] ^= bit
+
+    nn = n * n
+
+    def rec(empties: list[int]) -> None:
+        trail: list[int] = []
+        while True:
+            # naked singles: cells with one candidate are placed at once
+            progress = False
+            cand = [0] * nn
+            rest = []
+            for i in empties:
+                if values[i]:
+                    continue
+                m = full & ~(masks[R[i]] | masks[n + C[i]] | masks[2 * n + B[i]])
+                if not m:
+                    undo(trail)
+                    return
+                if m & (m - 1):
+                    cand[i] = m
+                    rest.append(i)
+                else:
+                    place(i, m, trail)
+                    progress = True
+            empties = rest
+            if not empties or progress:
+                if not empties:
+                    break
+                continue
+            # hidden singles: a digit with one possible cell in a unit. Candidates only shrink as digits are
+            # placed, so a stale hidden single that no longer fits is a genuine contradiction.
+            for key, cells in units:
+                once = twice = 0
+                for i in cells:
+                    m = cand[i]
+                    twice |= once & m
+                    once |= m
+                used = masks[key]
+                if (once | used) != full:
+                    undo(trail)
+                    return
+                hidden = once & ~twice & ~used
+                while hidden:
+                    bit = hidden & -hidden
+                    hidden ^= bit
+                    for i in cells:
+                        if cand[i] & bit:
+                            break
+                    if values[i] or (masks[R[i]] | masks[n + C[i]] | masks[2 * n + B[i]]) & bit:
+                        undo(trail)
+                        return
+                    place(i, bit, trail)
+                    progress = True
+            if not progress:
+                break
+        if not empties:
+            found[0] += 1
+            if found[1] is None:
+                found[1] = list(values)
+            undo(trail)
+            return
+        # branch on the cell with the fewest candidates (cand is fresh: the last pass placed nothing)
+        best, best_count = -1, 99
+        for i in empties:
+            k = cand[i].bit_count()
+            if k < best_count:
+                best, best_count = i, k
+                if k == 2:
+                    break
+        best_mask = cand[best]
+        rest = [i for i in empties if i != best]
+        for bit in order_bits:
+            if best_mask & bit:
+                branch: list[int] = []
+                place(best, bit, branch)
+                rec(rest)
+                undo(branch)
+                if found[0] >= limit:
+                    break
+        undo(trail)
+
+    rec([i for i, v in enumerate(values) if not v])
+    return found[0], found[1]
+
+
+def solve(grid: np.ndarray, limit: int = 2) -> SolveResult:
+    """Exact solve: `count` = number of solutions up to `limit` (0 none, 1 unique, `limit` means at least that);
+    `solution` is the first one found. Givens that clash give count 0."""
+    grid = np.asarray(grid)
+    if grid.ndim != 2 or grid.shape[0] != grid.shape[1] or grid.shape[0] not in BOXES:
+        raise PuzzleError(f"a Sudoku grid must be 4x4, 6x6 or 9x9, got shape {tuple(grid.shape)}")
+    n = grid.shape[0]
+    if grid.min() < 0 or grid.max() > n:
+        raise PuzzleError(f"Sudoku cells must be 0-{n}")
+    count, sol = _search([int(v) for v in grid.reshape(-1)], n, max(1, int(limit)))
+    return SolveResult(count, None if sol is None else np.array(sol, dtype=np.int8).reshape(n, n))
+
+
+# ---------------------------------------------------------------------------------------------------- augmentation
+
+@dataclass(frozen=True)
+class SudokuTransform:
+    """A validity-preserving relabelling: optional transpose, then row/column permutation, then digit map
+    (the reference's `shuffle_sudoku` order). `digit_map[0] == 0` so blanks stay blank."""
+
+    digit_map: np.ndarray
+    row_perm: np.ndarray
+    col_perm: np.ndarray
+    transpose: bool = False
+
+    def apply(self, grid: np.ndarray) -> np.ndarray:
+        x = np.asarray(grid)
+        if self.transpose:
+            x = x.T
+        x = x[self.row_perm][:, self.col_perm]
+        return self.digit_map[x].astype(np.int8)
+
+    def invert(self, grid: np.ndarray) -> np.ndarray:
+        x = np.argsort(self.digit_map)[np.asarray(grid)]
+        x = x[np.argsort(self.row_perm)][:, np.argsort(self.col_perm)]
+        if self.transpose:
+            x = x.T
+        return np.ascontiguousarray(x).astype(np.int8)
+
+
+def random_transform(rng: np.random.Generator, size: int = 9) -> SudokuTransform:
+    """Digit permutation, band/stack and row-in-band / column-in-stack shuffles, and (square boxes only) a
+    transpose: the symmetries of the reference's augmentation, restricted to those valid for `size`."""
+    if size not in BOXES:
+        raise PuzzleError(f"unsupported Sudoku size {size} (supported: 4, 6, 9)")
+    br, bc = BOXES[size]
+    digit_map = np.concatenate([[0], rng.permutation(np.arange(1, size + 1))]).astype(np.int64)
+    transpose = bool(br == bc and rng.random() < 0.5)
+    row_perm = np.concatenate([b * br + rng.permutation(br) for b in rng.permutation(size // br)])
+    col_perm = np.concatenate([s * bc + rng.permutation(bc) for s in rng.permutation(size // bc)])
+    return SudokuTransform(digit_map, row_perm, col_perm, transpose)
+
+
+# -------------------------------------------------------------------------------------------------------- encoding
+
+def encoding(size: int = 9) -> Encoding:
+    """Vocab = PAD + blank + n digits (11 for 9x9, as in the reference)."""
+    if size not in BOXES:
+        raise PuzzleError(f"unsupported Sudoku size {size} (supported: 4, 6, 9)")
+    return Encoding(kind="sudoku", rows=size, cols=size, vocab_size=size + 2, seq_len=size * size)
+
+
+def encode(grid: np.ndarray) -> np.ndarray:
+    """Flat int64 tokens: blank -> 1, digit d -> d + 1."""
+    return np.asarray(grid, dtype=np.int64).reshape(-1) + 1
+
+
+def decode(tokens: np.ndarray, size: int | None = None) -> np.ndarray:
+    """Grid from tokens; PAD, blank and anything outside the digit range decode to 0 (blank)."""
+    t = np.asarray(tokens, dtype=np.int64).reshape(-1)
+    n = size if size is not None else SIZES_BY_CELLS.get(t.size)
+    if n is None or t.size != n * n:
+        raise PuzzleError(f"{t.size} tokens are not a 4x4, 6x6 or 9x9 Sudoku")
+    d = t - 1
+    d[(d < 1) | (d > n)] = 0
+    return d.reshape(n, n).astype(np.int8)
+
+
+# ------------------------------------------------------------------------------------------------------ generation
+
+def _random_solution(rng: np.random.Generator, n: int) -> np.ndarray:
+    values = [0] * (n * n)
+    br, bc = BOXES[n]
+    first_box = rng.permutation(np.arange(1, n + 1))
+    for k, d in enumerate(first_box):
+        values[(k // bc) * n + k % bc] = int(d)
+    count, sol = _search(values, n, 1, digit_order=[int(d) for d in rng.permutation(np.arange(1, n + 1))])
+    assert count == 1 and sol is not None  # a single filled box always extends to a full grid
+    grid = np.array(sol, dtype=np.int8).reshape(n, n)
+    return random_transform(rng, n).apply(grid)
+
+
+def _carve(rng: np.random.Generator, solution: np.ndarray, target: int) -> np.ndarray:
+    """Blank cells in random order while the solution stays unique, stopping at `target` givens."""
+    n = solution.shape[0]
+    values = [int(v) for v in solution.reshape(-1)]
+    givens = n * n
+    for i in rng.permutation(n * n):
+        if givens <= target:
+            break
+        keep = values[i]
+        values[i] = 0
+        if _search(list(values), n, 2)[0] == 1:
+            givens -= 1
+        else:
+            values[i] = keep
+    return np.array(values, dtype=np.int8).reshape(n, n)
+
+
+def generate_one(seed: np.random.SeedSequence | int, clues: tuple[int, int], size: int = 9,
+                 max_tries: int = 200) -> Sudoku:
+    """One puzzle with a unique solution and a clue count in `clues` (inclusive), reproducible from `seed`."""
+    rng = np.random.default_rng(seed)
+    lo, hi = clues
+    for _ in range(max_tries):
+        solution = _random_solution(rng, size)
+        target = int(rng.integers(lo, hi + 1))
+        for _attempt in range(3):
+            givens = _carve(rng, solution, target)
+            k = int(np.count_nonzero(givens))
+            if lo <= k <= hi:
+                return Sudoku(givens=givens, solution=solution)
+    raise PuzzleError(f"could not reach {lo}-{hi} givens for a {size}x{size} Sudoku in {max_tries} tries; "
+                      f"ask for more givens")
+
+
+def _generate_job(args: tuple) -> Sudoku:
+    seed, clues, size = args
+    return generate_one(seed, clues, size)
+
+
+def check_clues(clues: tuple[int, int] | None, size: int) -> tuple[int, int]:
+    if size not in BOXES:
+        raise PuzzleError(f"unsupported Sudoku size {size} (supported: 4, 6, 9)")
+    if clues is None:
+        return DEFAULT_CLUES[size]
+    lo, hi = int(clues[0]), int(clues[1])
+    if lo > hi:
+        raise PuzzleError(f"clue range {lo}-{hi} is empty")
+    if lo < MIN_CLUES[size] or hi > size * size:
+        raise PuzzleError(f"clues for a {size}x{size} Sudoku must lie in {MIN_CLUES[size]}-{size * size}, "
+                          f"got {lo}-{hi}")
+    return lo, hi
+
+
+def generate(count: int, *, seed: int, clues: tuple[int, int] | None = None, size: int = 9,
+             workers: int | None = None, progress=None) -> list[Sudoku]:
+    """`count` puzzles with unique solutions and `clues` givens (default by size: 9 -> 30-35, 6 -> 12-18,
+    4 -> 6-8). Puzzle k depends only on (seed, k), so the result is the same for any number of `workers`;
+    large counts use a process pool. `progress(done, total)` is called as puzzles arrive."""
+    clues = check_clues(clues, size)
+    if count < 0:
+        raise PuzzleError(f"count must be >= 0, got {count}")
+    seeds = np.random.SeedSequence(seed).spawn(count)
+    jobs = [(s, clues, size) for s in seeds]
+    if workers is None:
+        workers = min(os.cpu_count() or 1, 8) if count >= 64 else 1
+    out: list[Sudoku] = []
+    if workers <= 1:
+        for job in jobs:
+            out.append(_generate_job(job))
+            if progress:
+                progress(len(out), count)
+        return out
+    import multiprocessing as mp
+
+    # forkserver/spawn, not fork: callers (the window's worker threads) may be multi-threaded
+    ctx = mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
+    with ctx.Pool(workers) as pool:
+        for puzzle in pool.imap(_generate_job, jobs, chunksize=max(1, min(32, count // (workers * 8)))):
+            out.append(puzzle)
+            if progress:
+                progress(len(out), count)
+    return out

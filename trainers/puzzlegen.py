@@ -94,25 +94,14 @@ def sudoku_count_solutions(givens: np.ndarray, limit: int = 2) -> int:
 
 
 def generate_sudoku(seed: int | np.random.SeedSequence, size: int = 9, clues: tuple[int, int] = (28, 50)):
-    """One unique-solution Sudoku: a random full grid, then cells removed (random order) while the solution stays
-    unique, until the drawn number of givens is reached or no cell can go. Returns (givens, solution) int8 grids."""
-    rng = np.random.default_rng(seed)
-    solver = _Solver(size)
-    _, solution = solver.count([0] * (size * size), limit=1, rng=rng)
-    target = int(rng.integers(clues[0], clues[1] + 1))
-    cells = list(solution)
-    given = size * size
-    for i in rng.permutation(size * size):
-        if given <= target:
-            break
-        v = cells[i]
-        cells[i] = 0
-        if solver.count(cells, limit=2)[0] == 1:
-            given -= 1
-        else:
-            cells[i] = v
-    shape = (size, size)
-    return np.array(cells, dtype=np.int8).reshape(shape), np.array(solution, dtype=np.int8).reshape(shape)
+    """One unique-solution Sudoku with a givens count in `clues`, a pure function of `seed` (engine.puzzles.sudoku's
+    generator). Returns (givens, solution) int8 grids."""
+    from engine.puzzles import sudoku
+
+    if not isinstance(seed, np.random.SeedSequence):
+        seed = np.random.SeedSequence(seed)
+    puzzle = sudoku.generate_one(seed, (int(clues[0]), int(clues[1])), size)
+    return puzzle.givens.astype(np.int8), puzzle.solution.astype(np.int8)
 
 
 # ---- mazes --------------------------------------------------------------------------------------------------------

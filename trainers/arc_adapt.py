@@ -1,0 +1,384 @@
+"""Adapt TRM to one ARC task on a CPU: learn its demonstrations under augmentation, then vote over the test views.
+
+This is what the reference does for every evaluation task (its training set contains each evaluation task's
+demonstration pairs under ~1000 augmentations, each with its own puzzle embedding), shrunk to one task and a time
+budget: either a fresh tiny TRM learns the task from scratch, or a base checkpoint's puzzle embeddings (and, unless
+frozen, all its weights) are fitted to it (the reference's `freeze_weights`). Training is the reference's deep
+supervision with an ACT carry: every optimiser step is one supervision step of a batch whose finished sequences
+are replaced by fresh samples.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from engine.config import TRMConfig
+from engine.losses import IGNORE_LABEL_ID, q_halt_loss, sequence_is_correct, sequence_lm_loss
+from engine.model import TRM
+from engine.puzzles import arc
+from trainers import arc_data
+from trainers.arc_vote import Candidate, ViewAnswer, attempts, is_solved, vote
+
+PAD = 0
+
+
+class AdaptError(RuntimeError):
+    """Adaptation cannot run as asked (e.g. the base model's canvas is too small for the task)."""
+
+
+@dataclass
+class AdaptOptions:
+    budget_s: float = 120.0  # wall-clock training budget
+    max_train_steps: int | None = None  # optional cap on optimiser steps (tests, benchmarks)
+    base: str | Path | None = None  # checkpoint to start from (None: a fresh tiny TRM)
+    freeze_weights: bool = True  # with a base: train only the puzzle embeddings (the reference's freeze_weights)
+    num_views: int = 32  # identity + distinct dihedral x colour augmentations (the reference uses 1000)
+    translate: bool = True
+    canvas: int | None = None  # None: the task's largest grid + 1, rounded up (a base model fixes its own)
+    batch_size: int = 32
+    lr: float = 1e-3
+    puzzle_emb_lr: float = 1e-2
+    weight_decay: float = 0.1
+    warmup_steps: int = 20
+    loss: str = "stablemax"
+    # The fresh model: the paper's architecture at CPU size.
+    hidden_size: int = 64
+    num_heads: int = 4
+    L_layers: int = 2
+    H_cycles: int = 2
+    L_cycles: int = 2
+    halt_max_steps: int = 8
+    mixer: str = "attention"
+    predict_steps: int | None = None  # supervision steps at prediction (None: halt_max_steps)
+    seed: int = 0
+    threads: int | None = None  # torch intra-op threads (None: leave as is)
+    progress_every_s: float = 0.5
+
+
+@dataclass
+class AdaptProgress:
+    step: int
+    elapsed_s: float
+    budget_s: float
+    loss: float
+    accuracy: float  # token accuracy on the demonstration pairs (labelled cells incl. end-of-grid markers)
+    exact_accuracy: float  # fraction of sequences whose every cell is right
+    mean_steps: float  # supervision steps taken by sequences that halted in this window
+
+
+@dataclass
+class TestPrediction:
+    index: int
+    candidates: list[Candidate]
+    attempts: list[np.ndarray]  # attempt 1, attempt 2
+    solved: bool | None  # an attempt equals the known solution (None when unknown)
+
+
+@dataclass
+class AdaptResult:
+    task_id: str
+    predictions: list[TestPrediction]
+    canvas: int
+    num_views: int
+    train_steps: int
+    train_s: float
+    predict_s: float
+    base: str | None
+    history: list[AdaptProgress] = field(default_factory=list)
+    stopped: bool = False  # cancelled before the budget ran out
+
+    @property
+    def score(self) -> float | None:
+        """The task's pass@2 as the reference counts it: fraction of its test inputs answered right."""
+        known = [p.solved for p in self.predictions if p.solved is not None]
+        return None if not known else sum(known) / len(known)
+
+    def summary(self) -> dict:
+        last = self.history[-1] if self.history else None
+        return {
+            "task_id": self.task_id,
+            "score": self.score,
+            "solved": [p.solved for p in self.predictions],
+            "votes": [[c.votes for c in p.candidates[:2]] for p in self.predictions],
+            "canvas": self.canvas,
+            "views": self.num_views,
+            "train_steps": self.train_steps,
+            "train_s": round(self.train_s, 2),
+            "predict_s": round(self.predict_s, 2),
+            "base": self.base,
+            "final": asdict(last) if last else None,
+        }
+
+
+@dataclass
+class Adapted:
+    """A model fitted to one task together with the augmented task it was fitted on."""
+
+    model: TRM
+    data: arc_data.AugmentedTask
+    base: str | None
+    train_steps: int = 0
+    train_s: float = 0.0
+    history: list[AdaptProgress] = field(default_factory=list)
+    stopped: bool = False
+
+
+# ---- model -----------------------------------------------------------------------------------------------------
+def fresh_config(seq_len: int, num_identifiers: int, opts: AdaptOptions) -> TRMConfig:
+    return TRMConfig(
+        vocab_size=12,
+        seq_len=seq_len,
+        hidden_size=opts.hidden_size,
+        num_heads=opts.num_heads,
+        L_layers=opts.L_layers,
+        H_cycles=opts.H_cycles,
+        L_cycles=opts.L_cycles,
+        halt_max_steps=opts.halt_max_steps,
+        mixer=opts.mixer,  # type: ignore[arg-type]
+        pos_encodings="rope",
+        puzzle_emb_ndim=opts.hidden_size,
+        puzzle_emb_len=1,
+        num_puzzle_identifiers=num_identifiers,
+        forward_dtype="float32",
+    )
+
+
+def _from_base(base: str | Path, task: arc.ArcTask, opts: AdaptOptions) -> tuple[TRM, int, str]:
+    """The base model with a fresh puzzle-embedding table for this task's views (rows start at the base's mean)."""
+    from engine.checkpoint import load_checkpoint
+    from engine.registry import resolve_model
+
+    loaded = load_checkpoint(resolve_model(str(base)))
+    if loaded.encoding.kind != "arc":
+        raise AdaptError(f"{loaded.path}: a {loaded.encoding.kind} model, not an ARC model")
+    canvas = loaded.encoding.rows
+    if arc_data.task_max_dim(task) > canvas:
+        raise AdaptError(
+            f"{loaded.path}: canvas {canvas} is smaller than task {task.task_id}'s largest grid "
+            f"({arc_data.task_max_dim(task)})"
+        )
+    return loaded.model, canvas, loaded.name
+
+
+def _rebuild_embeddings(model: TRM, num_identifiers: int) -> TRM:
+    cfg = replace(model.cfg, num_puzzle_identifiers=num_identifiers, forward_dtype="float32")
+    fresh = TRM(cfg)
+    state = {k: v for k, v in model.state_dict().items() if not k.startswith("puzzle_emb.")}
+    fresh.load_state_dict(state, strict=False)
+    if cfg.puzzle_emb_ndim > 0:
+        old = model.puzzle_emb.weight.data
+        mean = old[1:].mean(0) if old.shape[0] > 1 else old[0]
+        fresh.puzzle_emb.weight.data.copy_(mean.expand_as(fresh.puzzle_emb.weight))
+        fresh.puzzle_emb.weight.data[0].zero_()
+    return fresh.float()
+
+
+def prepare(task: arc.ArcTask, opts: AdaptOptions) -> Adapted:
+    """Build the augmented task and the model to fit (fresh, or the base with new puzzle embeddings)."""
+    torch.manual_seed(opts.seed)
+    if opts.base is not None:
+        base_model, canvas, name = _from_base(opts.base, task, opts)
+        data = arc_data.build(task, num_views=opts.num_views, canvas=canvas, seed=opts.seed, translate=opts.translate)
+        if base_model.cfg.puzzle_emb_ndim <= 0:
+            raise AdaptError(f"{name}: the base model has no puzzle embedding to adapt")
+        return Adapted(_rebuild_embeddings(base_model, data.num_identifiers), data, name)
+    data = arc_data.build(task, num_views=opts.num_views, canvas=opts.canvas, seed=opts.seed, translate=opts.translate)
+    return Adapted(TRM(fresh_config(data.seq_len, data.num_identifiers, opts)), data, None)
+
+
+# ---- training --------------------------------------------------------------------------------------------------
+def _labels_for_loss(labels: torch.Tensor) -> torch.Tensor:
+    """PAD cells are not scored (the reference's ignore_label_id = 0)."""
+    return torch.where(labels == PAD, torch.full_like(labels, IGNORE_LABEL_ID), labels)
+
+
+def train(
+    adapted: Adapted,
+    opts: AdaptOptions,
+    on_progress: Callable[[AdaptProgress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> Adapted:
+    """Deep supervision with the ACT carry until the budget, the step cap or a stop request."""
+    model, data = adapted.model, adapted.data
+    cfg = model.cfg
+    model.train()
+    frozen = adapted.base is not None and opts.freeze_weights
+    emb_params = [model.puzzle_emb.weight] if cfg.puzzle_emb_ndim > 0 else []
+    weights = [p for n, p in model.named_parameters() if not n.startswith("puzzle_emb.")]
+    for p in weights:
+        p.requires_grad_(not frozen)
+    optimizers: list[tuple[torch.optim.Optimizer, float]] = []
+    if emb_params:
+        opt = torch.optim.AdamW(emb_params, lr=opts.puzzle_emb_lr, betas=(0.9, 0.95), weight_decay=opts.weight_decay)
+        optimizers.append((opt, opts.puzzle_emb_lr))
+    if not frozen:
+        opt = torch.optim.AdamW(weights, lr=opts.lr, betas=(0.9, 0.95), weight_decay=opts.weight_decay)
+        optimizers.append((opt, opts.lr))
+
+    B = opts.batch_size
+    gen = torch.Generator().manual_seed(opts.seed)
+    y, z = model.initial_state(B)
+    inputs = torch.zeros(B, data.seq_len, dtype=torch.long)
+    labels = torch.zeros_like(inputs)
+    ids = torch.zeros(B, dtype=torch.long)
+    steps = torch.zeros(B, dtype=torch.long)
+    halted = torch.ones(B, dtype=torch.bool)
+
+    window = {"loss": 0.0, "acc": 0.0, "exact": 0.0, "n": 0, "halts": 0, "halt_steps": 0}
+    start = time.monotonic()
+    last_report = start
+    step = adapted.train_steps
+    while True:
+        elapsed = time.monotonic() - start
+        if elapsed >= opts.budget_s or (opts.max_train_steps is not None and step >= opts.max_train_steps):
+            break
+        if should_stop is not None and should_stop():
+            adapted.stopped = True
+            break
+        # Refill the sequences that halted with fresh samples and reset their state.
+        n = int(halted.sum())
+        if n:
+            new_in, new_lab, new_ids = data.sample(n)
+            inputs[halted] = torch.from_numpy(new_in)
+            labels[halted] = _labels_for_loss(torch.from_numpy(new_lab))
+            ids[halted] = torch.from_numpy(new_ids)
+            y0, z0 = model.initial_state(n)
+            y[halted], z[halted] = y0, z0
+            steps[halted] = 0
+
+        out = model(model.embed(inputs, ids), y, z)
+        y, z = out.y, out.z
+        steps += 1
+        correct = sequence_is_correct(out.logits.detach(), labels)
+        loss = (sequence_lm_loss(out.logits, labels, opts.loss) + 0.5 * q_halt_loss(out.q_halt, correct)) / B
+        for opt, _ in optimizers:
+            opt.zero_grad(set_to_none=True)
+        loss.backward()
+        scale = min(1.0, (step + 1) / max(1, opts.warmup_steps))
+        for opt, lr in optimizers:
+            for group in opt.param_groups:
+                group["lr"] = lr * scale
+            opt.step()
+        step += 1
+
+        with torch.no_grad():
+            halted = steps >= cfg.halt_max_steps
+            if cfg.halt_max_steps > 1:
+                halted |= out.q_halt > 0
+                explore = torch.rand(B, generator=gen) < cfg.halt_exploration_prob
+                min_steps = explore * torch.randint(2, cfg.halt_max_steps + 1, (B,), generator=gen)
+                halted &= steps >= min_steps
+            valid = labels != IGNORE_LABEL_ID
+            right = (out.logits.argmax(-1) == labels) & valid
+            window["loss"] += float(loss)
+            window["acc"] += float((right.sum(-1) / valid.sum(-1).clamp_min(1)).mean())
+            window["exact"] += float(correct.float().mean())
+            window["n"] += 1
+            window["halts"] += int(halted.sum())
+            window["halt_steps"] += int(steps[halted].sum())
+
+        now = time.monotonic()
+        if now - last_report >= opts.progress_every_s:
+            _report(adapted, window, step, now - start, opts, on_progress)
+            last_report = now
+    if window["n"]:
+        _report(adapted, window, step, time.monotonic() - start, opts, on_progress)
+    adapted.train_steps = step
+    adapted.train_s += time.monotonic() - start
+    model.eval()
+    return adapted
+
+
+def _report(adapted: Adapted, window: dict, step: int, elapsed: float, opts: AdaptOptions, on_progress) -> None:
+    n = max(1, window["n"])
+    progress = AdaptProgress(
+        step=step,
+        elapsed_s=elapsed,
+        budget_s=opts.budget_s,
+        loss=window["loss"] / n,
+        accuracy=window["acc"] / n,
+        exact_accuracy=window["exact"] / n,
+        mean_steps=window["halt_steps"] / window["halts"] if window["halts"] else math.nan,
+    )
+    adapted.history.append(progress)
+    for key in window:
+        window[key] = 0 if key in ("n", "halts", "halt_steps") else 0.0
+    if on_progress is not None:
+        on_progress(progress)
+
+
+# ---- prediction ------------------------------------------------------------------------------------------------
+@torch.no_grad()
+def predict(adapted: Adapted, opts: AdaptOptions | None = None, chunk: int = 64) -> list[TestPrediction]:
+    """Answer every test input under every view, map each answer back, vote; attempts are the top two."""
+    opts = opts or AdaptOptions()
+    model, data = adapted.model, adapted.data
+    model.eval()
+    n_steps = opts.predict_steps or model.cfg.halt_max_steps
+    inputs, ids, where = data.test_batch()
+    answers: dict[int, list[ViewAnswer]] = {t: [] for t in range(len(data.task.test))}
+    for lo in range(0, len(where), chunk):
+        x_in = torch.from_numpy(inputs[lo : lo + chunk])
+        x = model.embed(x_in, torch.from_numpy(ids[lo : lo + chunk]))
+        y, z = model.initial_state(x_in.shape[0])
+        per_step: list[tuple[np.ndarray, np.ndarray]] = []
+        for _ in range(n_steps):
+            out = model(x, y, z)
+            y, z = out.y, out.z
+            per_step.append((out.logits.argmax(-1).numpy(), torch.sigmoid(out.q_halt).numpy()))
+        for row in range(x_in.shape[0]):
+            v, t = where[lo + row]
+            aug = data.views[v].augmentation
+            grids = [_decode_back(tokens[row], data.canvas, aug) for tokens, _ in per_step]
+            halts = [float(h[row]) for _, h in per_step]
+            answers[t].append(ViewAnswer(data.views[v].name, grids[-1], halts[-1], grids, halts))
+    results = []
+    for t, pair in enumerate(data.task.test):
+        candidates = vote(answers[t])
+        tries = attempts(candidates)
+        solution = None if pair.output is None else np.asarray(pair.output)
+        results.append(TestPrediction(t, candidates, tries, is_solved(tries, solution)))
+    return results
+
+
+def _decode_back(tokens: np.ndarray, canvas: int, aug) -> np.ndarray:
+    grid = np.asarray(arc.decode(tokens, canvas=canvas), dtype=np.uint8)
+    if grid.size == 0:
+        return grid.reshape(0, 0)
+    return np.ascontiguousarray(aug.invert(grid)).astype(np.uint8)
+
+
+# ---- one call for the CLI and the window ------------------------------------------------------------------------
+def adapt_and_predict(
+    task: arc.ArcTask,
+    opts: AdaptOptions | None = None,
+    on_progress: Callable[[AdaptProgress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> AdaptResult:
+    """Fit a model to `task` within the budget and answer its test inputs (pass@2 attempts with votes and steps)."""
+    opts = opts or AdaptOptions()
+    if opts.threads:
+        torch.set_num_threads(opts.threads)
+    adapted = prepare(task, opts)
+    train(adapted, opts, on_progress, should_stop)
+    t0 = time.monotonic()
+    predictions = predict(adapted, opts)
+    return AdaptResult(
+        task_id=task.task_id,
+        predictions=predictions,
+        canvas=adapted.data.canvas,
+        num_views=len(adapted.data.views),
+        train_steps=adapted.train_steps,
+        train_s=adapted.train_s,
+        predict_s=time.monotonic() - t0,
+        base=adapted.base,
+        history=adapted.history,
+        stopped=adapted.stopped,
+    )

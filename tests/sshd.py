@@ -1,0 +1,98 @@
+"""A real OpenSSH server on 127.0.0.1 for tests: throw-away host and user keys, its own sshd_config, and an
+ssh_config whose known_hosts holds the host key, so host-key checking stays on (StrictHostKeyChecking yes).
+
+    server = SSHServer(tmp_path); server.start()
+    ssh -F server.ssh_config trm-a 'echo hi'      # aliases trm-a and trm-b both reach this server
+    server.stop() / server.start() (same port, same keys) to take the "host" down and bring it back
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
+ALIASES = ("trm-a", "trm-b")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def have_sshd() -> bool:
+    return Path(SSHD).exists() and shutil.which("ssh") is not None and shutil.which("ssh-keygen") is not None
+
+
+class SSHServer:
+    def __init__(self, root: Path, port: int | None = None) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.port = port or free_port()
+        self.user = getpass.getuser()
+        self.proc: subprocess.Popen | None = None
+        self.host_key = self.root / "host_ed25519"
+        self.user_key = self.root / "id_ed25519"
+        self.sshd_config = self.root / "sshd_config"
+        self.ssh_config = self.root / "ssh_config"
+        self.known_hosts = self.root / "known_hosts"
+        self.log = self.root / "sshd.log"
+        self._write_files()
+
+    def _write_files(self) -> None:
+        for key in (self.host_key, self.user_key):
+            if not key.exists():
+                subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True,
+                               timeout=30)
+        shutil.copy(self.user_key.with_suffix(".pub"), self.root / "authorized_keys")
+        os.chmod(self.root / "authorized_keys", 0o600)
+        host_pub = self.host_key.with_suffix(".pub").read_text().split()
+        self.known_hosts.write_text(f"[127.0.0.1]:{self.port} {host_pub[0]} {host_pub[1]}\n")
+        self.sshd_config.write_text(
+            f"Port {self.port}\nListenAddress 127.0.0.1\nHostKey {self.host_key}\n"
+            f"AuthorizedKeysFile {self.root / 'authorized_keys'}\nPidFile {self.root / 'sshd.pid'}\n"
+            f"AllowUsers {self.user}\nPermitRootLogin prohibit-password\nPubkeyAuthentication yes\n"
+            "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n"
+            "MaxStartups 50\nMaxSessions 50\nSubsystem sftp internal-sftp\nLogLevel ERROR\n")
+        hosts = "".join(
+            f"Host {alias}\n  HostName 127.0.0.1\n  Port {self.port}\n  User {self.user}\n"
+            f"  IdentityFile {self.user_key}\n  IdentitiesOnly yes\n  UserKnownHostsFile {self.known_hosts}\n"
+            "  GlobalKnownHostsFile /dev/null\n  StrictHostKeyChecking yes\n" for alias in ALIASES)
+        self.ssh_config.write_text(hosts)
+
+    def start(self, timeout: float = 15.0) -> SSHServer:
+        if os.geteuid() == 0:
+            Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # privilege-separation directory
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(self.sshd_config)], stdout=log,
+                                         stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"sshd exited: {self.log.read_text()[-2000:]}")
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return self
+            time.sleep(0.05)
+        raise RuntimeError(f"sshd did not listen on {self.port}")
+
+    def stop(self) -> None:
+        """Kill sshd and every session it forked (its process group); detached jobs live in their own sessions."""
+        if self.proc and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+    def ssh(self, alias: str, command: str, timeout: float = 30) -> subprocess.CompletedProcess:
+        return subprocess.run(["ssh", "-F", str(self.ssh_config), "-o", "BatchMode=yes", alias, command],
+                              capture_output=True, text=True, timeout=timeout)

@@ -1,0 +1,191 @@
+"""The job manager: submit, follow, stop, resume and pull jobs through the right backend, recorded in the store.
+
+The window and `trm-lab jobs` both use this. A poll brings the store (state, step, last metrics, checkpoints) up to
+date and, for an SSH job, appends what is new to a local mirror of the run directory; readers then use
+`trainers.rundir` on `job.local_run` whatever the backend. Polls of one job are serialised across processes with a
+file lock, so the window and a `trm-lab jobs attach` never append the same metrics twice.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import time
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+
+from trainers.jobs.agent import list_checkpoints
+from trainers.jobs.common import infer_state, status_time
+from trainers.jobs.errors import HostUnreachable, JobError
+from trainers.jobs.local import LocalBackend
+from trainers.jobs.model import FINAL_STATES, Job
+from trainers.jobs.remote import SSHBackend
+from trainers.jobs.ssh import SSHOptions
+from trainers.jobs.store import JobStore, lab_home
+
+
+class JobManager:
+    """One entry point for every backend. Cheap to create; safe to share between threads (calls are independent)."""
+
+    def __init__(self, store: JobStore | None = None, *, home: Path | None = None,
+                 ssh_options: SSHOptions | None = None) -> None:
+        self.home = Path(home) if home else lab_home()
+        self.store = store or JobStore(self.home / "jobs.sqlite3")
+        self.local = LocalBackend(self.home)
+        self.ssh = SSHBackend(self.home, ssh_options or SSHOptions.from_env())
+        self._local_offsets: dict[int, int] = {}
+
+    def backend(self, job: Job) -> LocalBackend | SSHBackend:
+        return self.ssh if job.hosts else self.local
+
+    # ---- submit / stop / resume -------------------------------------------------------------------------------------
+    def submit(self, source: str, *, hosts: list[str] | None = None, gpus: int = 0, device: str = "auto",
+               name: str | None = None, run_dir: str | None = None, rdzv_port: int | None = None) -> Job:
+        """Record a new job and start it. `source` is a preset name or a config JSON path (on this computer)."""
+        if not source:
+            raise JobError("submit: give a preset name or a config JSON file")
+        if source.endswith(".json") and not Path(source).is_file():
+            raise JobError(f"{source}: no such config file")
+        hosts = [h for h in (hosts or []) if h]
+        if run_dir and hosts:
+            raise JobError("--out applies to jobs on this computer; remote runs live in the host's trm-lab folder")
+        stem = name or f"{Path(source).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+        job = Job(name=stem, source=str(Path(source).resolve()) if source.endswith(".json") else source,
+                  hosts=hosts, gpus=max(0, int(gpus)), device=device or "auto",
+                  local_run=str(Path(run_dir).resolve()) if run_dir else "")
+        if rdzv_port:
+            job.rdzv_port = int(rdzv_port)
+        job = self.store.add(job)
+        backend = self.backend(job)
+        try:
+            job = self._apply(job, backend.prepare(job))
+            job = self._apply(job, backend.start(job, resume=False))
+        except JobError as exc:
+            self.store.update(job.id, state="failed", message=str(exc), ended=time.time())
+            raise
+        return job
+
+    def stop(self, job: Job) -> Job:
+        """Ask the trainer to checkpoint and exit (SIGTERM to its process group); it ends as `stopped`."""
+        job = self.store.get(job.id)
+        done = self.backend(job).stop(job)
+        if any(v == "signalled" for v in done.values()):
+            self.store.update(job.id, state="stopping", message="stop requested")
+        return self.poll(job)
+
+    def resume(self, job: Job) -> Job:
+        """Start the trainer again with `--resume`; it continues from the newest complete checkpoint."""
+        job = self.poll(self.store.get(job.id))
+        if job.state not in FINAL_STATES:
+            raise JobError(f"job {job.name!r} is {job.state}; stop it before resuming")
+        if job.state == "finished":
+            raise JobError(f"job {job.name!r} has finished; nothing to resume")
+        status = self._read_local_status(job)
+        wait = 1.05 - (time.time() - status_time(status))  # status times have 1 s resolution: tell old from new
+        if 0 < wait < 2:
+            time.sleep(wait)
+        return self._apply(job, self.backend(job).start(job, resume=True) | {"ended": 0.0})
+
+    def _apply(self, job: Job, values: dict) -> Job:
+        self.store.update(job.id, **values)
+        return replace(job, **values)
+
+    # ---- follow -----------------------------------------------------------------------------------------------------
+    @contextmanager
+    def _poll_lock(self, job: Job):
+        path = self.home / "jobs" / str(job.id) / ".poll.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def poll(self, job: Job, *, pull: bool = True) -> Job:
+        """Bring the job's record (and an SSH job's local mirror) up to date. Never raises for an unreachable host:
+        the job is marked unreachable and the next poll tries again."""
+        with self._poll_lock(job):
+            job = self.store.get(job.id)
+            backend = self.backend(job)
+            run = Path(job.local_run)
+            if job.hosts:
+                metrics_from = _count_lines(run / "metrics.jsonl")
+                log_from = (run / "train.log").stat().st_size if (run / "train.log").exists() else 0
+            else:
+                metrics_from, log_from = self._local_offsets.get(job.id, 0), 0
+            try:
+                probe = backend.probe(job, metrics_from, log_from)
+            except HostUnreachable as exc:
+                self.store.update(job.id, reachable=False, message=str(exc))
+                return self.store.get(job.id)
+            values = infer_state(job, probe)
+            values["reachable"] = True
+            if job.hosts:
+                self.ssh.mirror(job, probe)
+            else:
+                self._local_offsets[job.id] = probe["metrics_next"]
+            last = _last_row(probe.get("metrics") or [])
+            if last:
+                values["last_metrics"] = last
+            names = probe.get("checkpoints") or []
+            if job.hosts and pull and names and not (run / "checkpoints" / names[-1]).exists():
+                try:
+                    self.ssh.pull(job, names[-1:])
+                except HostUnreachable as exc:
+                    values.update(reachable=False, message=str(exc))
+            values["checkpoints"] = _present_checkpoints(run)
+            if values.get("state") == job.state and job.state == "stopping" and not values.get("message"):
+                values.pop("message", None)
+            self.store.update(job.id, **values)
+            return self.store.get(job.id)
+
+    def pull(self, job: Job) -> list[Path]:
+        """Fetch every complete checkpoint of the job to its local run directory; returns their local paths."""
+        job = self.poll(job, pull=False)
+        if not job.hosts:
+            return [Path(p) for p in job.checkpoints]
+        with self._poll_lock(job):
+            probe = self.ssh.probe(job, _count_lines(Path(job.local_run) / "metrics.jsonl"), 1 << 62)
+            names = [n for n in probe.get("checkpoints") or []
+                     if not (Path(job.local_run) / "checkpoints" / n).exists()]
+            if names:
+                self.ssh.pull(job, names)
+            present = _present_checkpoints(Path(job.local_run))
+            self.store.update(job.id, checkpoints=present)
+        return [Path(p) for p in present]
+
+    def active_jobs(self) -> list[Job]:
+        return [j for j in self.store.list() if j.active]
+
+    @staticmethod
+    def _read_local_status(job: Job) -> dict | None:
+        try:
+            return json.loads((Path(job.local_run) / "status.json").read_text())
+        except (OSError, ValueError):
+            return None
+
+
+def _count_lines(path: Path) -> int:
+    try:
+        with open(path, "rb") as fh:
+            return sum(1 for line in fh if line.endswith(b"\n"))
+    except FileNotFoundError:
+        return 0
+
+
+def _last_row(lines: list[str]) -> dict | None:
+    for line in reversed(lines):
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict):
+            return row
+    return None
+
+
+def _present_checkpoints(run: Path) -> list[str]:
+    """Local paths of complete checkpoints (up to the one latest.json names)."""
+    return [str(run / "checkpoints" / n) for n in list_checkpoints(run)]

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from engine.checkpoint import CheckpointError, load_checkpoint
 from engine.inference import SolveOptions, solve_steps
 from engine.reference import import_reference, parse_yaml
+from tests.test_engine_support import single_thread  # noqa: F401  (autouse fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
 P = "_orig_mod.model.inner."

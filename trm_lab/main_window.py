@@ -1,0 +1,710 @@
+"""The lab window: a tab per puzzle document (editor + solve panel), an ARC task browser, a Training tab, menus,
+shortcuts, recent files, drag-and-drop, export, and prompts before unsaved edits are lost."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from trm_lab import export, theme
+from trm_lab.panels.arc_browser import ArcBrowser
+from trm_lab.panels.solve import SolvePanel, cached_models, list_models_safe
+from trm_lab.session import (
+    ArcDocument,
+    Document,
+    LabError,
+    MazeDocument,
+    SudokuDocument,
+    open_document,
+)
+from trm_lab.settings import Settings
+from trm_lab.widgets.arc_editor import ArcEditor
+from trm_lab.widgets.generate_dialog import GenerateDialog, GenerateRequest, generate
+from trm_lab.widgets.maze_editor import MazeEditor
+from trm_lab.widgets.sudoku_editor import SudokuEditor
+from trm_lab.workers import describe_error, run_async
+
+PUZZLE_FILTER = ("Puzzles (*.txt *.csv *.json *.sdk *.maze);;Sudoku / maze text (*.txt *.csv);;"
+                 "ARC task (*.json);;All files (*)")
+
+
+def optional_widget(module: str, name: str) -> Any | None:
+    """A class from a panel another engineer owns, or None if it has not landed (or fails to import)."""
+    try:
+        return getattr(importlib.import_module(module), name, None)
+    except Exception:  # noqa: BLE001 - a broken optional panel must not stop the window
+        return None
+
+
+class DocumentView(QWidget):
+    """One tab: the document's editor on the left, its solve panel on the right."""
+
+    errorRaised = Signal(str)
+    message = Signal(str)
+
+    def __init__(self, doc: Document, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.doc = doc
+        if isinstance(doc, SudokuDocument):
+            self.editor: QWidget = SudokuEditor(doc)
+        elif isinstance(doc, MazeDocument):
+            self.editor = MazeEditor(doc)
+            self.editor.errorRaised.connect(self.errorRaised)
+        else:
+            self.editor = ArcEditor(doc)
+            self.editor.errorRaised.connect(self.errorRaised)
+        self.solve = SolvePanel(doc)
+        self.solve.errorRaised.connect(self.errorRaised)
+        self.solve.message.connect(self.message)
+        if isinstance(doc, ArcDocument):
+            self.solve.useAnswer.connect(doc.set_output)
+        left = QWidget()
+        left_lay = QVBoxLayout(left)
+        left_lay.setContentsMargins(0, 0, 8, 0)
+        left_lay.addWidget(self.editor, 1)
+        self.adapt = self._adapt_area(doc)
+        if self.adapt is not None:
+            left_lay.addWidget(self.adapt)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(left)
+        self.splitter.addWidget(self.solve)
+        self.splitter.setStretchFactor(0, 3 if doc.kind == "arc" else 1)
+        self.splitter.setStretchFactor(1, 2 if doc.kind == "arc" else 1)
+        self.splitter.setChildrenCollapsible(False)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(10, 10, 10, 10)
+        lay.addWidget(self.splitter)
+
+    def _adapt_area(self, doc: Document) -> QWidget | None:
+        """The ARC "Adapt to this task" panel (trm_lab.panels.arc_adapt), when it exists."""
+        if not isinstance(doc, ArcDocument):
+            return None
+        cls = optional_widget("trm_lab.panels.arc_adapt", "ArcAdaptPanel")
+        if cls is None:
+            return None
+        try:
+            return cls(doc.task)
+        except Exception as exc:  # noqa: BLE001
+            self.message.emit(f"Adapt panel unavailable: {exc}")
+            return None
+
+    def answer_grid(self) -> np.ndarray:
+        """What "export solution" writes: the model's answer at the selected step, else the user's own grid."""
+        s = self.solve.session
+        if s is not None and s.current is not None:
+            return np.asarray(s.current.grid)
+        if isinstance(self.doc, SudokuDocument):
+            return self.doc.combined()
+        if isinstance(self.doc, MazeDocument):
+            path = self.doc.shortest_path()
+            return path if path is not None else self.doc.grid.copy()
+        return self.doc.output.copy()
+
+
+class MainWindow(QMainWindow):
+    documentOpened = Signal(object)
+    modelsListed = Signal()
+
+    def __init__(self, settings: Settings | None = None, *, load_training: bool = True):
+        super().__init__()
+        self.settings = settings if settings is not None else Settings.load()
+        self.setWindowTitle("TRM Lab")
+        self.resize(1280, 820)
+        self.setAcceptDrops(True)
+        self._untitled = 0
+        self.tabs = QTabWidget()
+        self.tabs.setTabsClosable(True)
+        self.tabs.setMovable(True)
+        self.tabs.setDocumentMode(True)
+        self.tabs.tabCloseRequested.connect(self.close_tab)
+        self.setCentralWidget(self.tabs)
+        self.welcome = self._welcome()
+        self.tabs.addTab(self.welcome, "Start")
+        self.training = None
+        if load_training:
+            self._add_training_tab()
+        for i in range(self.tabs.count()):  # fixed tabs cannot be closed
+            self.tabs.tabBar().setTabButton(i, self.tabs.tabBar().ButtonPosition.RightSide, None)
+
+        self.arc_browser = ArcBrowser()
+        self.arc_browser.taskChosen.connect(self.open_arc_task)
+        self.arc_browser.errorRaised.connect(self.show_error)
+        self.arc_dock = QDockWidget("ARC tasks", self)
+        self.arc_dock.setObjectName("arc_tasks")
+        self.arc_dock.setWidget(self.arc_browser)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.arc_dock)
+        self.arc_dock.hide()
+
+        self._build_actions()
+        self._build_menus()
+        self.tabs.currentChanged.connect(self._update_actions)
+        self.statusBar().showMessage("Ready \u2014 create, open or generate a puzzle", 5000)
+        self._update_actions()
+        QTimer.singleShot(0, self.refresh_models)  # reading models imports torch: after the first paint
+
+    # ------------------------------------------------------------------------------------------------------
+    # construction
+    # ------------------------------------------------------------------------------------------------------
+    def _welcome(self) -> QWidget:
+        w = QWidget()
+        lay = QVBoxLayout(w)
+        lay.setContentsMargins(40, 40, 40, 40)
+        title = QLabel("TRM Lab")
+        title.setStyleSheet("font-size: 22pt; font-weight: 600;")
+        text = QLabel(
+            "Watch the Tiny Recursive Model think: draw or load a puzzle, solve it on this machine, and scrub "
+            "through every refinement step.<br><br>"
+            "<b>Ctrl+N</b> new Sudoku \u00b7 <b>Ctrl+Shift+N</b> new maze \u00b7 <b>Ctrl+G</b> generate \u00b7 "
+            "<b>Ctrl+O</b> open a puzzle file (or drop it here) \u00b7 <b>Ctrl+Shift+A</b> browse ARC tasks"
+            "<br><b>Ctrl+R</b> solve \u00b7 <b>Esc</b> cancel \u00b7 <b>Ctrl+Space</b> play / pause \u00b7 "
+            "<b>,</b> / <b>.</b> previous / next step")
+        text.setWordWrap(True)
+        text.setTextFormat(Qt.TextFormat.RichText)
+        self.models_label = QLabel()
+        self.models_label.setProperty("role", "muted")
+        self.models_label.setWordWrap(True)
+        lay.addWidget(title)
+        lay.addSpacing(8)
+        lay.addWidget(text)
+        lay.addSpacing(16)
+        lay.addWidget(self.models_label)
+        lay.addStretch(1)
+        self._describe_models()
+        return w
+
+    def _describe_models(self) -> None:
+        models = cached_models()
+        if models is None:
+            self.models_label.setText("Looking for models\u2026")
+        elif not models:
+            self.models_label.setText("No models installed yet: open a checkpoint from a solve panel, or train one "
+                                      "in the Training tab.")
+        else:
+            names = ", ".join(f"{m.name} ({m.kind} {m.encoding.rows}\u00d7{m.encoding.cols})" for m in models)
+            self.models_label.setText(f"Models: {names}")
+
+    def _add_training_tab(self) -> None:
+        cls = optional_widget("trm_lab.panels.training", "TrainingPanel")
+        if cls is None:
+            return
+        try:
+            self.training = cls()
+        except Exception as exc:  # noqa: BLE001 - the rest of the window still works
+            self.training = None
+            msg = f"Training panel unavailable: {exc}"
+            QTimer.singleShot(0, lambda: self.statusBar().showMessage(msg, 8000))
+            return
+        self.tabs.addTab(self.training, "Training")
+
+    def _act(self, text: str, slot, shortcut: Any = None, tip: str = "") -> QAction:
+        a = QAction(text, self)
+        if shortcut is not None:
+            a.setShortcut(QKeySequence(shortcut))
+        tip = tip or text.replace("&", "").rstrip(".\u2026")
+        a.setStatusTip(tip)
+        a.setToolTip(tip)
+        a.triggered.connect(slot)
+        self.addAction(a)
+        return a
+
+    def _build_actions(self) -> None:
+        K = QKeySequence.StandardKey
+        self.act_new_sudoku = self._act("New &Sudoku 9\u00d79", lambda: self.new_sudoku(9), K.New)
+        self.act_new_sudoku6 = self._act("New Sudoku 6\u00d76", lambda: self.new_sudoku(6))
+        self.act_new_sudoku4 = self._act("New Sudoku 4\u00d74", lambda: self.new_sudoku(4))
+        self.act_new_maze = self._act("New &Maze", self.new_maze, "Ctrl+Shift+N")
+        self.act_open = self._act("&Open\u2026", self.open_dialog, K.Open, "Open a Sudoku, maze or ARC task file")
+        self.act_save = self._act("&Save", self.save, K.Save)
+        self.act_save_as = self._act("Save &As\u2026", self.save_as, K.SaveAs)
+        self.act_generate = self._act("&Generate\u2026", self.generate_dialog, "Ctrl+G",
+                                      "Generate a Sudoku (by givens) or a maze (by size)")
+        self.act_arc = self._act("Browse &ARC tasks", self.show_arc_browser, "Ctrl+Shift+A",
+                                 "Browse the bundled ARC-AGI-1 and ARC-AGI-2 tasks")
+        self.act_close = self._act("&Close tab", lambda: self.close_tab(self.tabs.currentIndex()), K.Close)
+        self.act_quit = self._act("&Quit", self.close, K.Quit)
+        self.act_undo = self._act("&Undo", self.undo, K.Undo)
+        self.act_redo = self._act("&Redo", self.redo, K.Redo)
+        self.act_export_solution = self._act("Solution as text / CSV / JSON\u2026", self.export_solution, "Ctrl+E")
+        self.act_export_png = self._act("Grid as PNG\u2026", self.export_png, "Ctrl+Shift+E")
+        self.act_export_gif = self._act("Refinement as animated GIF\u2026", self.export_gif)
+        self.act_export_strip = self._act("Refinement as PNG strip\u2026", self.export_strip)
+        self.act_export_model = self._act("Model checkpoint with card\u2026", self.export_model)
+        self.act_solve = self._act("&Solve", lambda: self._panel_call("solve"), "Ctrl+R",
+                                   "Solve the puzzle with the selected model")
+        self.act_cancel = self._act("&Cancel solve", lambda: self._panel_call("cancel"), "Esc")
+        self.act_play = self._act("&Play / pause", lambda: self._panel_call("toggle_play"), "Ctrl+Space")
+        self.act_prev = self._act("Pre&vious step", lambda: self._panel_call("step_by", -1), ",")
+        self.act_next = self._act("&Next step", lambda: self._panel_call("step_by", 1), ".")
+        self.act_first = self._act("First step", lambda: self._panel_call("select_step", 0), "Home")
+        self.act_last = self._act("Last step", lambda: self._panel_call("select_step", 10**6), "End")
+        self.act_refresh_models = self._act("Refresh model list", self.refresh_models, "F5")
+        self.theme_group = QActionGroup(self)
+        self.theme_actions: dict[str, QAction] = {}
+        for mode, label in (("system", "Follow the system"), ("light", "Light"), ("dark", "Dark")):
+            a = QAction(label, self, checkable=True)
+            a.triggered.connect(lambda _=False, m=mode: self.set_theme(m))
+            self.theme_group.addAction(a)
+            self.theme_actions[mode] = a
+        self.theme_actions.get(self.settings.theme, self.theme_actions["system"]).setChecked(True)
+        self.act_toggle_theme = self._act("Toggle light / dark", self.toggle_theme, "Ctrl+Shift+L")
+
+    def _build_menus(self) -> None:
+        mb = self.menuBar()
+        f = mb.addMenu("&File")
+        new = f.addMenu("&New")
+        for a in (self.act_new_sudoku, self.act_new_sudoku6, self.act_new_sudoku4, self.act_new_maze):
+            new.addAction(a)
+        f.addAction(self.act_generate)
+        f.addAction(self.act_open)
+        self.recent_menu = f.addMenu("Open &Recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent)
+        self._fill_recent()
+        f.addAction(self.act_arc)
+        f.addSeparator()
+        f.addAction(self.act_save)
+        f.addAction(self.act_save_as)
+        ex = f.addMenu("&Export")
+        for a in (self.act_export_solution, self.act_export_png, self.act_export_gif, self.act_export_strip,
+                  self.act_export_model):
+            ex.addAction(a)
+        f.addSeparator()
+        f.addAction(self.act_close)
+        f.addAction(self.act_quit)
+        e = mb.addMenu("&Edit")
+        e.addAction(self.act_undo)
+        e.addAction(self.act_redo)
+        s = mb.addMenu("&Solve")
+        for a in (self.act_solve, self.act_cancel, None, self.act_play, self.act_prev, self.act_next, self.act_first,
+                  self.act_last, None, self.act_refresh_models):
+            s.addSeparator() if a is None else s.addAction(a)
+        v = mb.addMenu("&View")
+        tm = v.addMenu("&Theme")
+        for a in self.theme_actions.values():
+            tm.addAction(a)
+        v.addAction(self.act_toggle_theme)
+        v.addAction(self.arc_dock.toggleViewAction())
+        h = mb.addMenu("&Help")
+        h.addAction(self._act("&About TRM Lab", self.about))
+
+    # ------------------------------------------------------------------------------------------------------
+    # documents
+    # ------------------------------------------------------------------------------------------------------
+    def views(self) -> list[DocumentView]:
+        return [w for i in range(self.tabs.count()) if isinstance(w := self.tabs.widget(i), DocumentView)]
+
+    def current_view(self) -> DocumentView | None:
+        w = self.tabs.currentWidget()
+        return w if isinstance(w, DocumentView) else None
+
+    def current_document(self) -> Document | None:
+        v = self.current_view()
+        return v.doc if v else None
+
+    def add_document(self, doc: Document) -> DocumentView:
+        if not doc.path and not getattr(doc, "untitled_number", 0):
+            self._untitled += 1
+            doc.untitled_number = self._untitled
+        view = DocumentView(doc)
+        view.errorRaised.connect(self.show_error)
+        view.message.connect(lambda m: self.statusBar().showMessage(m, 6000))
+        doc.subscribe(lambda what, view=view: self._on_doc(view, what))
+        index = self.tabs.addTab(view, doc.title)
+        self.tabs.setTabToolTip(index, str(doc.path) if doc.path else doc.title)
+        self.tabs.setCurrentIndex(index)
+        self.documentOpened.emit(view)
+        self._update_actions()
+        return view
+
+    def _on_doc(self, view: DocumentView, what: str) -> None:
+        i = self.tabs.indexOf(view)
+        if i < 0:
+            return
+        self.tabs.setTabText(i, view.doc.title + (" \u2022" if view.doc.dirty else ""))
+        if what == "path":
+            self.tabs.setTabToolTip(i, str(view.doc.path))
+        if view is self.current_view():
+            self._update_actions()
+
+    def new_sudoku(self, size: int = 9) -> DocumentView:
+        return self.add_document(SudokuDocument(size))
+
+    def new_maze(self, size: int = 15) -> DocumentView:
+        view = self.add_document(MazeDocument(size=size))
+        view.editor.generateRequested.connect(lambda n, doc=view.doc: self._generate_into(doc, n))
+        return view
+
+    def open_arc_task(self, task: Any) -> DocumentView:
+        for v in self.views():
+            if isinstance(v.doc, ArcDocument) and v.doc.path is None and v.doc.task.task_id == task.task_id:
+                self.tabs.setCurrentWidget(v)
+                return v
+        return self.add_document(ArcDocument(task))
+
+    def show_arc_browser(self) -> None:
+        self.arc_dock.show()
+        self.arc_dock.raise_()
+        self.arc_browser.search.setFocus()
+
+    def open_dialog(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(self, "Open puzzle", self.settings.last_dir, PUZZLE_FILTER)
+        for p in paths:
+            self.open_path(p)
+
+    def open_path(self, path: str | Path, kind: str | None = None) -> None:
+        """Read the file in a worker thread, then add a tab; a bad file gives a dialog naming the problem."""
+        path = Path(path)
+        for v in self.views():
+            if v.doc.path and v.doc.path.resolve() == path.resolve():
+                self.tabs.setCurrentWidget(v)
+                return
+        self.statusBar().showMessage(f"Opening {path.name}\u2026")
+
+        def done(doc: Document) -> None:
+            view = self.add_document(doc)
+            if isinstance(doc, MazeDocument):
+                view.editor.generateRequested.connect(lambda n, doc=doc: self._generate_into(doc, n))
+            self.settings.add_recent(path)
+            self.settings.last_dir = str(path.parent)
+            self._save_settings()
+            self.statusBar().showMessage(f"Opened {path.name}", 4000)
+
+        def fail(msg: str) -> None:
+            self.statusBar().clearMessage()
+            self.show_error(f"Could not open {path.name}:\n{msg}")
+
+        run_async(open_document, path, kind, on_done=done, on_error=fail)
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        recent = [p for p in self.settings.recent_files if Path(p).exists()]
+        if not recent:
+            a = self.recent_menu.addAction("(none)")
+            a.setEnabled(False)
+            return
+        for i, p in enumerate(recent):
+            a = self.recent_menu.addAction(f"&{i + 1} {Path(p).name}")
+            a.setToolTip(p)
+            a.triggered.connect(lambda _=False, p=p: self.open_path(p))
+        self.recent_menu.addSeparator()
+        self.recent_menu.addAction("Clear list", self._clear_recent)
+
+    def _clear_recent(self) -> None:
+        self.settings.recent_files = []
+        self._save_settings()
+
+    def _save_settings(self) -> None:
+        try:
+            self.settings.save()
+        except OSError as exc:
+            self.statusBar().showMessage(f"Could not save settings: {exc}", 6000)
+
+    # -- saving ---------------------------------------------------------------------------------------------
+    def save(self, view: DocumentView | None = None) -> bool:
+        view = view or self.current_view()
+        if view is None:
+            return False
+        if view.doc.path is None or (isinstance(view.doc, ArcDocument) and view.doc.path.suffix != ".json"):
+            return self.save_as(view)
+        return self._write(view.doc, view.doc.path)
+
+    def save_as(self, view: DocumentView | None = None) -> bool:
+        view = view or self.current_view()
+        if view is None:
+            return False
+        doc = view.doc
+        if isinstance(doc, ArcDocument):
+            flt, default = "ARC task (*.json)", f"{doc.task.task_id}.json"
+        else:
+            flt, default = "Text grid (*.txt);;CSV (*.csv)", f"{doc.title.replace(' ', '_').lower()}.txt"
+        start = str(doc.path) if doc.path else str(Path(self.settings.last_dir or Path.home()) / default)
+        path, _ = QFileDialog.getSaveFileName(self, "Save puzzle", start, flt)
+        if not path:
+            return False
+        return self._write(doc, Path(path))
+
+    def _write(self, doc: Document, path: Path) -> bool:
+        """Save synchronously (small files; the close prompt needs the answer before it goes on)."""
+        try:
+            doc.save(path)
+        except Exception as exc:  # noqa: BLE001 - any failure is reported, the edits stay in memory
+            self.show_error(f"Could not save {path.name}:\n{describe_error(exc)}")
+            return False
+        doc.mark_saved(path)
+        self.settings.add_recent(path)
+        self.settings.last_dir = str(path.parent)
+        self._save_settings()
+        self.statusBar().showMessage(f"Saved {path}", 4000)
+        return True
+
+    # -- closing --------------------------------------------------------------------------------------------
+    def confirm_discard(self, view: DocumentView) -> bool:
+        """Ask before unsaved edits are lost: Save / Discard / Cancel. True means go ahead."""
+        if not view.doc.dirty:
+            return True
+        self.tabs.setCurrentWidget(view)
+        answer = QMessageBox.question(
+            self, "Unsaved changes", f"{view.doc.title} has unsaved changes. Save them first?",
+            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Save)
+        if answer == QMessageBox.StandardButton.Save:
+            return self.save(view)
+        return answer == QMessageBox.StandardButton.Discard
+
+    def close_tab(self, index: int) -> bool:
+        w = self.tabs.widget(index)
+        if not isinstance(w, DocumentView):
+            return False
+        if not self.confirm_discard(w):
+            return False
+        w.solve.shutdown()
+        self.tabs.removeTab(index)
+        w.deleteLater()
+        self._update_actions()
+        return True
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        for view in self.views():
+            if not self.confirm_discard(view):
+                event.ignore()
+                return
+        for view in self.views():
+            view.solve.shutdown()
+        if self.training is not None and hasattr(self.training, "shutdown"):
+            try:
+                self.training.shutdown()
+            except Exception:  # noqa: BLE001
+                pass
+        self._save_settings()
+        event.accept()
+
+    # -- editing --------------------------------------------------------------------------------------------
+    def undo(self) -> None:
+        doc = self.current_document()
+        if doc is not None and doc.undo():
+            self.statusBar().showMessage("Undone", 2000)
+
+    def redo(self) -> None:
+        doc = self.current_document()
+        if doc is not None and doc.redo():
+            self.statusBar().showMessage("Redone", 2000)
+
+    def generate_dialog(self) -> None:
+        doc = self.current_document()
+        kind = doc.kind if doc is not None and doc.kind != "arc" else "sudoku"
+        size = doc.size if isinstance(doc, SudokuDocument) else (doc.grid.shape[0] if isinstance(doc, MazeDocument)
+                                                                   else 9)
+        dlg = GenerateDialog(kind, size, self)
+        if dlg.exec():
+            self.generate(dlg.request())
+
+    def generate(self, req: GenerateRequest, into: Document | None = None) -> None:
+        """Generate in a worker; the puzzle goes into `into` (undoable) or a new tab."""
+        self.statusBar().showMessage("Generating\u2026")
+
+        def done(result: tuple[np.ndarray, np.ndarray | None]) -> None:
+            grid, solution = result
+            if into is not None:
+                into.replace(grid, solution)
+            elif req.kind == "sudoku":
+                doc = SudokuDocument(req.size, grid, solution)
+                self.add_document(doc)
+            else:
+                view = self.new_maze(req.size)
+                view.doc.replace(grid, solution)
+                view.doc.history.clear()
+                view.doc.mark_saved()
+            self.statusBar().showMessage(f"Generated a {req.kind} (seed {req.seed})", 4000)
+
+        run_async(generate, req, on_done=done, on_error=lambda m: self.show_error(f"Could not generate:\n{m}"))
+
+    def _generate_into(self, doc: MazeDocument, size: int) -> None:
+        import random
+
+        self.generate(GenerateRequest("maze", min(30, max(5, size)), 0, random.randrange(1_000_000)), into=doc)
+
+    def _panel_call(self, name: str, *args: Any) -> None:
+        v = self.current_view()
+        if v is not None:
+            getattr(v.solve, name)(*args)
+
+    def refresh_models(self) -> None:
+        """Re-read the model folders in a worker thread, then refresh every picker."""
+
+        def done(_models: Any) -> None:
+            for v in self.views():
+                v.solve.refresh_models()
+            self._describe_models()
+            self.modelsListed.emit()
+
+        run_async(list_models_safe, True, on_done=done, on_error=self.show_error)
+
+    # -- export ---------------------------------------------------------------------------------------------
+    def _ask_path(self, title: str, default: str, flt: str) -> Path | None:
+        start = str(Path(self.settings.last_dir or Path.home()) / default)
+        path, _ = QFileDialog.getSaveFileName(self, title, start, flt)
+        return Path(path) if path else None
+
+    def _stem(self, view: DocumentView) -> str:
+        if isinstance(view.doc, ArcDocument):
+            return view.doc.task.task_id
+        return (view.doc.path.stem if view.doc.path else view.doc.title.replace(" ", "_").lower())
+
+    def export_solution(self, path: Path | None = None) -> Path | None:
+        view = self.current_view()
+        if view is None:
+            return None
+        path = path or self._ask_path("Export solution", f"{self._stem(view)}_solution.txt",
+                                      "Text (*.txt);;CSV (*.csv);;JSON (*.json)")
+        if path is None:
+            return None
+        grid = view.answer_grid()
+        attempts = None
+        task_id = None
+        if isinstance(view.doc, ArcDocument):
+            task_id = view.doc.task.task_id
+            attempts = [grid if i == view.doc.test_index else out for i, out in enumerate(view.doc.outputs)]
+        return self._guard(lambda: export.export_solution(path, view.doc.kind, grid, task_id=task_id,
+                                                          attempts=attempts), path)
+
+    def _frames(self, view: DocumentView, captions: bool = True) -> list:
+        s = view.solve.session
+        if s is None or not s.steps:
+            raise LabError("Solve the puzzle first: there are no steps to export.")
+        cell = 36 if view.doc.kind == "sudoku" else max(8, min(28, 420 // max(s.puzzle.shape)))
+        frames = []
+        for i, step in enumerate(s.steps):
+            grid = np.asarray(step.grid)
+            img = export.render_grid(view.doc.kind, grid, cell=cell, givens=s.givens, predicted=True,
+                                     confidence=step.confidence, changed=step.changed, errors=s.errors_at(i))
+            if captions:
+                img = export.caption(img, f"{s.step_label(i)} \u00b7 halt {float(step.halt_prob):.2f}")
+            frames.append(img)
+        return frames
+
+    def export_png(self, path: Path | None = None) -> Path | None:
+        view = self.current_view()
+        if view is None:
+            return None
+        path = path or self._ask_path("Export grid", f"{self._stem(view)}.png", "PNG image (*.png)")
+        if path is None:
+            return None
+
+        def write() -> None:
+            s = view.solve.session
+            if s is not None and s.current is not None:
+                img = self._frames(view)[s.selected]
+            else:
+                img = export.render_grid(view.doc.kind, view.answer_grid(), cell=32)
+            export.write_png(path, img)
+
+        return self._guard(write, path)
+
+    def export_gif(self, path: Path | None = None) -> Path | None:
+        view = self.current_view()
+        if view is None:
+            return None
+        path = path or self._ask_path("Export refinement", f"{self._stem(view)}_refinement.gif", "GIF (*.gif)")
+        if path is None:
+            return None
+        return self._guard(lambda: export.write_gif(path, self._frames(view), delay_ms=600), path)
+
+    def export_strip(self, path: Path | None = None) -> Path | None:
+        view = self.current_view()
+        if view is None:
+            return None
+        path = path or self._ask_path("Export refinement", f"{self._stem(view)}_steps.png", "PNG image (*.png)")
+        if path is None:
+            return None
+        return self._guard(lambda: export.write_png(path, export.strip(self._frames(view))), path)
+
+    def export_model(self, path: Path | None = None) -> Path | None:
+        view = self.current_view()
+        model_path = view.solve.current_model_path() if view else None
+        if model_path is None:
+            self.show_error("Pick a model in the solve panel first.")
+            return None
+        path = path or self._ask_path("Export model", Path(model_path).name, "Checkpoint (*.safetensors *.pt)")
+        if path is None:
+            return None
+        card = next((m.card for m in cached_models() or [] if str(m.path) == model_path), None)
+        return self._guard(lambda: export.export_checkpoint(model_path, path, card), path)
+
+    def _guard(self, fn, path: Path) -> Path | None:
+        try:
+            fn()
+        except Exception as exc:  # noqa: BLE001 - reported in a dialog, never a traceback
+            self.show_error(f"Could not export {path.name}:\n{describe_error(exc)}")
+            return None
+        self.settings.last_dir = str(path.parent)
+        self.statusBar().showMessage(f"Exported {path}", 5000)
+        return path
+
+    # -- misc -----------------------------------------------------------------------------------------------
+    def set_theme(self, mode: str) -> None:
+        theme.apply(QApplication.instance(), mode)
+        self.settings.theme = mode
+        self.theme_actions[mode].setChecked(True)
+        self._save_settings()
+        for v in self.views():
+            v.solve.apply_theme()
+            v.editor.update()
+        for w in QApplication.allWidgets():
+            w.update()
+
+    def toggle_theme(self) -> None:
+        self.set_theme("light" if theme.current().name == "dark" else "dark")
+
+    def show_error(self, message: str) -> None:
+        self.statusBar().showMessage(message.splitlines()[0], 8000)
+        QMessageBox.warning(self, "TRM Lab", message)
+
+    def about(self) -> None:
+        QMessageBox.about(self, "About TRM Lab",
+                          "<b>TRM Lab</b><br>A desktop lab for the Tiny Recursive Model (Jolicoeur-Martineau, 2025): "
+                          "\u201cLess is More: Recursive Reasoning with Tiny Networks\u201d.")
+
+    def _update_actions(self, *_: Any) -> None:
+        view = self.current_view()
+        has = view is not None
+        for a in (self.act_save, self.act_save_as, self.act_close, self.act_export_solution, self.act_export_png,
+                  self.act_export_gif, self.act_export_strip, self.act_export_model, self.act_solve,
+                  self.act_cancel, self.act_play, self.act_prev, self.act_next, self.act_first, self.act_last):
+            a.setEnabled(has)
+        doc = view.doc if view else None
+        self.act_undo.setEnabled(bool(doc and doc.history.can_undo))
+        self.act_redo.setEnabled(bool(doc and doc.history.can_redo))
+        self.act_undo.setText(f"&Undo {doc.history.undo_label}" if doc and doc.history.can_undo else "&Undo")
+        self.act_redo.setText(f"&Redo {doc.history.redo_label}" if doc and doc.history.can_redo else "&Redo")
+        title = "TRM Lab"
+        if doc is not None:
+            dot = " \u2022" if doc.dirty else ""
+            title = f"{doc.title}{dot} \u2014 TRM Lab"
+        self.setWindowTitle(title)
+
+    # -- drag and drop --------------------------------------------------------------------------------------
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        for url in event.mimeData().urls():
+            if url.isLocalFile():
+                self.open_path(url.toLocalFile())
+        event.acceptProposedAction()

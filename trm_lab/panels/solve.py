@@ -1,0 +1,589 @@
+"""The solve panel: pick a model, solve in a worker thread, watch the steps stream in, scrub the timeline.
+
+It renders a `SolveSession` (trm_lab.session): the grid at the selected step (changes outlined, confidence shaded,
+givens distinct, errors marked), a pyqtgraph plot of halting confidence / cells changed / accuracy per step, and
+the verdict. Playback runs on a QTimer.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QSlider,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from trm_lab import theme
+from trm_lab.session import Document, SolveSession
+from trm_lab.widgets.grid_view import GridView
+from trm_lab.workers import SolveThread, load_model, run_async
+
+OPEN_CHECKPOINT = "__open__"
+SPEEDS = (("0.5\u00d7", 1.0), ("1\u00d7", 2.0), ("2\u00d7", 4.0), ("4\u00d7", 8.0))  # steps per second
+
+
+def model_fits(entry_kind: str, rows: int, doc: Document) -> bool:
+    """Can a model of this kind and grid size solve the document's puzzle?"""
+    if entry_kind != doc.kind:
+        return False
+    grid = doc.puzzle_input()
+    if doc.kind == "sudoku":
+        return rows == grid.shape[0]
+    if doc.kind == "maze":
+        return rows >= max(grid.shape)
+    return rows >= max(grid.shape) + 1 or rows >= 30  # ARC: the grid plus its end-of-grid marker on the canvas
+
+
+_models_cache: list[Any] | None = None
+
+
+def cached_models() -> list[Any] | None:
+    """The model list if it has been read (None while the window is still looking: that imports torch)."""
+    return _models_cache
+
+
+def list_models_safe(refresh: bool = False) -> list[Any]:
+    """The registry's models, read once (headers only) and cached until `refresh`. Thread-safe enough: the
+    worst case is two threads reading the same small headers."""
+    global _models_cache
+    if _models_cache is None or refresh:
+        try:
+            from engine.registry import list_models
+
+            _models_cache = list_models()
+        except Exception:  # noqa: BLE001 - a broken models folder must not break the window
+            _models_cache = []
+    return _models_cache
+
+
+class SolvePanel(QWidget):
+    message = Signal(str)  # status-bar text
+    errorRaised = Signal(str)  # dialog text
+    sessionStarted = Signal(object)
+    useAnswer = Signal(object)  # ARC: copy the model's answer to the output editor
+
+    def __init__(self, doc: Document, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.doc = doc
+        self.session: SolveSession | None = None
+        self.thread: SolveThread | None = None
+        self.loaded: Any = None
+        self.loaded_path: str | None = None
+        self._extra_paths: list[tuple[str, str]] = []  # (label, path) opened via "Open checkpoint..."
+        self._playing = False
+        self.timer = QTimer(self)
+        self.timer.timeout.connect(self._tick)
+
+        # -- model + options -------------------------------------------------------------------------------
+        self.model_box = QComboBox()
+        self.model_box.setToolTip("Bundled models of this puzzle's kind first, then your own checkpoints")
+        self.model_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.model_box.setMinimumContentsLength(18)
+        self.model_box.activated.connect(self._on_model_activated)
+        self.no_model = QLabel()
+        self.no_model.setWordWrap(True)
+        self.no_model.setProperty("role", "muted")
+        self.steps = QSpinBox()
+        self.steps.setRange(1, 256)
+        self.steps.setValue(16)
+        self.steps.setToolTip("Supervision steps; more than the trained 16 lets the model \u201cthink longer\u201d")
+        self.steps.valueChanged.connect(self._update_steps_hint)
+        self.steps_hint = QLabel()
+        self.steps_hint.setProperty("role", "muted")
+        self.halt_on = QCheckBox("Stop when halting \u2265")
+        self.halt_on.setToolTip("Stop as soon as the model's halting confidence crosses the threshold")
+        self.halt_value = QDoubleSpinBox()
+        self.halt_value.setRange(0.05, 0.99)
+        self.halt_value.setSingleStep(0.05)
+        self.halt_value.setValue(0.5)
+        self.halt_value.setEnabled(False)
+        self.halt_on.toggled.connect(self.halt_value.setEnabled)
+        self.inner = QCheckBox("Show inner cycles")
+        self.inner.setToolTip("Also show the answer after each inner recursion cycle of a step")
+        self.solve_button = QPushButton("Solve")
+        self.solve_button.setProperty("accent", True)
+        self.solve_button.setToolTip("Solve this puzzle with the selected model (Ctrl+R)")
+        self.solve_button.clicked.connect(self.solve)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop the running solve (Esc)")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
+
+        form = QFormLayout()
+        form.setContentsMargins(0, 0, 0, 0)
+        form.addRow("Model", self.model_box)
+        form.addRow("", self.no_model)
+        steps_row = QHBoxLayout()
+        steps_row.addWidget(self.steps)
+        steps_row.addWidget(self.steps_hint, 1)
+        form.addRow("Steps", steps_row)
+        halt_row = QHBoxLayout()
+        halt_row.addWidget(self.halt_on)
+        halt_row.addWidget(self.halt_value)
+        halt_row.addStretch(1)
+        form.addRow("", halt_row)
+        form.addRow("", self.inner)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.solve_button)
+        buttons.addWidget(self.cancel_button)
+        buttons.addStretch(1)
+
+        # -- result grid + timeline ------------------------------------------------------------------------
+        self.view = GridView(doc.kind, min_cell=6, max_cell=44)
+        self.view.placeholder = "Solve to watch the model refine its answer step by step."
+        self.view.setMinimumHeight(160)
+        self.prev_button = QToolButton()
+        self.prev_button.setText("\u25c0")
+        self.prev_button.setToolTip("Previous step (,)")
+        self.prev_button.clicked.connect(lambda: self.step_by(-1))
+        self.play_button = QToolButton()
+        self.play_button.setText("\u25b6")
+        self.play_button.setToolTip("Play / pause the refinement (Space in the timeline)")
+        self.play_button.clicked.connect(self.toggle_play)
+        self.next_button = QToolButton()
+        self.next_button.setText("\u25b6\u258f")
+        self.next_button.setToolTip("Next step (.)")
+        self.next_button.clicked.connect(lambda: self.step_by(1))
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setRange(0, 0)
+        self.slider.setToolTip("Scrub through the steps")
+        self.slider.valueChanged.connect(self._on_slider)
+        self.speed = QComboBox()
+        for label, _ in SPEEDS:
+            self.speed.addItem(label)
+        self.speed.setCurrentIndex(1)
+        self.speed.setToolTip("Playback speed")
+        self.speed.currentIndexChanged.connect(self._apply_speed)
+        self.step_label = QLabel("\u2014")
+        self.step_label.setMinimumWidth(140)
+        timeline = QHBoxLayout()
+        for w in (self.prev_button, self.play_button, self.next_button):
+            timeline.addWidget(w)
+        timeline.addWidget(self.slider, 1)
+        timeline.addWidget(self.speed)
+        timeline.addWidget(self.step_label)
+        self.legend = QLabel(self._legend_text())
+        self.legend.setProperty("role", "muted")
+        self.legend.setWordWrap(True)
+
+        # -- plot --------------------------------------------------------------------------------------------
+        self.plot = pg.PlotWidget()
+        self.plot.setMinimumHeight(150)
+        self.plot.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        self.plot.setMenuEnabled(False)
+        self.plot.setMouseEnabled(x=False, y=False)
+        self.plot.hideButtons()
+        self.plot.setYRange(0, 1.02, padding=0)
+        self.plot.setLabel("bottom", "step")
+        self.plot.showGrid(x=True, y=True, alpha=0.15)
+        self.plot_legend = self.plot.addLegend(offset=(-8, 8), labelTextSize="8pt")
+        self.halt_curve = self.plot.plot([], [], name="halting confidence", symbol="o", symbolSize=6)
+        self.changed_curve = self.plot.plot([], [], name="cells changed")
+        self.acc_curve = self.plot.plot([], [], name="accuracy")
+        self.threshold_line = pg.InfiniteLine(angle=0, movable=False)
+        self.selected_line = pg.InfiniteLine(angle=90, movable=False)
+        self.plot.addItem(self.threshold_line)
+        self.plot.addItem(self.selected_line)
+        self.plot.scene().sigMouseClicked.connect(self._on_plot_click)
+        self.apply_theme()
+
+        self.verdict = QLabel("")
+        self.verdict.setProperty("role", "verdict")
+        self.verdict_detail = QLabel("")
+        self.verdict_detail.setWordWrap(True)
+        self.verdict_detail.setProperty("role", "muted")
+        self.use_answer = QPushButton("Use as output")
+        self.use_answer.setToolTip("Copy the answer at the selected step into the output editor")
+        self.use_answer.setVisible(doc.kind == "arc")
+        self.use_answer.setEnabled(False)
+        self.use_answer.clicked.connect(self._on_use_answer)
+        verdict_row = QHBoxLayout()
+        verdict_row.addWidget(self.verdict)
+        verdict_row.addStretch(1)
+        verdict_row.addWidget(self.use_answer)
+
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(8, 0, 0, 0)
+        lay.setSpacing(8)
+        lay.addLayout(form)
+        lay.addLayout(buttons)
+        lay.addWidget(self.view, 3)
+        lay.addLayout(timeline)
+        lay.addWidget(self.legend)
+        lay.addWidget(self.plot, 2)
+        lay.addLayout(verdict_row)
+        lay.addWidget(self.verdict_detail)
+        self._update_steps_hint()
+        self._set_timeline_enabled(False)
+        self.refresh_models()
+        doc.subscribe(self._on_doc)
+
+    # -- models -------------------------------------------------------------------------------------------
+    def _legend_text(self) -> str:
+        if self.doc.kind == "sudoku":
+            return ("Bold: givens \u00b7 purple: predictions \u00b7 orange outline: changed since the previous step "
+                    "\u00b7 amber shading: unsure \u00b7 red: breaks a rule or differs from the answer")
+        if self.doc.kind == "maze":
+            return ("Blue: predicted path \u00b7 orange outline: changed \u00b7 washed out: unsure \u00b7 "
+                    "\u2716: wrong cell")
+        return "Orange outline: changed since the previous step \u00b7 washed out: unsure \u00b7 \u2716: wrong cell"
+
+    def refresh_models(self) -> None:
+        """Fill the picker: fitting bundled models, fitting user models, opened checkpoints, then Open...."""
+        current = self.model_box.currentData()
+        self.model_box.blockSignals(True)
+        self.model_box.clear()
+        listed = cached_models()
+        entries = listed or []
+        same_kind = [e for e in entries if e.kind == self.doc.kind]
+        fitting = [e for e in same_kind if model_fits(e.kind, e.encoding.rows, self.doc)]
+        fitting.sort(key=lambda e: (not e.bundled, e.encoding.rows, e.name))
+        for e in fitting:
+            tag = "bundled" if e.bundled else "yours"
+            self.model_box.addItem(f"{e.name}  ({tag}, {e.encoding.rows}\u00d7{e.encoding.cols})", str(e.path))
+        for label, path in self._extra_paths:
+            self.model_box.addItem(label, path)
+        if self.model_box.count():
+            self.model_box.insertSeparator(self.model_box.count())
+        self.model_box.addItem("Open checkpoint\u2026", OPEN_CHECKPOINT)
+        idx = self.model_box.findData(current) if current and current != OPEN_CHECKPOINT else -1
+        self.model_box.setCurrentIndex(max(0, idx))
+        self.model_box.blockSignals(False)
+        has_model = self.current_model_path() is not None
+        grid = self.doc.puzzle_input()
+        if has_model:
+            self.no_model.setText("")
+            self.no_model.hide()
+        elif listed is None:
+            self.no_model.setText("Looking for models\u2026")
+            self.no_model.show()
+        else:
+            what = {"sudoku": f"{grid.shape[0]}\u00d7{grid.shape[1]} Sudoku",
+                    "maze": f"{grid.shape[0]}\u00d7{grid.shape[1]} maze", "arc": "ARC tasks"}[self.doc.kind]
+            others = ""
+            if same_kind:
+                sizes = sorted({f"{e.encoding.rows}\u00d7{e.encoding.cols}" for e in same_kind})
+                others = f" (installed {self.doc.kind} models are for {', '.join(sizes)})"
+            self.no_model.setText(f"No model fits {what}{others}. Open a checkpoint, or train one in the "
+                                  "Training tab.")
+            self.no_model.show()
+        self.solve_button.setEnabled(has_model and not self.running)
+
+    def current_model_path(self) -> str | None:
+        data = self.model_box.currentData()
+        return None if data in (None, OPEN_CHECKPOINT) else str(data)
+
+    def _on_model_activated(self, index: int) -> None:
+        if self.model_box.itemData(index) == OPEN_CHECKPOINT:
+            path, _ = QFileDialog.getOpenFileName(
+                self, "Open checkpoint", "",
+                "Checkpoints (*.safetensors *.pt *.pth *.ckpt);;All files (*)")
+            self.refresh_models()  # back to the previous choice until the checkpoint has loaded
+            if path:
+                self.add_checkpoint(path)
+
+    def add_checkpoint(self, path: str | Path) -> None:
+        """Load a checkpoint chosen by the user (checking it fits), then select it in the picker."""
+        path = str(path)
+
+        def ok(loaded: Any) -> None:
+            enc = loaded.encoding
+            if not model_fits(enc.kind, enc.rows, self.doc):
+                self.errorRaised.emit(
+                    f"{Path(path).name} is a {enc.kind} model for {enc.rows}\u00d7{enc.cols} grids; it cannot solve "
+                    f"this {self.doc.kind} puzzle ({self.doc.puzzle_input().shape[0]}\u00d7"
+                    f"{self.doc.puzzle_input().shape[1]}).")
+                self.refresh_models()
+                return
+            label = f"{Path(path).stem}  (opened)"
+            if all(p != path for _, p in self._extra_paths):
+                self._extra_paths.append((label, path))
+            self.refresh_models()
+            self.model_box.setCurrentIndex(self.model_box.findData(path))
+            self.refresh_models()
+            self.loaded = loaded
+            self._update_steps_hint()
+            self.message.emit(f"Loaded {Path(path).name}")
+
+        def fail(msg: str) -> None:
+            self.errorRaised.emit(f"Could not open the checkpoint:\n{msg}")
+            self.refresh_models()
+
+        self.message.emit(f"Loading {Path(path).name}\u2026")
+        run_async(load_model, path, on_done=ok, on_error=fail)
+
+    # -- solving ------------------------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self.thread is not None and self.thread.isRunning()
+
+    def options(self) -> Any:
+        from engine.inference import SolveOptions
+
+        return SolveOptions(max_steps=self.steps.value(),
+                            halt_threshold=self.halt_value.value() if self.halt_on.isChecked() else None,
+                            device="auto", dtype="float32", inner_cycles=self.inner.isChecked())
+
+    def solve(self) -> None:
+        if self.running:
+            return
+        path = self.current_model_path()
+        if path is None:
+            self.errorRaised.emit(self.no_model.text() or "Choose a model first.")
+            return
+        self.solve_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.message.emit("Loading the model\u2026")
+        run_async(load_model, path, on_done=self._start, on_error=self._load_failed)
+
+    def _load_failed(self, msg: str) -> None:
+        self.solve_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+        self.errorRaised.emit(f"Could not load the model:\n{msg}")
+
+    def _start(self, loaded: Any) -> None:
+        if not self.cancel_button.isEnabled():  # cancelled while loading
+            self.solve_button.setEnabled(True)
+            return
+        enc = loaded.encoding
+        if not model_fits(enc.kind, enc.rows, self.doc):
+            self._load_failed(f"{loaded.name or 'this model'} is a {enc.kind} model for {enc.rows}\u00d7{enc.cols} "
+                              f"grids, not for this puzzle.")
+            return
+        self.loaded = loaded
+        self.stop_playback()
+        puzzle = self.doc.puzzle_input()
+        options = self.options()
+        self.session = SolveSession(self.doc.kind, puzzle, expected=self.doc.known_answer(),
+                                    model_name=loaded.name or Path(str(loaded.path)).stem,
+                                    halt_threshold=options.halt_threshold)
+        self.session.subscribe(self._on_session)
+        self.verdict.setText("Solving\u2026")
+        self.verdict.setStyleSheet("")
+        self.verdict_detail.setText("")
+        self._render_plot()
+        thread = SolveThread(loaded, puzzle, options, self)
+        thread.stepReady.connect(self.session.add_step)
+        thread.failedWith.connect(self._solve_failed)
+        thread.done.connect(self._solve_done)
+        thread.finished.connect(thread.deleteLater)
+        self.thread = thread
+        self.sessionStarted.emit(self.session)
+        self.message.emit(f"Solving with {self.session.model_name}\u2026")
+        thread.start()
+
+    def cancel(self) -> None:
+        self.cancel_button.setEnabled(False)
+        if self.thread is not None and self.thread.isRunning():
+            self.thread.cancel()
+            self.message.emit("Cancelling\u2026")
+        else:
+            self.solve_button.setEnabled(self.current_model_path() is not None)
+
+    def _solve_failed(self, msg: str) -> None:
+        if self.session is not None:
+            self.session.finish("failed", msg)
+        self.thread = None
+        self.errorRaised.emit(f"The solve failed:\n{msg}")
+
+    def _solve_done(self, cancelled: bool) -> None:
+        self.thread = None
+        if self.session is not None:
+            self.session.finish("cancelled" if cancelled else "finished")
+
+    def wait(self, ms: int = 30000) -> bool:
+        """Block until the worker ends (used when closing)."""
+        t = self.thread
+        return True if t is None else t.wait(ms)
+
+    # -- session observation ------------------------------------------------------------------------------
+    def _on_session(self, what: str) -> None:
+        s = self.session
+        if s is None:
+            return
+        if what == "steps":
+            self.slider.blockSignals(True)
+            self.slider.setRange(0, len(s.steps) - 1)
+            self.slider.blockSignals(False)
+            self._set_timeline_enabled(True)
+            self._render_plot()
+        elif what == "selected":
+            self.slider.blockSignals(True)
+            self.slider.setValue(s.selected)
+            self.slider.blockSignals(False)
+            self._render_step()
+        elif what == "state":
+            self.solve_button.setEnabled(self.current_model_path() is not None)
+            self.cancel_button.setEnabled(False)
+            self._render_verdict()
+
+    def _render_step(self) -> None:
+        s = self.session
+        step = s.current if s else None
+        if step is None:
+            return
+        grid = np.asarray(step.grid)
+        self.view.placeholder = ""
+        self.view.set_grid(grid, givens=s.givens if s.givens.shape == grid.shape else None, predicted=True,
+                           confidence=step.confidence, changed=step.changed, errors=s.errors_at(s.selected))
+        self.step_label.setText(f"{s.step_label(s.selected)} of {s.steps[-1].index}"
+                                f" \u00b7 halt {float(step.halt_prob):.2f}")
+        self.selected_line.setValue(s.selected + 1)
+        self.use_answer.setEnabled(True)
+
+    def _render_plot(self) -> None:
+        s = self.session
+        if s is None or not s.steps:
+            for curve in (self.halt_curve, self.changed_curve, self.acc_curve):
+                curve.setData([], [])
+            self.threshold_line.setVisible(False)
+            self.selected_line.setVisible(False)
+            return
+        x = np.arange(1, len(s.steps) + 1)
+        self.halt_curve.setData(x, s.halt_series())
+        self.changed_curve.setData(x, s.changed_series())
+        acc = s.accuracy_series()
+        self.acc_curve.setData(x, acc) if acc is not None else self.acc_curve.setData([], [])
+        self.threshold_line.setVisible(s.halt_threshold is not None)
+        if s.halt_threshold is not None:
+            self.threshold_line.setValue(s.halt_threshold)
+        self.selected_line.setVisible(True)
+        self.plot.setXRange(0.8, max(2, len(s.steps)) + 0.2, padding=0)
+        # the x axis counts yielded steps (with inner cycles on, several per supervision step)
+        self.plot.setLabel("bottom", "step" if all(st.cycle is None for st in s.steps) else "step / inner cycle")
+
+    def _render_verdict(self) -> None:
+        s = self.session
+        t = theme.current()
+        if s is None:
+            return
+        if s.state == "failed":
+            self.verdict.setText("Failed")
+            self.verdict.setStyleSheet(f"color: {t.error};")
+            self.verdict_detail.setText(s.message)
+            return
+        v = s.verdict
+        if v is None:
+            self.verdict.setText("Cancelled" if s.state == "cancelled" else "No steps")
+            self.verdict.setStyleSheet("")
+            return
+        colour = {"solved": t.good, "different": t.warn, "invalid": t.error}.get(v.status, t.muted)
+        prefix = "Cancelled \u2014 " if s.state == "cancelled" else ""
+        self.verdict.setText(prefix + v.headline)
+        self.verdict.setStyleSheet(f"color: {colour};")
+        self.verdict_detail.setText(f"{v.message} {v.steps} steps in {v.elapsed_s:.2f} s with {s.model_name}.")
+        self.message.emit(f"{v.headline} in {v.elapsed_s:.2f} s ({v.steps} steps)")
+
+    # -- timeline -----------------------------------------------------------------------------------------
+    def _set_timeline_enabled(self, on: bool) -> None:
+        for w in (self.prev_button, self.play_button, self.next_button, self.slider, self.speed):
+            w.setEnabled(on)
+
+    def _on_slider(self, value: int) -> None:
+        if self.session is not None:
+            self.session.follow_live = value == len(self.session.steps) - 1
+            self.session.select(value)
+
+    def select_step(self, index: int) -> None:
+        if self.session is not None:
+            self.session.follow_live = index >= len(self.session.steps) - 1
+            self.session.select(index)
+
+    def step_by(self, delta: int) -> None:
+        if self.session is not None and self.session.steps:
+            self.select_step(self.session.selected + delta)
+
+    def toggle_play(self) -> None:
+        if self._playing:
+            self.stop_playback()
+        else:
+            self.start_playback()
+
+    def start_playback(self) -> None:
+        s = self.session
+        if s is None or not s.steps:
+            return
+        if s.selected >= len(s.steps) - 1:
+            self.select_step(0)
+        self._playing = True
+        self.play_button.setText("\u275a\u275a")
+        self._apply_speed()
+        self.timer.start()
+
+    def stop_playback(self) -> None:
+        self._playing = False
+        self.timer.stop()
+        self.play_button.setText("\u25b6")
+
+    def _apply_speed(self) -> None:
+        self.timer.setInterval(int(1000 / SPEEDS[self.speed.currentIndex()][1]))
+
+    def _tick(self) -> None:
+        s = self.session
+        if s is None or s.selected >= len(s.steps) - 1:
+            self.stop_playback()
+            return
+        self.select_step(s.selected + 1)
+
+    def _on_plot_click(self, event) -> None:
+        if self.session is None or not self.session.steps:
+            return
+        pos = self.plot.getPlotItem().vb.mapSceneToView(event.scenePos())
+        self.select_step(int(round(pos.x())) - 1)
+
+    # -- misc -----------------------------------------------------------------------------------------------
+    def _on_use_answer(self) -> None:
+        if self.session is not None and self.session.current is not None:
+            self.useAnswer.emit(np.asarray(self.session.current.grid))
+
+    def _on_doc(self, what: str) -> None:
+        if what == "content":
+            self.refresh_models()
+
+    def _update_steps_hint(self) -> None:
+        trained = self.loaded.config.halt_max_steps if self.loaded is not None else 16
+        self.steps_hint.setText("think longer" if self.steps.value() > trained else "")
+
+    def apply_theme(self) -> None:
+        t = theme.current()
+        self.plot.setBackground(t.base)
+        for axis in ("left", "bottom"):
+            ax = self.plot.getAxis(axis)
+            ax.setPen(pg.mkPen(t.muted))
+            ax.setTextPen(pg.mkPen(t.text))
+        self.halt_curve.setPen(pg.mkPen(t.accent, width=2))
+        self.halt_curve.setSymbolBrush(pg.mkBrush(t.accent))
+        self.halt_curve.setSymbolPen(pg.mkPen(t.accent))
+        self.changed_curve.setPen(pg.mkPen(t.changed, width=2, style=Qt.PenStyle.DashLine))
+        self.acc_curve.setPen(pg.mkPen(t.good, width=2))
+        self.threshold_line.setPen(pg.mkPen(t.error, width=1, style=Qt.PenStyle.DotLine))
+        sel = QColor(t.muted)
+        self.selected_line.setPen(pg.mkPen(sel, width=1))
+        for _sample, label in self.plot_legend.items:
+            label.setText(label.text, color=t.text)
+        self.view.update()
+
+    def shutdown(self) -> None:
+        """Cancel any solve and wait for its thread (window close)."""
+        self.stop_playback()
+        if self.thread is not None and self.thread.isRunning():
+            self.thread.cancel()
+            self.thread.wait(10000)

@@ -1,0 +1,751 @@
+"""Plain, Qt-free model objects of the lab: puzzle documents with undo/redo, and solve sessions.
+
+Widgets observe these objects (``doc.subscribe(callback)``) and render them; the objects never know about Qt, so
+they are unit-tested without a display (the napari split: model objects apart from their views).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+KINDS = ("sudoku", "maze", "arc")
+MAZE_WALL, MAZE_OPEN, MAZE_START, MAZE_GOAL, MAZE_PATH = 0, 1, 2, 3, 4
+
+
+class LabError(Exception):
+    """A problem the user can act on (bad file, wrong-kind model, ...); shown in a dialog, never as a traceback."""
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Undo / redo
+# ---------------------------------------------------------------------------------------------------------------
+@dataclass
+class _Entry:
+    label: str
+    before: Any
+    after: Any
+    serial: int = 0
+
+
+class History:
+    """Snapshot-based undo stack; snapshots are small (a few grids), so whole-state copies are simplest and safe.
+
+    Every entry carries a serial; `state_id` names the current state, so "dirty" is just "differs from the id
+    recorded at save time" and undoing back to the saved state makes the document clean again.
+    """
+
+    def __init__(self, limit: int = 1000):
+        self._undo: deque[_Entry] = deque(maxlen=limit)
+        self._redo: list[_Entry] = []
+        self._base = 0
+        self._next = 1
+
+    @property
+    def state_id(self) -> int:
+        return self._undo[-1].serial if self._undo else self._base
+
+    def push(self, label: str, before: Any, after: Any) -> None:
+        if len(self._undo) == self._undo.maxlen:
+            self._base = -1  # the oldest state is gone; it can never be reached (or be "saved") again
+        self._undo.append(_Entry(label, before, after, self._next))
+        self._next += 1
+        self._redo.clear()
+
+    def undo(self) -> _Entry | None:
+        if not self._undo:
+            return None
+        entry = self._undo.pop()
+        self._redo.append(entry)
+        return entry
+
+    def redo(self) -> _Entry | None:
+        if not self._redo:
+            return None
+        entry = self._redo.pop()
+        self._undo.append(entry)
+        return entry
+
+    def clear(self) -> None:
+        self._undo.clear()
+        self._redo.clear()
+        self._base = self._next
+        self._next += 1
+
+    @property
+    def can_undo(self) -> bool:
+        return bool(self._undo)
+
+    @property
+    def can_redo(self) -> bool:
+        return bool(self._redo)
+
+    @property
+    def undo_label(self) -> str:
+        return self._undo[-1].label if self._undo else ""
+
+    @property
+    def redo_label(self) -> str:
+        return self._redo[-1].label if self._redo else ""
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Documents
+# ---------------------------------------------------------------------------------------------------------------
+class Document:
+    """A puzzle being edited: content + edit history + file path + dirty flag; observers hear every change."""
+
+    kind = ""
+    suffixes: tuple[str, ...] = ()
+
+    def __init__(self, path: Path | None = None):
+        self.path = Path(path) if path else None
+        self.history = History()
+        self._saved_state = self.history.state_id
+        self._listeners: list[Callable[[str], None]] = []
+        self._group: tuple[str, Any] | None = None
+        self.untitled_number = 0
+
+    # -- observation -----------------------------------------------------------------------------------------
+    def subscribe(self, callback: Callable[[str], None]) -> None:
+        """`callback(what)` with what in {"content", "dirty", "path"}."""
+        self._listeners.append(callback)
+
+    def unsubscribe(self, callback: Callable[[str], None]) -> None:
+        if callback in self._listeners:
+            self._listeners.remove(callback)
+
+    def _emit(self, what: str) -> None:
+        for cb in list(self._listeners):
+            cb(what)
+
+    # -- state ------------------------------------------------------------------------------------------------
+    def snapshot(self) -> Any:
+        raise NotImplementedError
+
+    def restore(self, snap: Any) -> None:
+        raise NotImplementedError
+
+    @property
+    def dirty(self) -> bool:
+        return self.history.state_id != self._saved_state
+
+    def mark_saved(self, path: Path | None = None) -> None:
+        if path is not None:
+            self.path = Path(path)
+            self._emit("path")
+        self._saved_state = self.history.state_id
+        self._emit("dirty")
+
+    @property
+    def title(self) -> str:
+        if self.path:
+            return self.path.name
+        return f"Untitled {self.kind.capitalize()} {self.untitled_number or ''}".rstrip()
+
+    # -- editing ----------------------------------------------------------------------------------------------
+    def edit(self, label: str, change: Callable[[], Any]) -> Any:
+        """Apply `change()`; record it for undo if the state actually changed (or fold it into an open group)."""
+        if self._group is not None:
+            result = change()
+            self._emit("content")
+            return result
+        before = self.snapshot()
+        result = change()
+        after = self.snapshot()
+        if not _same(before, after):
+            self.history.push(label, before, after)
+            self._emit("content")
+            self._emit("dirty")
+        return result
+
+    def begin_group(self, label: str) -> None:
+        """Start a compound edit (a paint stroke): many changes, one undo step."""
+        if self._group is None:
+            self._group = (label, self.snapshot())
+
+    def end_group(self) -> None:
+        if self._group is None:
+            return
+        label, before = self._group
+        self._group = None
+        after = self.snapshot()
+        if not _same(before, after):
+            self.history.push(label, before, after)
+            self._emit("dirty")
+
+    def undo(self) -> bool:
+        self.end_group()
+        entry = self.history.undo()
+        if entry is None:
+            return False
+        self.restore(copy.deepcopy(entry.before))
+        self._emit("content")
+        self._emit("dirty")
+        return True
+
+    def redo(self) -> bool:
+        entry = self.history.redo()
+        if entry is None:
+            return False
+        self.restore(copy.deepcopy(entry.after))
+        self._emit("content")
+        self._emit("dirty")
+        return True
+
+    # -- solving ----------------------------------------------------------------------------------------------
+    def puzzle_input(self) -> np.ndarray:
+        """The grid handed to the model."""
+        raise NotImplementedError
+
+    def known_answer(self) -> np.ndarray | None:
+        """Ground truth for the verdict: the file's answer, else the classical solver's (None if unknown)."""
+        raise NotImplementedError
+
+    def save(self, path: Path) -> None:
+        raise NotImplementedError
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.shape == b.shape and bool((a == b).all())
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
+# -- Sudoku ------------------------------------------------------------------------------------------------------
+class SudokuDocument(Document):
+    """Givens (the puzzle) plus the user's own entries; `mode` says which layer typing edits."""
+
+    kind = "sudoku"
+    suffixes = (".txt", ".csv", ".sdk", ".sudoku")
+
+    def __init__(self, size: int = 9, givens: np.ndarray | None = None, solution: np.ndarray | None = None,
+                 path: Path | None = None):
+        super().__init__(path)
+        if size not in (4, 6, 9):
+            raise LabError(f"Sudoku size must be 4, 6 or 9, not {size}")
+        self.givens = np.zeros((size, size), np.int8) if givens is None else np.asarray(givens, np.int8).copy()
+        self.entries = np.zeros_like(self.givens)
+        self.solution = None if solution is None else np.asarray(solution, np.int8).copy()
+        # A fresh puzzle is being drawn (typing sets givens); a loaded one is being played (typing sets entries).
+        self.mode = "givens" if givens is None else "play"
+        self._answer_cache: tuple[bytes, np.ndarray | None] | None = None
+
+    @property
+    def size(self) -> int:
+        return int(self.givens.shape[0])
+
+    def snapshot(self) -> dict:
+        return {"givens": self.givens.copy(), "entries": self.entries.copy(),
+                "solution": None if self.solution is None else self.solution.copy()}
+
+    def restore(self, snap: dict) -> None:
+        self.givens, self.entries, self.solution = snap["givens"], snap["entries"], snap["solution"]
+
+    def combined(self) -> np.ndarray:
+        return np.where(self.givens > 0, self.givens, self.entries).astype(np.int8)
+
+    def set_cell(self, r: int, c: int, value: int) -> bool:
+        """Type a digit (0 clears). Returns False when the cell is a given and we are playing (not editable)."""
+        if not 0 <= value <= self.size:
+            return False
+        if self.mode == "play" and self.givens[r, c]:
+            return False
+
+        def change() -> None:
+            if self.mode == "givens":
+                self.givens[r, c] = value
+                self.entries[r, c] = 0
+                if self.solution is not None and value and self.solution[r, c] != value:
+                    self.solution = None  # the stored answer no longer belongs to this puzzle
+            else:
+                self.entries[r, c] = value
+
+        self.edit("Clear cell" if value == 0 else f"Set {value}", change)
+        return True
+
+    def clear_entries(self) -> None:
+        self.edit("Clear entries", lambda: self.entries.fill(0))
+
+    def replace(self, givens: np.ndarray, solution: np.ndarray | None, label: str = "Generate") -> None:
+        def change() -> None:
+            self.givens = np.asarray(givens, np.int8).copy()
+            self.entries = np.zeros_like(self.givens)
+            self.solution = None if solution is None else np.asarray(solution, np.int8).copy()
+
+        self.edit(label, change)
+
+    def conflicts(self) -> np.ndarray:
+        from engine.puzzles import sudoku
+
+        return np.asarray(sudoku.conflicts(self.combined()), bool)
+
+    def puzzle_input(self) -> np.ndarray:
+        return self.givens.copy()
+
+    def known_answer(self) -> np.ndarray | None:
+        if self.solution is not None:
+            return self.solution.copy()
+        key = self.givens.tobytes()
+        if self._answer_cache is None or self._answer_cache[0] != key:
+            from engine.puzzles import sudoku
+
+            answer = None
+            if (self.givens > 0).sum() >= max(4, self.size * self.size // 5):  # an empty grid is not worth solving
+                result = sudoku.solve(self.givens, limit=2)
+                answer = None if result.solution is None else np.asarray(result.solution, np.int8)
+            self._answer_cache = (key, answer)
+        return None if self._answer_cache[1] is None else self._answer_cache[1].copy()
+
+    def save(self, path: Path) -> None:
+        from engine.puzzles import sudoku
+
+        sudoku.save(Path(path), [sudoku.Sudoku(givens=self.givens.copy(), solution=self.solution, source=None,
+                                               rating=None)])
+
+
+# -- Maze ---------------------------------------------------------------------------------------------------------
+class MazeDocument(Document):
+    """A maze grid of codes (wall, open, start, goal); exactly one start and one goal are kept when placing them."""
+
+    kind = "maze"
+    suffixes = (".txt", ".csv", ".maze")
+
+    def __init__(self, grid: np.ndarray | None = None, solution: np.ndarray | None = None, path: Path | None = None,
+                 size: int = 15):
+        super().__init__(path)
+        if grid is None:
+            grid = np.full((size, size), MAZE_OPEN, np.int8)
+            grid[0, :] = grid[-1, :] = grid[:, 0] = grid[:, -1] = MAZE_WALL
+            grid[1, 1], grid[-2, -2] = MAZE_START, MAZE_GOAL
+        self.grid = np.asarray(grid, np.int8).copy()
+        self.grid[self.grid == MAZE_PATH] = MAZE_OPEN
+        self.solution = None if solution is None else np.asarray(solution, np.int8).copy()
+
+    def snapshot(self) -> dict:
+        return {"grid": self.grid.copy(), "solution": None if self.solution is None else self.solution.copy()}
+
+    def restore(self, snap: dict) -> None:
+        self.grid, self.solution = snap["grid"], snap["solution"]
+
+    def paint(self, cells: Iterable[tuple[int, int]], code: int) -> None:
+        """Set cells to wall/open, or place the (single) start / goal at the first cell given."""
+        cells = [(r, c) for r, c in cells if 0 <= r < self.grid.shape[0] and 0 <= c < self.grid.shape[1]]
+        if not cells:
+            return
+
+        def change() -> None:
+            if code in (MAZE_START, MAZE_GOAL):
+                self.grid[self.grid == code] = MAZE_OPEN
+                r, c = cells[0]
+                self.grid[r, c] = code
+            else:
+                for r, c in cells:
+                    self.grid[r, c] = code
+            self.solution = None
+
+        label = {MAZE_WALL: "Paint walls", MAZE_OPEN: "Paint open", MAZE_START: "Place start", MAZE_GOAL: "Place goal"}
+        self.edit(label.get(code, "Paint"), change)
+
+    def resize(self, rows: int, cols: int) -> None:
+        if not (3 <= rows <= 60 and 3 <= cols <= 60):
+            raise LabError(f"maze size must be between 3 and 60, not {rows} x {cols}")
+
+        def change() -> None:
+            new = np.full((rows, cols), MAZE_WALL, np.int8)
+            h, w = min(rows, self.grid.shape[0]), min(cols, self.grid.shape[1])
+            new[:h, :w] = self.grid[:h, :w]
+            self.grid = new
+            self.solution = None
+
+        self.edit(f"Resize to {rows} x {cols}", change)
+
+    def replace(self, grid: np.ndarray, solution: np.ndarray | None, label: str = "Generate") -> None:
+        def change() -> None:
+            self.grid = np.asarray(grid, np.int8).copy()
+            self.grid[self.grid == MAZE_PATH] = MAZE_OPEN
+            self.solution = None if solution is None else np.asarray(solution, np.int8).copy()
+
+        self.edit(label, change)
+
+    def shortest_path(self) -> np.ndarray | None:
+        from engine.puzzles import maze
+
+        if (self.grid == MAZE_START).sum() != 1 or (self.grid == MAZE_GOAL).sum() != 1:
+            return None
+        path = maze.shortest_path(self.grid)
+        return None if path is None else np.asarray(path, np.int8)
+
+    def puzzle_input(self) -> np.ndarray:
+        return self.grid.copy()
+
+    def known_answer(self) -> np.ndarray | None:
+        return self.solution.copy() if self.solution is not None else self.shortest_path()
+
+    def save(self, path: Path) -> None:
+        from engine.puzzles import maze
+
+        maze.save(Path(path), [maze.Maze(grid=self.grid.copy(), solution=self.known_answer())])
+
+
+# -- ARC ----------------------------------------------------------------------------------------------------------
+class ArcDocument(Document):
+    """An ARC task with one editable output grid per test input (the official testing interface's state)."""
+
+    kind = "arc"
+    suffixes = (".json",)
+
+    def __init__(self, task: Any, path: Path | None = None):
+        super().__init__(path)
+        self.task = task
+        self.test_index = 0
+        self.outputs: list[np.ndarray] = [np.zeros((3, 3), np.int8) for _ in task.test]
+
+    @property
+    def title(self) -> str:
+        return self.path.name if self.path else f"ARC {self.task.task_id}"
+
+    @property
+    def output(self) -> np.ndarray:
+        return self.outputs[self.test_index]
+
+    @property
+    def test_input(self) -> np.ndarray:
+        return np.asarray(self.task.test[self.test_index].input, np.int8)
+
+    @property
+    def test_output(self) -> np.ndarray | None:
+        out = self.task.test[self.test_index].output
+        return None if out is None else np.asarray(out, np.int8)
+
+    def snapshot(self) -> list[np.ndarray]:
+        return [o.copy() for o in self.outputs]
+
+    def restore(self, snap: list[np.ndarray]) -> None:
+        self.outputs = snap
+
+    def _set_output(self, grid: np.ndarray) -> None:
+        self.outputs[self.test_index] = np.asarray(grid, np.int8)
+
+    def paint(self, cells: Iterable[tuple[int, int]], colour: int) -> None:
+        cells = list(cells)
+        out = self.output
+
+        def change() -> None:
+            for r, c in cells:
+                if 0 <= r < out.shape[0] and 0 <= c < out.shape[1]:
+                    out[r, c] = colour
+
+        self.edit("Paint", change)
+
+    def flood_fill(self, r: int, c: int, colour: int) -> None:
+        out = self.output
+        if not (0 <= r < out.shape[0] and 0 <= c < out.shape[1]):
+            return
+        self.edit("Flood fill", lambda: self._set_output(flood_fill(out, r, c, colour)))
+
+    def resize(self, rows: int, cols: int) -> None:
+        if not (1 <= rows <= 30 and 1 <= cols <= 30):
+            raise LabError(f"ARC grids are 1 to 30 cells on a side, not {rows} x {cols}")
+
+        def change() -> None:
+            new = np.zeros((rows, cols), np.int8)
+            h, w = min(rows, self.output.shape[0]), min(cols, self.output.shape[1])
+            new[:h, :w] = self.output[:h, :w]
+            self._set_output(new)
+
+        self.edit(f"Resize to {rows} x {cols}", change)
+
+    def copy_from_input(self) -> None:
+        self.edit("Copy from input", lambda: self._set_output(self.test_input.copy()))
+
+    def reset(self) -> None:
+        self.edit("Reset output", lambda: self._set_output(np.zeros((3, 3), np.int8)))
+
+    def set_output(self, grid: np.ndarray, label: str = "Use model answer") -> None:
+        self.edit(label, lambda: self._set_output(np.asarray(grid, np.int8).copy()))
+
+    def paste(self, r: int, c: int, block: np.ndarray) -> None:
+        """Paste `block` with its top-left at (r, c), clipped to the output grid (as the official interface does)."""
+        out = self.output
+
+        def change() -> None:
+            h = max(0, min(block.shape[0], out.shape[0] - r))
+            w = max(0, min(block.shape[1], out.shape[1] - c))
+            out[r : r + h, c : c + w] = block[:h, :w]
+
+        self.edit("Paste", change)
+
+    def check(self) -> bool | None:
+        """True/False against the known test output; None when the task carries no answer."""
+        expected = self.test_output
+        if expected is None:
+            return None
+        return expected.shape == self.output.shape and bool((expected == self.output).all())
+
+    def puzzle_input(self) -> np.ndarray:
+        return self.test_input
+
+    def known_answer(self) -> np.ndarray | None:
+        return self.test_output
+
+    def save(self, path: Path) -> None:
+        """Write the task JSON; a test pair without a known output gets the user's grid as its output."""
+        from engine.puzzles import arc
+
+        task = copy.deepcopy(self.task)
+        for pair, out in zip(task.test, self.outputs, strict=True):
+            if pair.output is None:
+                pair.output = out.copy()
+        arc.save_task(Path(path), task)
+
+
+def flood_fill(grid: np.ndarray, r: int, c: int, colour: int) -> np.ndarray:
+    """4-connected fill of the region of (r, c)'s colour, as the ARC testing interface does."""
+    out = grid.copy()
+    target = out[r, c]
+    if target == colour:
+        return out
+    stack = [(r, c)]
+    while stack:
+        y, x = stack.pop()
+        if 0 <= y < out.shape[0] and 0 <= x < out.shape[1] and out[y, x] == target:
+            out[y, x] = colour
+            stack.extend(((y + 1, x), (y - 1, x), (y, x + 1), (y, x - 1)))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Opening files
+# ---------------------------------------------------------------------------------------------------------------
+def detect_kind(path: Path) -> str:
+    """Guess the kind of a puzzle file from its suffix and first characters."""
+    path = Path(path)
+    if path.suffix.lower() == ".json":
+        return "arc"
+    try:
+        head = path.read_text(encoding="utf-8", errors="replace")[:4000]
+    except OSError as exc:
+        raise LabError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    lines = [ln for ln in head.splitlines() if ln.strip()]
+    if not lines:
+        raise LabError(f"{path}: the file is empty")
+    first = lines[0]
+    if first.lower().startswith("source,") and "question" in first.lower():
+        # Both kinds use the reference CSV layout; mazes have # walls in their question column.
+        body = lines[1] if len(lines) > 1 else ""
+        return "maze" if "#" in body else "sudoku"
+    if any(ch in first for ch in "#SG"):
+        return "maze"
+    return "sudoku"
+
+
+def open_document(path: Path, kind: str | None = None) -> Document:
+    """Read a puzzle file into a document; every failure becomes a LabError naming the file and place."""
+    path = Path(path)
+    if not path.is_file():
+        raise LabError(f"{path}: no such file")
+    kind = kind or detect_kind(path)
+    try:
+        if kind == "arc":
+            from engine.puzzles import arc
+
+            return ArcDocument(arc.load_task(path), path=path)
+        if kind == "maze":
+            from engine.puzzles import maze
+
+            mazes = maze.load(path)
+            if not mazes:
+                raise LabError(f"{path}: no maze found")
+            return MazeDocument(mazes[0].grid, mazes[0].solution, path=path)
+        from engine.puzzles import sudoku
+
+        puzzles = sudoku.load(path)
+        if not puzzles:
+            raise LabError(f"{path}: no Sudoku found")
+        p = puzzles[0]
+        return SudokuDocument(p.size, p.givens, p.solution, path=path)
+    except LabError:
+        raise
+    except ValueError as exc:  # PuzzleError is a ValueError whose message names file, line and column
+        raise LabError(str(exc) if str(path.name) in str(exc) else f"{path}: {exc}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LabError(f"{path}: cannot read ({exc})") from exc
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Solve sessions
+# ---------------------------------------------------------------------------------------------------------------
+@dataclass
+class Verdict:
+    status: str  # "solved" | "different" (valid but different) | "invalid" | "unknown"
+    message: str
+    elapsed_s: float
+    steps: int
+
+    @property
+    def headline(self) -> str:
+        return {"solved": "Solved", "different": "Valid but different", "invalid": "Invalid",
+                "unknown": "No known answer"}.get(self.status, self.status)
+
+
+def given_mask(kind: str, puzzle: np.ndarray) -> np.ndarray:
+    """Cells fixed by the puzzle itself (drawn apart from the model's predictions)."""
+    if kind == "sudoku":
+        return puzzle > 0
+    if kind == "maze":
+        return puzzle != MAZE_OPEN
+    return np.zeros(puzzle.shape, bool)
+
+
+def is_valid(kind: str, puzzle: np.ndarray, grid: np.ndarray) -> bool:
+    """Does `grid` obey the rules of the puzzle (independently of any stored answer)?"""
+    if kind == "sudoku":
+        from engine.puzzles import sudoku
+
+        return grid.shape == puzzle.shape and bool(sudoku.is_valid_solution(puzzle, grid))
+    if kind == "maze":
+        from engine.puzzles import maze
+
+        return grid.shape == puzzle.shape and bool(maze.is_valid_solution(puzzle, grid))
+    return False
+
+
+def rule_errors(kind: str, puzzle: np.ndarray, grid: np.ndarray, expected: np.ndarray | None) -> np.ndarray:
+    """Cells to mark in a predicted grid: broken rules, or (where it matters) disagreement with the known answer."""
+    if kind == "sudoku":
+        from engine.puzzles import sudoku
+
+        errors = np.asarray(sudoku.conflicts(grid), bool) | (grid == 0)
+        errors |= (puzzle > 0) & (grid != puzzle)
+        if expected is not None and expected.shape == grid.shape and not is_valid(kind, puzzle, grid):
+            errors |= grid != expected
+        return errors
+    if grid.shape != (expected.shape if expected is not None else grid.shape):
+        return np.ones(grid.shape, bool)
+    if kind == "maze":
+        base = np.where(puzzle == MAZE_OPEN, -1, puzzle)
+        errors = (base >= 0) & (grid != base)  # walls/start/goal must stay; path only over open cells
+        if expected is not None and not is_valid(kind, puzzle, grid):
+            errors |= (grid == MAZE_PATH) != (expected == MAZE_PATH)
+        return errors
+    if expected is None:
+        return np.zeros(grid.shape, bool)
+    return grid != expected
+
+
+def judge(kind: str, puzzle: np.ndarray, grid: np.ndarray, expected: np.ndarray | None, elapsed_s: float,
+          steps: int) -> Verdict:
+    """Solved / valid but different / invalid, against the classical solver (Sudoku, maze) or the task's output."""
+    same = expected is not None and expected.shape == grid.shape and bool((expected == grid).all())
+    if kind == "arc":
+        if expected is None:
+            return Verdict("unknown", "The task has no known test output to compare with.", elapsed_s, steps)
+        if same:
+            return Verdict("solved", "Matches the task's test output.", elapsed_s, steps)
+        wrong = int((expected != grid).sum()) if expected.shape == grid.shape else grid.size
+        shape_note = "" if expected.shape == grid.shape else f" (shape {grid.shape} vs {expected.shape})"
+        return Verdict("invalid", f"Differs from the task's output in {wrong} cells{shape_note}.", elapsed_s, steps)
+    valid = is_valid(kind, puzzle, grid)
+    solver = "the classical solver" if kind == "sudoku" else "the BFS shortest path"
+    if same:
+        return Verdict("solved", f"Matches {solver}.", elapsed_s, steps)
+    if valid:
+        if expected is None:
+            return Verdict("solved", "Obeys every rule.", elapsed_s, steps)
+        return Verdict("different", f"Obeys every rule but differs from {solver}.", elapsed_s, steps)
+    bad = int(rule_errors(kind, puzzle, grid, expected).sum())
+    return Verdict("invalid", f"Breaks the rules in {bad} cells.", elapsed_s, steps)
+
+
+@dataclass
+class SolveSession:
+    """One solve of one puzzle: the streamed steps, the selected step, and the verdict when it finishes."""
+
+    kind: str
+    puzzle: np.ndarray
+    expected: np.ndarray | None = None
+    model_name: str = ""
+    halt_threshold: float | None = None
+    steps: list[Any] = field(default_factory=list)  # engine.inference.GridStep
+    selected: int = -1
+    verdict: Verdict | None = None
+    state: str = "running"  # running | finished | cancelled | failed
+    message: str = ""
+    started: float = field(default_factory=time.perf_counter)
+    follow_live: bool = True  # keep the newest step selected while steps stream in
+    _listeners: list[Callable[[str], None]] = field(default_factory=list, repr=False)
+
+    def subscribe(self, callback: Callable[[str], None]) -> None:
+        """`callback(what)` with what in {"steps", "selected", "state"}."""
+        self._listeners.append(callback)
+
+    def _emit(self, what: str) -> None:
+        for cb in list(self._listeners):
+            cb(what)
+
+    @property
+    def givens(self) -> np.ndarray:
+        return given_mask(self.kind, self.puzzle)
+
+    def add_step(self, step: Any) -> None:
+        self.steps.append(step)
+        self._emit("steps")
+        if self.follow_live:
+            self.select(len(self.steps) - 1)
+
+    def select(self, index: int) -> None:
+        if not self.steps:
+            return
+        index = max(0, min(len(self.steps) - 1, int(index)))
+        if index != self.selected:
+            self.selected = index
+            self._emit("selected")
+
+    @property
+    def current(self) -> Any | None:
+        return self.steps[self.selected] if 0 <= self.selected < len(self.steps) else None
+
+    def errors_at(self, index: int) -> np.ndarray:
+        return rule_errors(self.kind, self.puzzle, np.asarray(self.steps[index].grid), self.expected)
+
+    def finish(self, state: str = "finished", message: str = "") -> None:
+        self.state, self.message = state, message
+        if self.steps and state in ("finished", "cancelled"):
+            last = self.steps[-1]
+            self.verdict = judge(self.kind, self.puzzle, np.asarray(last.grid), self.expected,
+                                 float(last.elapsed_s), int(last.index))
+        self._emit("state")
+
+    # -- series for the plots ---------------------------------------------------------------------------------
+    def halt_series(self) -> np.ndarray:
+        return np.array([float(s.halt_prob) for s in self.steps], float)
+
+    def changed_series(self) -> np.ndarray:
+        return np.array([float(np.asarray(s.changed).mean()) for s in self.steps], float)
+
+    def accuracy_series(self) -> np.ndarray | None:
+        """Fraction of cells equal to the known answer per step (None without ground truth)."""
+        if self.expected is None:
+            return None
+        out = []
+        for s in self.steps:
+            g = np.asarray(s.grid)
+            out.append(float((g == self.expected).mean()) if g.shape == self.expected.shape else 0.0)
+        return np.array(out, float)
+
+    def step_label(self, index: int) -> str:
+        s = self.steps[index]
+        cyc = f".{s.cycle}" if getattr(s, "cycle", None) is not None else ""
+        return f"step {s.index}{cyc}"

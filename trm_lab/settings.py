@@ -1,0 +1,65 @@
+"""User settings (recent files, theme, last folders) in platformdirs' config dir, as one small JSON file.
+
+Qt-free so it can be tested without a display; written atomically so a crash never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import platformdirs
+
+MAX_RECENT = 10
+
+
+def settings_path() -> Path:
+    """Where the settings live; `TRM_LAB_CONFIG_DIR` overrides it (tests, portable installs)."""
+    override = os.environ.get("TRM_LAB_CONFIG_DIR")
+    base = Path(override) if override else Path(platformdirs.user_config_dir("trm-lab"))
+    return base / "settings.json"
+
+
+@dataclass
+class Settings:
+    recent_files: list[str] = field(default_factory=list)
+    theme: str = "system"  # "system" | "light" | "dark"
+    last_dir: str = ""
+    playback_fps: float = 4.0
+
+    def add_recent(self, path: str | Path) -> None:
+        p = str(Path(path).resolve())
+        self.recent_files = [p] + [r for r in self.recent_files if r != p]
+        del self.recent_files[MAX_RECENT:]
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> Settings:
+        """Read settings; a missing or unreadable file gives defaults (settings are never worth a crash)."""
+        path = path or settings_path()
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return cls()
+        if not isinstance(data, dict):
+            return cls()
+        known = {f.name for f in fields(cls)}
+        out = cls()
+        for key, value in data.items():
+            if key in known and isinstance(value, type(getattr(out, key))):
+                setattr(out, key, value)
+        return out
+
+    def save(self, path: Path | None = None) -> None:
+        path = path or settings_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".settings-", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(asdict(self), fh, indent=2)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise

@@ -1,0 +1,275 @@
+"""One widget that draws any puzzle grid (Sudoku digits, maze cells, ARC colours) with the lab's overlays.
+
+Overlays: givens vs entries vs predictions, per-cell confidence shading, cells changed since the previous step
+(outlined), rule errors (marked), a cursor, a rectangular selection and a path. Mouse and key input is turned into
+cell-level signals; the editors decide what an action means.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QPainter, QPen
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+from trm_lab import theme
+
+SUDOKU_BOXES = {4: (2, 2), 6: (2, 3), 9: (3, 3)}
+
+
+class GridView(QWidget):
+    cellPressed = Signal(int, int, object)  # row, col, Qt.MouseButton
+    cellDragged = Signal(int, int)  # row, col while a button is held
+    released = Signal()
+    keyPressed = Signal(object)  # QKeyEvent
+
+    def __init__(self, kind: str, parent: QWidget | None = None, *, interactive: bool = False, min_cell: int = 14,
+                 max_cell: int = 56):
+        super().__init__(parent)
+        self.kind = kind
+        self.grid = np.zeros((9, 9) if kind == "sudoku" else (3, 3), np.int8)
+        self.givens: np.ndarray | None = None  # bool mask: cells fixed by the puzzle
+        self.entries: np.ndarray | None = None  # bool mask: the user's own entries (Sudoku)
+        self.predicted = False  # True: non-given cells are model predictions
+        self.confidence: np.ndarray | None = None
+        self.changed: np.ndarray | None = None
+        self.errors: np.ndarray | None = None
+        self.path: np.ndarray | None = None  # bool mask drawn as dots (maze BFS path)
+        self.cursor: tuple[int, int] | None = None
+        self.selection: tuple[int, int, int, int] | None = None  # r0, c0, r1, c1 inclusive
+        self.placeholder = ""
+        self.min_cell, self.max_cell = min_cell, max_cell
+        self._dragging = False
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setMouseTracking(False)
+        if interactive:
+            self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+
+    # -- data -------------------------------------------------------------------------------------------------
+    def set_grid(self, grid: np.ndarray, **overlays) -> None:
+        """Replace the grid; keyword overlays (givens, entries, confidence, changed, errors, path, predicted)."""
+        self.grid = np.asarray(grid)
+        for name in ("givens", "entries", "confidence", "changed", "errors", "path"):
+            value = overlays.get(name)
+            if value is not None and np.asarray(value).shape != self.grid.shape:
+                value = None  # a stale overlay of another shape is dropped rather than mis-drawn
+            setattr(self, name, None if value is None else np.asarray(value))
+        self.predicted = bool(overlays.get("predicted", False))
+        if self.cursor and not (self.cursor[0] < self.grid.shape[0] and self.cursor[1] < self.grid.shape[1]):
+            self.cursor = (0, 0)
+        self.updateGeometry()
+        self.update()
+
+    def set_cursor(self, cell: tuple[int, int] | None) -> None:
+        self.cursor = cell
+        self.update()
+
+    def set_selection(self, sel: tuple[int, int, int, int] | None) -> None:
+        self.selection = sel
+        self.update()
+
+    # -- geometry ---------------------------------------------------------------------------------------------
+    def _layout(self) -> tuple[float, float, float]:
+        rows, cols = self.grid.shape
+        cell = min((self.width() - 2) / max(cols, 1), (self.height() - 2) / max(rows, 1), self.max_cell * 3)
+        cell = max(cell, 2.0)
+        x0 = (self.width() - cell * cols) / 2
+        y0 = (self.height() - cell * rows) / 2
+        return cell, x0, y0
+
+    def sizeHint(self) -> QSize:
+        rows, cols = self.grid.shape
+        cell = max(self.min_cell, min(self.max_cell, 420 // max(rows, cols, 1)))
+        return QSize(int(cell * cols) + 2, int(cell * rows) + 2)
+
+    def minimumSizeHint(self) -> QSize:
+        rows, cols = self.grid.shape
+        cell = min(self.min_cell, max(6, 240 // max(rows, cols, 1)))
+        return QSize(int(cell * cols) + 2, int(cell * rows) + 2)
+
+    def cell_at(self, pos: QPointF) -> tuple[int, int] | None:
+        cell, x0, y0 = self._layout()
+        c = int((pos.x() - x0) // cell)
+        r = int((pos.y() - y0) // cell)
+        if 0 <= r < self.grid.shape[0] and 0 <= c < self.grid.shape[1]:
+            return r, c
+        return None
+
+    def cell_rect(self, r: int, c: int) -> QRectF:
+        cell, x0, y0 = self._layout()
+        return QRectF(x0 + c * cell, y0 + r * cell, cell, cell)
+
+    def cell_center(self, r: int, c: int) -> QPointF:
+        return self.cell_rect(r, c).center()
+
+    # -- input ------------------------------------------------------------------------------------------------
+    def mousePressEvent(self, event) -> None:
+        hit = self.cell_at(event.position())
+        if self.focusPolicy() != Qt.FocusPolicy.NoFocus:
+            self.setFocus(Qt.FocusReason.MouseFocusReason)
+        if hit is not None:
+            self._dragging = True
+            self.cellPressed.emit(hit[0], hit[1], event.button())
+
+    def mouseMoveEvent(self, event) -> None:
+        if self._dragging:
+            hit = self.cell_at(event.position())
+            if hit is not None:
+                self.cellDragged.emit(*hit)
+
+    def mouseReleaseEvent(self, event) -> None:
+        if self._dragging:
+            self._dragging = False
+            self.released.emit()
+
+    def keyPressEvent(self, event) -> None:
+        self.keyPressed.emit(event)
+        if not event.isAccepted():
+            super().keyPressEvent(event)
+
+    # -- painting ---------------------------------------------------------------------------------------------
+    def _fill_colour(self, value: int) -> QColor:
+        t = theme.current()
+        if self.kind == "arc":
+            return QColor(theme.ARC_COLORS[int(value) % 10])
+        if self.kind == "maze":
+            return QColor({0: t.maze_wall, 1: t.maze_open, 2: t.maze_start, 3: t.maze_goal, 4: t.maze_path}.get(
+                int(value), t.maze_open))
+        return QColor(t.base)
+
+    def paintEvent(self, event) -> None:
+        t = theme.current()
+        p = QPainter(self)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        rows, cols = self.grid.shape
+        cell, x0, y0 = self._layout()
+        if self.placeholder:
+            p.setPen(QColor(t.muted))
+            p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.placeholder)
+            return
+        # cells
+        p.setPen(Qt.PenStyle.NoPen)
+        for r in range(rows):
+            for c in range(cols):
+                rect = QRectF(x0 + c * cell, y0 + r * cell, cell + 0.5, cell + 0.5)
+                p.fillRect(rect, self._fill_colour(self.grid[r, c]))
+        self._paint_confidence(p, cell, x0, y0)
+        self._paint_grid_lines(p, cell, x0, y0)
+        if self.kind == "sudoku":
+            self._paint_digits(p, cell, x0, y0)
+        if self.path is not None:
+            p.setPen(Qt.PenStyle.NoPen)
+            p.setBrush(QColor(t.maze_path))
+            for r, c in zip(*np.nonzero(self.path), strict=True):
+                if self.grid[r, c] in (0, 1, 4):
+                    p.drawEllipse(self.cell_center(int(r), int(c)), cell * 0.22, cell * 0.22)
+        self._paint_marks(p, cell, x0, y0)
+        p.end()
+
+    def _paint_confidence(self, p: QPainter, cell: float, x0: float, y0: float) -> None:
+        if self.confidence is None:
+            return
+        t = theme.current()
+        conf = np.clip(self.confidence, 0.0, 1.0)
+        for r, c in zip(*np.nonzero(conf < 0.995), strict=True):
+            if self.givens is not None and self.givens[r, c]:
+                continue
+            unsure = 1.0 - float(conf[r, c])
+            if self.kind == "sudoku":
+                colour = QColor(t.unsure)
+                colour.setAlphaF(min(0.85, 0.15 + 0.8 * unsure))
+            else:  # a grey veil over colours: the less sure, the more washed out
+                colour = QColor(t.base)
+                colour.setAlphaF(min(0.75, 0.1 + 0.7 * unsure))
+            p.fillRect(QRectF(x0 + c * cell, y0 + r * cell, cell, cell), colour)
+
+    def _paint_grid_lines(self, p: QPainter, cell: float, x0: float, y0: float) -> None:
+        t = theme.current()
+        rows, cols = self.grid.shape
+        if self.kind == "maze" and cell < 10:
+            pen_colour = None
+        else:
+            pen_colour = QColor("#555555") if self.kind == "arc" else QColor(t.grid_line)
+        if pen_colour is not None:
+            p.setPen(QPen(pen_colour, 1))
+            for r in range(rows + 1):
+                p.drawLine(QPointF(x0, y0 + r * cell), QPointF(x0 + cols * cell, y0 + r * cell))
+            for c in range(cols + 1):
+                p.drawLine(QPointF(x0 + c * cell, y0), QPointF(x0 + c * cell, y0 + rows * cell))
+        if self.kind == "sudoku" and rows in SUDOKU_BOXES:
+            br, bc = SUDOKU_BOXES[rows]
+            p.setPen(QPen(QColor(t.box_line), max(2.0, cell / 18)))
+            for r in range(0, rows + 1, br):
+                p.drawLine(QPointF(x0, y0 + r * cell), QPointF(x0 + cols * cell, y0 + r * cell))
+            for c in range(0, cols + 1, bc):
+                p.drawLine(QPointF(x0 + c * cell, y0), QPointF(x0 + c * cell, y0 + rows * cell))
+
+    def _paint_digits(self, p: QPainter, cell: float, x0: float, y0: float) -> None:
+        t = theme.current()
+        font = QFont(self.font())
+        font.setPixelSize(max(7, int(cell * 0.58)))
+        bold = QFont(font)
+        bold.setWeight(QFont.Weight.Bold)
+        rows, cols = self.grid.shape
+        for r in range(rows):
+            for c in range(cols):
+                v = int(self.grid[r, c])
+                if v <= 0:
+                    continue
+                given = self.givens is not None and bool(self.givens[r, c])
+                if self.errors is not None and self.errors[r, c] and not given:
+                    colour = t.error
+                elif given:
+                    colour = t.given_text
+                elif self.predicted:
+                    colour = t.predicted_text
+                else:
+                    colour = t.entry_text
+                p.setFont(bold if given else font)
+                p.setPen(QColor(colour))
+                p.drawText(QRectF(x0 + c * cell, y0 + r * cell, cell, cell), Qt.AlignmentFlag.AlignCenter, str(v))
+
+    def _paint_marks(self, p: QPainter, cell: float, x0: float, y0: float) -> None:
+        t = theme.current()
+        inset = max(1.5, cell * 0.08)
+        if self.changed is not None:
+            p.setBrush(Qt.BrushStyle.NoBrush)
+            p.setPen(QPen(QColor(t.changed), max(1.5, cell * 0.09)))
+            for r, c in zip(*np.nonzero(self.changed), strict=True):
+                p.drawRoundedRect(self.cell_rect(int(r), int(c)).adjusted(inset, inset, -inset, -inset), 3, 3)
+        if self.errors is not None:
+            err = QColor(t.error)
+            for r, c in zip(*np.nonzero(self.errors), strict=True):
+                rect = self.cell_rect(int(r), int(c))
+                if self.kind == "sudoku":
+                    # a red corner flag (the digit itself turns red too)
+                    s = cell * 0.28
+                    p.setPen(Qt.PenStyle.NoPen)
+                    p.setBrush(err)
+                    p.drawPolygon([rect.topRight(), rect.topRight() + QPointF(-s, 0), rect.topRight() + QPointF(0, s)])
+                else:
+                    p.setBrush(Qt.BrushStyle.NoBrush)
+                    p.setPen(QPen(QColor("#ffffff"), max(2.5, cell * 0.14)))
+                    a = rect.adjusted(cell * 0.28, cell * 0.28, -cell * 0.28, -cell * 0.28)
+                    p.drawLine(a.topLeft(), a.bottomRight())
+                    p.drawLine(a.topRight(), a.bottomLeft())
+                    p.setPen(QPen(err, max(1.5, cell * 0.08)))
+                    p.drawLine(a.topLeft(), a.bottomRight())
+                    p.drawLine(a.topRight(), a.bottomLeft())
+        if self.selection is not None:
+            r0, c0, r1, c1 = self.selection
+            rect = self.cell_rect(min(r0, r1), min(c0, c1)).united(self.cell_rect(max(r0, r1), max(c0, c1)))
+            p.setBrush(Qt.BrushStyle.NoBrush)
+            p.setPen(QPen(QColor("#ffffff"), 3))
+            p.drawRect(rect)
+            p.setPen(QPen(QColor(t.accent), 2, Qt.PenStyle.DashLine))
+            p.drawRect(rect)
+        if self.cursor is not None and self.hasFocus():
+            r, c = self.cursor
+            rect = self.cell_rect(r, c)
+            fill = QColor(t.accent)
+            fill.setAlphaF(0.14)
+            p.fillRect(rect, fill)
+            p.setBrush(Qt.BrushStyle.NoBrush)
+            p.setPen(QPen(QColor(t.accent), max(2.0, cell * 0.07)))
+            p.drawRect(rect.adjusted(1, 1, -1, -1))

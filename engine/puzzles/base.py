@@ -78,6 +78,12 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        try:  # mkstemp makes the file private; keep an existing file's mode, else the usual rw-r--r--
+            mode = path.stat().st_mode & 0o777
+        except OSError:
+            mode = 0o644
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()

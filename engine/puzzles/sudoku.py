@@ -192,7 +192,8 @@ def loads(text: str, *, source: str | os.PathLike | None = None, size: int | Non
     content = [(ln, raw) for ln, raw in lines if raw.strip() and not raw.lstrip().startswith("#")]
     if not content:
         raise PuzzleError("no Sudoku found", source=source)
-    if all(len(raw.strip()) in SIZES_BY_CELLS and not (_SEPARATORS & set(raw.strip())) for _, raw in content):
+    first_cells = sum(ch not in _SEPARATORS for ch in content[0][1])
+    if first_cells > max(BOXES):  # longer than any grid row: one puzzle per line
         return [parse(raw, source=source, line=ln, size=size) for ln, raw in content]
     # grids separated by blank lines
     out, block = [], []
@@ -366,10 +367,12 @@ def _search(values: list[int], n: int, limit: int, digit_order: list[int] | None
                 continue
             # hidden singles: a digit with one possible cell in a unit. Candidates only shrink as digits are
             # placed, so a stale hidden single that no longer fits is a genuine contradiction.
+            pair_bit, pair_cells = 0, None
             for key, cells in units:
-                once = twice = 0
+                once = twice = thrice = 0
                 for i in cells:
                     m = cand[i]
+                    thrice |= twice & m
                     twice |= once & m
                     once |= m
                 used = masks[key]
@@ -388,6 +391,10 @@ def _search(values: list[int], n: int, limit: int, digit_order: list[int] | None
                         return
                     place(i, bit, trail)
                     progress = True
+                if not pair_bit and not progress:
+                    two = twice & ~thrice
+                    if two:
+                        pair_bit, pair_cells = two & -two, cells
             if not progress:
                 break
         if not empties:
@@ -396,7 +403,8 @@ def _search(values: list[int], n: int, limit: int, digit_order: list[int] | None
                 found[1] = list(values)
             undo(trail)
             return
-        # branch on the cell with the fewest candidates (cand is fresh: the last pass placed nothing)
+        # branch on the cell with the fewest candidates, or on a digit with only two places in a unit when no cell
+        # has two candidates (exact-cover MRV over both kinds of constraint); cand is fresh here
         best, best_count = -1, 99
         for i in empties:
             k = cand[i].bit_count()
@@ -404,16 +412,20 @@ def _search(values: list[int], n: int, limit: int, digit_order: list[int] | None
                 best, best_count = i, k
                 if k == 2:
                     break
-        best_mask = cand[best]
-        rest = [i for i in empties if i != best]
-        for bit in order_bits:
-            if best_mask & bit:
-                branch: list[int] = []
-                place(best, bit, branch)
-                rec(rest)
-                undo(branch)
-                if found[0] >= limit:
-                    break
+        if best_count > 2 and pair_bit:
+            options = [(i, pair_bit) for i in pair_cells if cand[i] & pair_bit]
+        else:
+            mask = cand[best]
+            options = [(best, bit) for bit in order_bits if mask & bit]
+        for cell, bit in options:
+            if values[cell] or (masks[R[cell]] | masks[n + C[cell]] | masks[2 * n + B[cell]]) & bit:
+                continue
+            branch: list[int] = []
+            place(cell, bit, branch)
+            rec(empties)
+            undo(branch)
+            if found[0] >= limit:
+                break
         undo(trail)
 
     rec([i for i, v in enumerate(values) if not v])

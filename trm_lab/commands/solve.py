@@ -1,0 +1,293 @@
+"""`trm-lab solve FILE` (every step of every puzzle) and `trm-lab eval FILE` (accuracy over a whole file).
+
+Both read Sudoku (lines, grids, CSV), maze (text grids, CSV) or ARC task (JSON) files, pick the bundled model for
+the puzzle's kind and size unless `--model` names one, and run the engine's step iterator. `--json` puts the
+results on stdout; progress and human text go to stderr (solve's grids go to stdout when not `--json`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+class CommandError(Exception):
+    """A problem the user can fix; printed as one line, exit status 2."""
+
+
+@dataclass
+class Item:
+    kind: str
+    grid: np.ndarray  # the question
+    expected: np.ndarray | None  # the known or classically solved answer
+    label: str
+
+
+# ---- reading puzzles ----------------------------------------------------------------------------------------------
+def detect_kind(path: Path) -> str:
+    from engine.puzzles.base import iter_csv, looks_like_csv, read_text
+
+    if path.suffix.lower() == ".json":
+        return "arc"
+    text = read_text(path)
+    if looks_like_csv(text):
+        first = next(iter_csv(text, source=path), None)
+        return "maze" if first is not None and "#" in first.question else "sudoku"
+    return "maze" if "#" in text else "sudoku"
+
+
+def load_items(path: Path, kind: str) -> list[Item]:
+    from engine.puzzles import arc, maze, sudoku
+
+    if kind == "sudoku":
+        items = []
+        for i, p in enumerate(sudoku.load(path), 1):
+            expected = p.solution
+            if expected is None:
+                result = sudoku.solve(p.givens, limit=2)
+                expected = result.solution if result.count == 1 else None
+            items.append(Item("sudoku", p.givens, expected, f"puzzle {i}"))
+        return items
+    if kind == "maze":
+        return [Item("maze", m.grid, m.solution if m.solution is not None else maze.shortest_path(m.grid), f"maze {i}")
+                for i, m in enumerate(maze.load(path), 1)]
+    task = arc.load_task(path)
+    return [Item("arc", pair.input, pair.output, f"{task.task_id} test {i}") for i, pair in enumerate(task.test, 1)]
+
+
+def verdict(item: Item, answer: np.ndarray) -> tuple[bool | None, bool | None]:
+    """(valid, correct): the classical checker's judgement and agreement with the known answer (None: unknown)."""
+    from engine.puzzles import arc, maze, sudoku
+
+    if item.kind == "sudoku":
+        valid = sudoku.is_valid_solution(item.grid, answer)
+        correct = None if item.expected is None else bool(np.array_equal(answer, item.expected))
+        return valid, correct if correct is not None else valid
+    if item.kind == "maze":
+        valid = maze.is_valid_solution(item.grid, answer)
+        return valid, valid
+    return None, (None if item.expected is None else arc.grids_equal(answer, item.expected))
+
+
+def load_model(args: argparse.Namespace, kind: str, items: list[Item]):
+    from engine.checkpoint import load_checkpoint
+    from engine.registry import default_model, resolve_model
+
+    if args.model:
+        loaded = load_checkpoint(resolve_model(args.model))
+        if loaded.encoding.kind != kind:
+            raise CommandError(f"model {args.model} solves {loaded.encoding.kind} puzzles, {args.file} holds {kind}")
+        return loaded
+    rows = max(max(i.grid.shape) for i in items) if items else None
+    entry = default_model(kind, rows if kind != "arc" else None)
+    if entry is None:
+        size = f"{rows}x{rows} " if kind != "arc" else ""
+        raise CommandError(f"no bundled or user model for {size}{kind}; pass --model (`trm-lab models` lists them)")
+    loaded = load_checkpoint(entry.path)
+    loaded.name = entry.name
+    return loaded
+
+
+def prepare(args: argparse.Namespace):
+    path = Path(args.file)
+    if not path.is_file():
+        raise CommandError(f"{path}: no such file")
+    kind = detect_kind(path)
+    items = load_items(path, kind)
+    if not items:
+        raise CommandError(f"{path}: no puzzles in the file")
+    return kind, items, load_model(args, kind, items)
+
+
+def options(args: argparse.Namespace, loaded, halt_threshold=None):
+    from engine.inference import SolveOptions
+
+    steps = args.steps if args.steps is not None else loaded.config.halt_max_steps
+    if steps < 1:
+        raise CommandError("--steps must be at least 1")
+    return SolveOptions(max_steps=steps, halt_threshold=halt_threshold, device=args.device, dtype=args.dtype)
+
+
+# ---- drawing grids ------------------------------------------------------------------------------------------------
+ARC_BG = (0, 21, 160, 34, 226, 244, 201, 208, 51, 88)  # ANSI-256 approximations of the ARC palette
+
+
+def render(kind: str, grid: np.ndarray, confidence: np.ndarray, changed: np.ndarray, given: np.ndarray | None,
+           color: bool) -> str:
+    """Text picture of a grid; with colour, predicted cells are green/yellow/red by confidence, changed ones bold."""
+    from engine.puzzles.maze import CHARSET
+
+    def paint(text: str, r: int, c: int, fixed: bool) -> str:
+        if not color:
+            return text
+        if kind == "arc":
+            return f"\x1b[48;5;{ARC_BG[int(grid[r, c])]}m{text}\x1b[0m"
+        if fixed:
+            return f"\x1b[2m{text}\x1b[0m"
+        p = float(confidence[r, c])
+        code = "32" if p >= 0.9 else "33" if p >= 0.5 else "31"
+        return f"\x1b[{'1;' if changed[r, c] else ''}{code}m{text}\x1b[0m"
+
+    lines = []
+    for r in range(grid.shape[0]):
+        cells = []
+        for c in range(grid.shape[1]):
+            value = int(grid[r, c])
+            if kind == "sudoku":
+                text = "." if value == 0 else str(value) if value < 10 else chr(ord("A") + value - 10)
+                fixed = given is not None and given[r, c] != 0
+            elif kind == "maze":
+                text = CHARSET[value]
+                fixed = value != 4
+            else:
+                text, fixed = str(value), False
+            cells.append(paint(text, r, c, fixed))
+        lines.append((" " if kind != "maze" else "").join(cells))
+    return "\n".join(lines)
+
+
+# ---- solve --------------------------------------------------------------------------------------------------------
+def run_solve(args: argparse.Namespace) -> int:
+    from engine.inference import solve_puzzle
+
+    kind, items, loaded = prepare(args)
+    opts = options(args, loaded, args.halt_threshold)
+    color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
+    out = sys.stdout
+    results = []
+    for n, item in enumerate(items, 1):
+        if not args.json:
+            print(f"== {item.label} ({n}/{len(items)}) with {loaded.name} ==", file=out)
+        steps = []
+        last = None
+        for step in solve_puzzle(loaded, item.grid, opts):
+            last = step
+            steps.append({"step": step.index, "halt_prob": round(step.halt_prob, 6), "halted": step.halted,
+                          "changed": int(step.changed.sum()), "elapsed_s": round(step.elapsed_s, 4),
+                          "grid": step.grid.tolist()})
+            if not args.json:
+                print(f"step {step.index:>2}  halting probability {step.halt_prob:.3f}  "
+                      f"changed {int(step.changed.sum())} cells", file=out)
+                given = item.grid if kind == "sudoku" else None
+                print(render(kind, step.grid, step.confidence, step.changed, given, color), file=out)
+        valid, correct = verdict(item, last.grid)
+        first_halt = next((s["step"] for s in steps if s["halt_prob"] > 0.5), None)
+        results.append({"label": item.label, "kind": kind, "steps": steps, "answer": last.grid.tolist(),
+                        "valid": valid, "correct": correct, "halting_step": first_halt,
+                        "seconds": round(last.elapsed_s, 4)})
+        if not args.json:
+            words = {True: "yes", False: "no", None: "unknown"}
+            print(f"answer after {last.index} steps: valid {words[valid]}, correct {words[correct]}, "
+                  f"{last.elapsed_s:.2f} s", file=out)
+    if args.json:
+        json.dump({"file": str(args.file), "model": loaded.name, "kind": kind, "puzzles": results}, out)
+        out.write("\n")
+    return 0
+
+
+# ---- eval ---------------------------------------------------------------------------------------------------------
+def run_eval(args: argparse.Namespace) -> int:
+    import torch
+
+    from engine.inference import GridCodec, solve_steps
+
+    kind, items, loaded = prepare(args)
+    items = [i for i in items if i.expected is not None]
+    if not items:
+        raise CommandError(f"{args.file}: no puzzle has a known answer to compare with")
+    opts = options(args, loaded)
+    codecs = [GridCodec(loaded.encoding, item.grid) for item in items]
+    n, steps = len(items), opts.max_steps
+    exact = np.zeros((steps, n), dtype=bool)
+    cells = np.zeros((steps, n))
+    halt_step = np.full(n, np.nan)
+    valid = np.zeros(n, dtype=bool)
+    started = time.perf_counter()
+    for lo in range(0, n, args.batch):
+        hi = min(n, lo + args.batch)
+        tokens = torch.as_tensor(np.stack([c.tokens for c in codecs[lo:hi]]))
+        ids = torch.zeros(hi - lo, dtype=torch.long) if loaded.config.prefix_len else None
+        for step in solve_steps(loaded.model, tokens, ids, opts):
+            k = step.index - 1
+            probs = step.halt_prob.numpy()
+            for b in range(hi - lo):
+                i = lo + b
+                answer = codecs[i].decode(step.tokens[b].numpy())[0]
+                expected = items[i].expected
+                same_shape = answer.shape == expected.shape
+                exact[k, i] = same_shape and bool(np.array_equal(answer, expected))
+                cells[k, i] = float((answer == expected).mean()) if same_shape else 0.0
+                if np.isnan(halt_step[i]) and probs[b] > 0.5:
+                    halt_step[i] = step.index
+                if k == steps - 1:
+                    valid[i] = bool(verdict(items[i], answer)[0]) if kind != "arc" else exact[k, i]
+        print(f"eval: {hi}/{n} puzzles, {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    seconds = time.perf_counter() - started
+    halted = ~np.isnan(halt_step)
+    report = {
+        "file": str(args.file), "model": loaded.name, "kind": kind, "puzzles": n, "steps": steps,
+        "exact_accuracy": float(exact[-1].mean()), "cell_accuracy": float(cells[-1].mean()),
+        "valid_rate": float(valid.mean()),
+        "exact_accuracy_per_step": [round(float(v), 6) for v in exact.mean(1)],
+        "cell_accuracy_per_step": [round(float(v), 6) for v in cells.mean(1)],
+        "mean_halting_step": float(halt_step[halted].mean()) if halted.any() else None,
+        "never_halted": int((~halted).sum()),
+        "puzzles_per_s": n / seconds if seconds > 0 else None, "seconds": seconds,
+        "device": str(opts.device), "dtype": opts.dtype,
+    }
+    if args.json:
+        json.dump(report, sys.stdout)
+        sys.stdout.write("\n")
+        return 0
+    mean_halt = report["mean_halting_step"]
+    print(f"{n} {kind} puzzles, model {loaded.name}, {steps} steps\n"
+          f"exact accuracy {report['exact_accuracy']:.4f}   cell accuracy {report['cell_accuracy']:.4f}   "
+          f"valid {report['valid_rate']:.4f}\n"
+          f"mean halting step {'-' if mean_halt is None else f'{mean_halt:.2f}'} "
+          f"({report['never_halted']} never halted)   {report['puzzles_per_s']:.2f} puzzles/s")
+    print("step  exact   cells")
+    for k in range(steps):
+        print(f"{k + 1:>4}  {report['exact_accuracy_per_step'][k]:.4f}  {report['cell_accuracy_per_step'][k]:.4f}")
+    return 0
+
+
+# ---- wiring -------------------------------------------------------------------------------------------------------
+def guarded(handler):
+    def run(args: argparse.Namespace) -> int:
+        from engine.checkpoint import CheckpointError
+        from engine.puzzles.base import PuzzleError
+
+        try:
+            return handler(args)
+        except (CommandError, CheckpointError, PuzzleError, ValueError, OSError) as exc:
+            print(f"trm-lab {args.command}: {exc}", file=sys.stderr)
+            return 2
+
+    return run
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", help="puzzles: Sudoku/maze text or CSV, or an ARC task .json")
+    p.add_argument("--model", help="a model name (`trm-lab models`) or a .safetensors path")
+    p.add_argument("--steps", type=int, help="supervision steps (default: the model's trained count)")
+    p.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, mps")
+    p.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"))
+    p.add_argument("--json", action="store_true", help="machine-readable results on stdout")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("solve", help="solve puzzles step by step")
+    _common(p)
+    p.add_argument("--halt-threshold", type=float, help="stop a puzzle once its halting probability exceeds this")
+    p.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    p.set_defaults(func=guarded(run_solve))
+    p = subparsers.add_parser("eval", help="accuracy of a model over a file of puzzles")
+    _common(p)
+    p.add_argument("--batch", type=int, default=64, help="puzzles per batch")
+    p.set_defaults(func=guarded(run_eval))

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from engine.config import TRMConfig
+from engine.inference import SolveOptions, solve_steps
 from engine.losses import IGNORE_LABEL_ID, q_halt_loss, sequence_is_correct, sequence_lm_loss
 from engine.model import TRM
 from engine.puzzles import arc
@@ -315,25 +316,23 @@ def _report(adapted: Adapted, window: dict, step: int, elapsed: float, opts: Ada
 
 
 # ---- prediction ------------------------------------------------------------------------------------------------
-@torch.no_grad()
 def predict(adapted: Adapted, opts: AdaptOptions | None = None, chunk: int = 64) -> list[TestPrediction]:
-    """Answer every test input under every view, map each answer back, vote; attempts are the top two."""
+    """Answer every test input under every view, map each answer back, vote; attempts are the top two.
+
+    Like the reference evaluator, every view runs all supervision steps and its last answer votes."""
     opts = opts or AdaptOptions()
     model, data = adapted.model, adapted.data
     model.eval()
     n_steps = opts.predict_steps or model.cfg.halt_max_steps
     inputs, ids, where = data.test_batch()
     answers: dict[int, list[ViewAnswer]] = {t: [] for t in range(len(data.task.test))}
+    options = SolveOptions(max_steps=n_steps, device="cpu", dtype="float32")
     for lo in range(0, len(where), chunk):
-        x_in = torch.from_numpy(inputs[lo : lo + chunk])
-        x = model.embed(x_in, torch.from_numpy(ids[lo : lo + chunk]))
-        y, z = model.initial_state(x_in.shape[0])
-        per_step: list[tuple[np.ndarray, np.ndarray]] = []
-        for _ in range(n_steps):
-            out = model(x, y, z)
-            y, z = out.y, out.z
-            per_step.append((out.logits.argmax(-1).numpy(), torch.sigmoid(out.q_halt).numpy()))
-        for row in range(x_in.shape[0]):
+        per_step = [
+            (step.tokens.numpy(), step.halt_prob.numpy())
+            for step in solve_steps(model, inputs[lo : lo + chunk], ids[lo : lo + chunk], options)
+        ]
+        for row in range(len(per_step[0][1])):
             v, t = where[lo + row]
             aug = data.views[v].augmentation
             grids = [_decode_back(tokens[row], data.canvas, aug) for tokens, _ in per_step]

@@ -21,16 +21,7 @@ from engine.puzzles.base import PuzzleError
 MAX_CANVAS = 30
 
 
-class _Identity:
-    """The un-augmented view (puzzle identifier 1, as the reference's un-augmented copy)."""
-
-    name = "id"
-
-    def apply(self, grid: np.ndarray) -> np.ndarray:
-        return grid
-
-    def invert(self, grid: np.ndarray) -> np.ndarray:
-        return grid
+IDENTITY = arc.ArcAugmentation(0, tuple(range(10)))  # the un-augmented view (puzzle identifier 1)
 
 
 @dataclass
@@ -38,7 +29,7 @@ class View:
     """The task under one augmentation: its puzzle identifier and the augmented grids."""
 
     puzzle_id: int  # 1-based; 0 is the reference's blank identifier
-    augmentation: object  # arc.ArcAugmentation or the identity: .apply / .invert / .name
+    augmentation: arc.ArcAugmentation
     pairs: list[tuple[np.ndarray, np.ndarray]]  # augmented demonstration (input, output)
     test_inputs: list[np.ndarray]  # augmented test inputs
 
@@ -75,9 +66,7 @@ class AugmentedTask:
             inp, out = view.pairs[rng.integers(len(view.pairs))]
             offset = (0, 0)
             if self.translate:
-                rows = max(inp.shape[0], out.shape[0])
-                cols = max(inp.shape[1], out.shape[1])
-                offset = (int(rng.integers(self.canvas - rows + 1)), int(rng.integers(self.canvas - cols + 1)))
+                offset = arc.random_offset(rng, [inp.shape, out.shape], self.canvas)
             inputs[i] = arc.encode(inp, canvas=self.canvas, offset=offset)
             labels[i] = arc.encode(out, canvas=self.canvas, offset=offset)
             ids[i] = view.puzzle_id
@@ -145,7 +134,7 @@ def build(
     rng = np.random.default_rng(seed)
     base_pairs = [(_as_grid(p.input), _as_grid(p.output)) for p in task.train]
     base_tests = [_as_grid(p.input) for p in task.test]
-    views = [View(1, _Identity(), base_pairs, base_tests)]
+    views = [View(1, IDENTITY, base_pairs, base_tests)]
     seen = {_task_hash(base_pairs, base_tests)}
     for _ in range(retries_factor * num_views):
         if len(views) >= num_views:

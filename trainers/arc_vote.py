@@ -63,8 +63,11 @@ def vote(answers: Iterable[ViewAnswer]) -> list[Candidate]:
 
 
 def attempts(candidates: list[Candidate], k: int = 2) -> list[np.ndarray]:
-    """The top-k grids, padded with the first (the reference repeats attempt 1 when there is only one answer)."""
-    grids = [c.grid for c in candidates[:k]]
+    """The top-k grids, padded with the first (the reference repeats attempt 1 when there is only one answer).
+
+    Unlike the reference, an empty grid (a prediction the crop could not read) never takes an attempt: it cannot be
+    right, and a submission needs a non-empty grid."""
+    grids = [c.grid for c in candidates if c.grid.size][:k]
     if not grids:
         grids = [np.zeros((1, 1), dtype=np.uint8)]
     while len(grids) < k:

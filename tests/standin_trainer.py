@@ -3,9 +3,10 @@
     python standin_trainer.py PRESET|CONFIG.json --out RUN [--device D]
     python standin_trainer.py --resume RUN
 
-CONFIG.json may set `steps`, `checkpoint_every`, `log_every`, `step_s` (sleep per step). It writes real
-safetensors checkpoints atomically, honours SIGTERM (finish the step, checkpoint, `stopped`, exit 0) and works under
-torchrun (gloo all-reduce per step; rank 0 writes). The job tests use it where the real trainer would be too slow.
+CONFIG.json (or `--set KEY=JSON`, `--steps N`) may set `steps`, `checkpoint_every`, `log_every`, `step_s` (sleep
+per step). It writes real safetensors checkpoints atomically, honours SIGTERM (finish the step, checkpoint,
+`stopped`, exit 0) and works under torchrun (gloo all-reduce per step; rank 0 writes). The job tests use it where
+the real trainer would be too slow.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ def main() -> int:
     parser.add_argument("--out")
     parser.add_argument("--resume")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--steps", type=int)
+    parser.add_argument("--set", action="append", default=[])
     args = parser.parse_args()
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
     dist = None
@@ -48,6 +51,11 @@ def main() -> int:
         cfg = dict(DEFAULTS)
         if args.source and args.source.endswith(".json"):
             cfg.update(json.loads(Path(args.source).read_text()))
+        for item in args.set:
+            key, _, value = item.partition("=")
+            cfg[key] = json.loads(value)
+        if args.steps:
+            cfg["steps"] = args.steps
         cfg["preset"] = args.source
         cfg["device"] = args.device
         if writer:

@@ -23,7 +23,7 @@ def trainer_argv(python: str, job: Job, run: str, *, source: str | None, resume:
     if resume:
         tail = ["--resume", run]
     else:
-        tail = [source or job.source, "--out", run]
+        tail = [source or job.source, "--out", run, *job.args]
     if job.device and job.device != "auto":
         tail += ["--device", job.device]
     nodes = max(1, len(job.hosts))

@@ -41,7 +41,8 @@ class JobManager:
 
     # ---- submit / stop / resume -------------------------------------------------------------------------------------
     def submit(self, source: str, *, hosts: list[str] | None = None, gpus: int = 0, device: str = "auto",
-               name: str | None = None, run_dir: str | None = None, rdzv_port: int | None = None) -> Job:
+               name: str | None = None, run_dir: str | None = None, rdzv_port: int | None = None,
+               args: list[str] | None = None) -> Job:
         """Record a new job and start it. `source` is a preset name or a config JSON path (on this computer)."""
         if not source:
             raise JobError("submit: give a preset name or a config JSON file")
@@ -52,7 +53,7 @@ class JobManager:
             raise JobError("--out applies to jobs on this computer; remote runs live in the host's trm-lab folder")
         stem = name or f"{Path(source).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
         job = Job(name=stem, source=str(Path(source).resolve()) if source.endswith(".json") else source,
-                  hosts=hosts, gpus=max(0, int(gpus)), device=device or "auto",
+                  hosts=hosts, gpus=max(0, int(gpus)), device=device or "auto", args=list(args or []),
                   local_run=str(Path(run_dir).resolve()) if run_dir else "")
         if rdzv_port:
             job.rdzv_port = int(rdzv_port)
@@ -126,9 +127,9 @@ class JobManager:
                 self.ssh.mirror(job, probe)
             else:
                 self._local_offsets[job.id] = probe["metrics_next"]
-            last = _last_row(probe.get("metrics") or [])
-            if last:
-                values["last_metrics"] = last
+            merged = _merge_rows(job.last_metrics, probe.get("metrics") or [])
+            if merged != job.last_metrics:
+                values["last_metrics"] = merged
             names = probe.get("checkpoints") or []
             if job.hosts and pull and names and not (run / "checkpoints" / names[-1]).exists():
                 try:
@@ -175,15 +176,21 @@ def _count_lines(path: Path) -> int:
         return 0
 
 
-def _last_row(lines: list[str]) -> dict | None:
-    for line in reversed(lines):
+def _merge_rows(last: dict, lines: list[str]) -> dict:
+    """The newest training row, with the newest evaluation's numbers under `eval_` keys."""
+    out = dict(last)
+    for line in lines:
         try:
             row = json.loads(line)
         except ValueError:
             continue
-        if isinstance(row, dict):
-            return row
-    return None
+        if not isinstance(row, dict):
+            continue
+        if row.get("split") == "eval":
+            out.update({f"eval_{k}": v for k, v in row.items() if isinstance(v, int | float) and k != "time"})
+        else:
+            out.update({k: v for k, v in row.items() if isinstance(v, int | float | str)})
+    return out
 
 
 def _present_checkpoints(run: Path) -> list[str]:

@@ -20,6 +20,7 @@ class Job:
     hosts: list[str] = field(default_factory=list)
     gpus: int = 0  # processes per node; 0 = a single plain process (no torchrun)
     device: str = "auto"
+    args: list[str] = field(default_factory=list)  # extra trainer arguments on submit, e.g. ["--steps", "50"]
     local_run: str = ""  # the run directory here (local backend: the real one; ssh: a mirror we fill)
     remote_run: str = ""  # the run directory on the (first) host; empty for local jobs
     remote_job_dir: str = ""  # holds run/ and one nodeN/ per host (launcher pid, exit code, stdout)

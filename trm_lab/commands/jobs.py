@@ -32,6 +32,9 @@ def register(subparsers) -> None:
     s.add_argument("--name", help="job name (default: source + time)")
     s.add_argument("--out", help="run directory (jobs on this computer only)")
     s.add_argument("--rdzv-port", type=int, help="torchrun rendezvous port on the first node (default 29400)")
+    s.add_argument("--steps", type=int, help="override the number of training steps")
+    s.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
+                   help="override a config field (passed to the trainer), e.g. --set model.hidden_size=128")
     s.add_argument("--attach", action="store_true", help="follow the job after submitting")
     s.add_argument("--json", action="store_true")
     for name, text in (("attach", "follow a job's metrics and log until it ends (Ctrl-C detaches)"),
@@ -101,7 +104,7 @@ def _submit(manager, args) -> int:
         raise JobError("give --host or --nodes, not both")
     hosts = [h.strip() for h in (args.nodes.split(",") if args.nodes else [args.host] if args.host else [])]
     job = manager.submit(args.source, hosts=hosts, gpus=args.gpus, device=args.device, name=args.name,
-                         run_dir=args.out, rdzv_port=args.rdzv_port)
+                         run_dir=args.out, rdzv_port=args.rdzv_port, args=_trainer_args(args))
     if args.json:
         print(json.dumps(_row(job)))
     else:
@@ -111,6 +114,13 @@ def _submit(manager, args) -> int:
         args.job, args.interval, args.timeout = str(job.id), 2.0, None
         return _attach(manager, args)
     return 0
+
+
+def _trainer_args(args) -> list[str]:
+    out = ["--steps", str(args.steps)] if args.steps else []
+    for item in args.set:
+        out += ["--set", item]
+    return out
 
 
 def _metric_line(row: dict) -> str:

@@ -63,7 +63,7 @@ class Encoding:
                       vocab_size=int(data["vocab_size"]), seq_len=int(data["seq_len"]))
         except KeyError as exc:
             raise PuzzleError(f"puzzle encoding lacks the field {exc.args[0]!r}") from None
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:
             raise PuzzleError(f"puzzle encoding has a non-integer size: {exc}") from None
         if enc.kind not in KINDS:
             raise PuzzleError(f"unknown puzzle kind {enc.kind!r} (expected one of {', '.join(KINDS)})")
@@ -134,10 +134,9 @@ def decode_text(data: bytes, *, source: str | os.PathLike | None = None) -> str:
 
 def looks_like_csv(text: str) -> bool:
     """True when the first non-blank line is a header naming a `question` column (the sudoku-extreme layout)."""
-    for raw in text.splitlines():
-        if raw.strip():
-            return "question" in [c.strip().lower() for c in raw.split(",")]
-    return False
+    head = text.lstrip()[:1000]  # a header is short; never split a huge first line
+    first = head.splitlines()[0] if head else ""
+    return "question" in [c.strip().lower() for c in first.split(",")]
 
 
 @dataclass

@@ -192,7 +192,7 @@ def loads(text: str, *, source: str | os.PathLike | None = None, size: int | Non
     content = [(ln, raw) for ln, raw in lines if raw.strip() and not raw.lstrip().startswith("#")]
     if not content:
         raise PuzzleError("no Sudoku found", source=source)
-    first_cells = sum(ch not in _SEPARATORS for ch in content[0][1])
+    first_cells = sum(ch not in _SEPARATORS for ch in content[0][1][:64])
     if first_cells > max(BOXES):  # longer than any grid row: one puzzle per line
         return [parse(raw, source=source, line=ln, size=size) for ln, raw in content]
     # grids separated by blank lines

@@ -1,0 +1,85 @@
+"""`trm-lab generate`: a real process writing CSV / lines / text grids, progress on stderr, errors as messages."""
+
+from __future__ import annotations
+
+import csv
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from engine.puzzles import maze as M
+from engine.puzzles import sudoku as S
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "trm_lab.cli", "generate", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_sudoku_csv_to_stdout_is_reference_layout_and_reproducible():
+    out = run("sudoku", "--count", "5", "--seed", "7", "--clues", "30-35")
+    assert out.returncode == 0, out.stderr
+    rows = list(csv.reader(io.StringIO(out.stdout)))
+    assert rows[0] == ["source", "question", "answer", "rating"]
+    assert len(rows) == 6
+    for _, q, a, _ in rows[1:]:
+        assert len(q) == 81 and len(a) == 81 and "0" not in a
+        givens = S.parse(q).givens
+        assert 30 <= np.count_nonzero(givens) <= 35
+        assert S.solve(givens).count == 1 and S.to_line(S.solve(givens).solution) == a
+    assert "5/5" in out.stderr  # progress goes to stderr
+    again = run("sudoku", "--count", "5", "--seed", "7", "--clues", "30-35")
+    assert again.stdout == out.stdout
+    assert [p.givens.tolist() for p in S.generate(5, seed=7, clues=(30, 35))] == \
+        [S.parse(r[1]).givens.tolist() for r in rows[1:]]
+
+
+def test_output_format_follows_suffix(tmp_path):
+    lines = tmp_path / "p.txt"
+    assert run("sudoku", "--count", "3", "--seed", "1", "--size", "6", "-o", str(lines)).returncode == 0
+    text = lines.read_text().splitlines()
+    assert len(text) == 3 and all(len(t) == 36 for t in text)
+    assert all(p.size == 6 for p in S.load(lines))
+    mazes = tmp_path / "m.csv"
+    res = run("maze", "--count", "2", "--seed", "3", "--size", "11", "-o", str(mazes))
+    assert res.returncode == 0, res.stderr
+    loaded = M.load(mazes)
+    assert len(loaded) == 2 and all(M.is_valid_solution(m.grid, m.solution) for m in loaded)
+    grids = tmp_path / "m.txt"
+    assert run("maze", "--count", "2", "--seed", "3", "--size", "11", "-o", str(grids)).returncode == 0
+    assert [M.to_flat(m.grid) for m in M.load(grids)] == [M.to_flat(m.grid) for m in loaded]
+
+
+def main(capsys, *args: str) -> tuple[int, str]:
+    """In-process run (same code path as the console script, without a process start per case)."""
+    from trm_lab.cli import main as cli_main
+
+    try:
+        code = cli_main(["generate", *args])
+    except SystemExit as exc:  # argparse usage errors
+        code = exc.code
+    return code, capsys.readouterr().err
+
+
+def test_bad_arguments_give_one_line_errors(tmp_path, capsys):
+    res = run("sudoku", "--count", "2", "--clues", "5-10")
+    assert res.returncode == 2 and "clues for a 9x9 Sudoku must lie in" in res.stderr
+    assert "Traceback" not in res.stderr
+    code, err = main(capsys, "maze", "--size", "40")
+    assert code == 2 and "maze size must be 5-30" in err
+    code, err = main(capsys, "maze", "--clues", "30-35")
+    assert code == 2 and "--clues applies to Sudoku only" in err
+    code, err = main(capsys, "sudoku", "--clues", "abc")
+    assert code == 2 and "expected a range like 30-35" in err
+    code, err = main(capsys, "sudoku", "--size", "5")
+    assert code == 2 and "unsupported Sudoku size 5" in err
+    code, err = main(capsys, "sudoku", "--count", "-1")
+    assert code == 2 and "--count must be >= 0" in err
+    (tmp_path / "dir.csv").mkdir()
+    code, err = main(capsys, "sudoku", "--count", "1", "-o", str(tmp_path / "dir.csv"))
+    assert code == 1 and "cannot write" in err and "Traceback" not in err

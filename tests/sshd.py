@@ -27,6 +27,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    out, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
 def have_sshd() -> bool:
     return Path(SSHD).exists() and shutil.which("ssh") is not None and shutil.which("ssh-keygen") is not None
 
@@ -84,12 +101,14 @@ class SSHServer:
         raise RuntimeError(f"sshd did not listen on {self.port}")
 
     def stop(self) -> None:
-        """Kill sshd and every session it forked (its process group); detached jobs live in their own sessions."""
+        """Kill sshd and every connection and session it forked (its process tree). Jobs started detached were
+        re-parented away from that tree, exactly as on a real host whose sshd dies."""
         if self.proc and self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            for pid in [self.proc.pid, *_descendants(self.proc.pid)]:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
             self.proc.wait(timeout=10)
         self.proc = None
 

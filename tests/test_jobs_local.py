@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-from sshd import STANDIN, jobs_home  # noqa: F401  (fixture)
 
 from trainers.jobs import Job, JobError, JobStore
 from trainers.jobs.manager import JobManager
@@ -21,6 +20,8 @@ from trm_lab.cli import main as cli
 
 TINY = ["--steps", "6", "--set", "log_every=2", "--set", "checkpoint_every=3", "--set", "eval_every=6",
         "--set", "data.eval_count=16", "--set", "data.pool_size=64", "--set", "data.pool_initial=64"]
+
+pytest_plugins = ["sshd"]  # the jobs_home / sshd_server / ssh_lab fixtures
 
 
 def wait_for(manager: JobManager, job: Job, predicate, timeout: float = 90, interval: float = 0.2) -> Job:
@@ -58,7 +59,7 @@ def test_store_is_shared_by_concurrent_processes(tmp_path):
         JobStore(db).find("nope")
 
 
-def test_real_trainer_runs_detached_and_is_followed(jobs_home, monkeypatch):  # noqa: F811
+def test_real_trainer_runs_detached_and_is_followed(jobs_home, monkeypatch):
     monkeypatch.delenv("TRM_LAB_TRAINER")
     manager = JobManager()
     job = manager.submit("tiny-sudoku4", name="real", device="cpu", args=TINY)
@@ -73,7 +74,7 @@ def test_real_trainer_runs_detached_and_is_followed(jobs_home, monkeypatch):  # 
     assert Path(job.checkpoints[-1]) == latest_checkpoint(job.local_run)
 
 
-def test_stop_and_resume_from_the_cli_continue_the_metrics(jobs_home, capsys):  # noqa: F811
+def test_stop_and_resume_from_the_cli_continue_the_metrics(jobs_home, capsys):
     cfg = jobs_home / "stand in.json"
     cfg.write_text(json.dumps({"steps": 60, "step_s": 0.05, "checkpoint_every": 10}))
     assert cli(["jobs", "submit", str(cfg), "--name", "cli run", "--json"]) == 0
@@ -95,7 +96,7 @@ def test_stop_and_resume_from_the_cli_continue_the_metrics(jobs_home, capsys):  
     assert row["state"] == "finished" and row["checkpoints"][-1].endswith("step_60.safetensors")
 
 
-def test_job_survives_its_submitter_and_is_found_again(jobs_home):  # noqa: F811
+def test_job_survives_its_submitter_and_is_found_again(jobs_home):
     code = ("from trainers.jobs.manager import JobManager\n"
             "j = JobManager().submit('x', name='orphan', args=['--set', 'steps=30', '--set', 'step_s=0.1'])\n"
             "print(j.id)\n")
@@ -109,7 +110,7 @@ def test_job_survives_its_submitter_and_is_found_again(jobs_home):  # noqa: F811
     assert job.state == "finished" and steps_of(job.local_run) == list(range(1, 31))
 
 
-def test_sigkill_while_checkpointing_never_leaves_a_broken_latest(jobs_home):  # noqa: F811
+def test_sigkill_while_checkpointing_never_leaves_a_broken_latest(jobs_home):
     manager = JobManager()
     job = manager.submit("x", name="killed", args=["--set", "steps=400", "--set", "step_s=0.002",
                                                     "--set", "checkpoint_every=1", "--set", "payload=400000"])
@@ -137,7 +138,7 @@ def test_sigkill_while_checkpointing_never_leaves_a_broken_latest(jobs_home):  #
     assert resumed_from == sorted(resumed_from)
 
 
-def test_two_processes_on_one_host_with_torchrun(jobs_home, monkeypatch):  # noqa: F811
+def test_two_processes_on_one_host_with_torchrun(jobs_home, monkeypatch):
     monkeypatch.delenv("TRM_LAB_TRAINER")
     manager = JobManager()
     job = manager.submit("tiny-sudoku4", name="ddp", gpus=2, device="cpu", args=TINY)

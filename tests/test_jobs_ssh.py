@@ -1,0 +1,127 @@
+"""Jobs over SSH against a real sshd on 127.0.0.1 (host-key checking on): the real trainer end to end, a killed
+master and a host that goes away and comes back, hostile names, stop/resume, and two "hosts" under torchrun."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from test_jobs_local import TINY, steps_of, wait_for
+
+from trainers.jobs import HostUnreachable, JobError
+from trainers.jobs.manager import JobManager
+from trainers.jobs.ssh import SSH, SSHOptions, config_hosts, parse_target
+from trainers.rundir import checkpoint_is_complete, latest_checkpoint
+
+pytest_plugins = ["sshd"]  # the jobs_home / sshd_server / ssh_lab fixtures
+
+
+def test_targets_and_config_hosts(tmp_path):
+    assert parse_target("gpu1") == ("gpu1", None)
+    assert parse_target("me@10.0.0.2:2222") == ("me@10.0.0.2", 2222)
+    with pytest.raises(JobError, match="not a host"):
+        parse_target("me@host; rm -rf ~")
+    (tmp_path / "extra").write_text("Host box2 box3\n  HostName 1.2.3.4\n")
+    (tmp_path / "config").write_text("# mine\nHost gpu1\n  HostName a\nHost *.corp !x\n  User me\n"
+                                     f"Include {tmp_path / 'extra'}\nHost=eq\n")
+    assert config_hosts(tmp_path / "config") == ["gpu1", "box2", "box3", "eq"]
+
+
+def test_unknown_host_key_is_refused(ssh_lab, tmp_path):
+    """Host-key checking stays on: with an empty known_hosts the connection fails instead of trusting the key."""
+    cfg = tmp_path / "cfg"
+    cfg.write_text(ssh_lab.ssh_config.read_text().replace(str(ssh_lab.known_hosts), str(tmp_path / "empty")))
+    with pytest.raises(HostUnreachable, match="trm-a: ssh failed"):
+        SSH("trm-a", SSHOptions(config_file=str(cfg), control_dir=str(tmp_path / "cm"))).run(["true"])
+
+
+def test_real_trainer_over_ssh_finishes_and_checkpoints_are_pulled(ssh_lab, monkeypatch):
+    monkeypatch.delenv("TRM_LAB_TRAINER")
+    manager = JobManager()
+    job = manager.submit("tiny-sudoku4", hosts=["trm-a"], name="remote real", device="cpu", args=TINY)
+    assert job.remote_run.endswith("/run") and job.remote_run != job.local_run
+    job = wait_for(manager, job, lambda j: not j.active, timeout=150, interval=0.5)
+    assert job.state == "finished", job.message
+    assert steps_of(job.local_run) == steps_of(job.remote_run) == [2, 4, 6]
+    pulled = manager.pull(job)
+    assert [p.name for p in pulled] == ["step_3.safetensors", "step_6.safetensors"]
+    assert all(checkpoint_is_complete(p) for p in pulled)
+    assert latest_checkpoint(job.local_run) == pulled[-1]
+    assert pulled[-1].read_bytes() == (Path(job.remote_run) / "checkpoints" / "step_6.safetensors").read_bytes()
+    assert json.loads((Path(job.local_run) / "config.json").read_text())["steps"] == 6
+
+
+def test_dropped_master_and_host_outage_never_stop_the_job(ssh_lab):
+    manager = JobManager()
+    job = manager.submit("x", hosts=["trm-a"], name="outage", args=["--set", "steps=80", "--set", "step_s=0.1"])
+    job = wait_for(manager, job, lambda j: j.step >= 5)
+    ssh = manager.ssh.ssh("trm-a")
+    master = ssh.master_pid()
+    assert master
+    os.kill(master, signal.SIGKILL)  # the multiplexing connection dies mid-run
+    job = wait_for(manager, job, lambda j: j.step >= 15)
+    assert job.reachable and job.state == "running" and ssh.master_pid() not in (None, master)
+    ssh_lab.stop()  # the host goes away entirely (sshd and every session killed)
+    try:
+        job = manager.poll(job)
+        assert not job.reachable and job.state == "running" and "trm-a" in job.message
+        time.sleep(1.5)
+    finally:
+        ssh_lab.start()
+    job = wait_for(manager, job, lambda j: not j.active, timeout=60)
+    assert job.state == "finished" and job.reachable
+    assert steps_of(job.local_run) == list(range(1, 81))  # the mirror has every row exactly once
+
+
+def test_hostile_names_reach_the_host_as_plain_strings(ssh_lab, remote_base, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    evil = "a b'\"$(touch pwned-1);`touch pwned-2` ; touch pwned-3 & x\\ *"
+    cfg = tmp_path / f"cfg {evil}.json"
+    cfg.write_text(json.dumps({"steps": 5, "step_s": 0.01}))
+    manager = JobManager()
+    job = manager.submit(str(cfg), hosts=["trm-a"], name=evil)
+    job = wait_for(manager, job, lambda j: not j.active, timeout=60)
+    assert job.state == "finished", job.message
+    assert Path(job.remote_job_dir).parent == remote_base / "jobs"
+    assert Path(job.remote_job_dir).name.startswith(evil + "-")
+    assert (Path(job.remote_job_dir) / "input" / cfg.name).read_text() == cfg.read_text()
+    assert json.loads((Path(job.remote_run) / "config.json").read_text())["steps"] == 5
+    assert steps_of(job.local_run) == [1, 2, 3, 4, 5]
+    for folder in (Path.home(), remote_base, remote_base / "jobs", Path(job.remote_job_dir), tmp_path):
+        assert not list(folder.glob("pwned-*")), folder
+
+
+def test_stop_and_resume_over_ssh(ssh_lab):
+    manager = JobManager()
+    job = manager.submit("x", hosts=["trm-a"], name="ssh stop",
+                         args=["--set", "steps=50", "--set", "step_s=0.05", "--set", "checkpoint_every=100"])
+    job = wait_for(manager, job, lambda j: j.step >= 8)
+    job = manager.stop(job)
+    job = wait_for(manager, job, lambda j: not j.active, timeout=30)
+    assert job.state == "stopped"
+    stopped_at = job.step
+    assert Path(job.checkpoints[-1]).name == f"step_{stopped_at}.safetensors"  # the stop checkpoint was pulled
+    job = manager.resume(job)
+    job = wait_for(manager, job, lambda j: not j.active, timeout=60)
+    assert job.state == "finished"
+    assert steps_of(job.local_run) == list(range(1, 51))
+
+
+def test_two_hosts_through_sshd_form_one_torchrun_job(ssh_lab):
+    from sshd import free_port
+
+    manager = JobManager()
+    job = manager.submit("x", hosts=["trm-a", "trm-b"], gpus=1, name="two nodes", rdzv_port=free_port(),
+                         args=["--set", "steps=12", "--set", "step_s=0.05"])
+    job = wait_for(manager, job, lambda j: not j.active, timeout=120, interval=0.5)
+    out = "\n".join((Path(job.remote_job_dir) / f"node{i}" / "output.log").read_text() for i in (0, 1))
+    assert job.state == "finished", (job.message, out[-3000:])
+    assert job.primary_host in ("trm-a", "trm-b")
+    assert "--nnodes" in out and "c10d" in out
+    assert {json.loads(line)["world_size"] for line in
+            (Path(job.local_run) / "metrics.jsonl").read_text().splitlines()} == {2}
+    assert steps_of(job.local_run) == list(range(1, 13))

@@ -22,7 +22,8 @@ class DataConfig:
     pool_initial: int = 200  # pool puzzles usable from step 0; the usable pool grows by pool_growth per step
     pool_growth: float = 2.0
     augment: bool = True
-    maze_loops: float = 0.1  # fraction of inner walls knocked out (mazes with loops, so "shortest" matters)
+    maze_loops: float = 0.2  # loop fraction of generated mazes (engine.puzzles.maze.generate_one's default)
+    maze_min_path: int | None = None  # shortest-path length at least this (None: the generator's "hard" default)
     eval_source: str = "generate"  # "generate" or a file
     eval_count: int = 256
     eval_clues: list[int] | None = None  # Sudoku givens range of the generated eval set (default: clues)

@@ -346,7 +346,8 @@ def build_eval_set(cfg: DataConfig) -> tuple[EvalSet, set[tuple]]:
                  for j in range(cfg.eval_count)]
         q, a = np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
     elif cfg.kind == "maze":
-        pairs = [puzzlegen.generate_maze(np.random.SeedSequence([cfg.eval_seed, 1, j]), cfg.size, cfg.maze_loops)
+        pairs = [puzzlegen.generate_maze(np.random.SeedSequence([cfg.eval_seed, 1, j]), cfg.size, cfg.maze_loops,
+                                         cfg.maze_min_path)
                  for j in range(cfg.eval_count)]
         q, a = np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
     else:

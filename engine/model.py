@@ -59,11 +59,16 @@ class SwiGLU(nn.Module):
 
 
 class SequenceMLP(SwiGLU):
-    """SwiGLU across positions (the reference's mlp_t), applied as W @ h so no transpose is materialised."""
+    """SwiGLU across positions (the reference's mlp_t), applied as W @ h so no transpose is materialised.
+
+    A batched product against the stride-0 expanded weight: `torch.matmul(W, h)` would copy its result through a
+    transpose (about a fifth of a Sudoku step on CPU).
+    """
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:  # h: (B, S, D) -> (B, S, D)
-        gate, up = torch.matmul(self.gate_up_proj.weight, h).chunk(2, dim=-2)
-        return torch.matmul(self.down_proj.weight, F.silu(gate) * up)
+        B = h.shape[0]
+        gate, up = torch.bmm(self.gate_up_proj.weight.expand(B, -1, -1), h).chunk(2, dim=-2)
+        return torch.bmm(self.down_proj.weight.expand(B, -1, -1), F.silu(gate) * up)
 
 
 class Rotary(nn.Module):
@@ -207,8 +212,9 @@ class TRM(nn.Module):
     # ---- the recursion -------------------------------------------------------------------------------------
     def latent_recursion(self, x, y, z):
         """n times z = net(z, x + y), then y = net(y, z): refine the reasoning, then the answer once."""
+        injection = y + x  # fixed while z is refined
         for _ in range(self.cfg.L_cycles):
-            z = self.net(z, y + x, self.rotary)
+            z = self.net(z, injection, self.rotary)
         y = self.net(y, z, self.rotary)
         return y, z
 

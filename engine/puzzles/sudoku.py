@@ -287,6 +287,7 @@ class _Geometry:
     col: tuple[int, ...]
     box: tuple[int, ...]
     units: tuple[tuple[int, tuple[int, ...]], ...] = field(repr=False)  # (0 row / 1 col / 2 box) * n + idx, cells
+    idx: tuple[tuple[int, int, int], ...] = field(repr=False)  # per cell: its row, column and box unit keys
 
 
 @cache
@@ -300,21 +301,27 @@ def _geometry(n: int) -> _Geometry:
     for kind, key in ((0, row), (1, col), (2, box)):
         for u in range(n):
             units.append((kind * n + u, tuple(i for i in cells if key[i] == u)))
-    return _Geometry(n, (1 << n) - 1, row, col, box, tuple(units))
+    idx = tuple((row[i], n + col[i], 2 * n + box[i]) for i in cells)
+    return _Geometry(n, (1 << n) - 1, row, col, box, tuple(units), idx)
 
 
 _BIT_VALUE = {1 << d: d + 1 for d in range(9)}
 
 
-def _search(values: list[int], n: int, limit: int, digit_order: list[int] | None = None) -> tuple[int, list | None]:
-    """Count solutions of `values` (flat, 0 = blank) up to `limit`; return (count, first solution)."""
+def _search(values: list[int], n: int, limit: int, digit_order: list[int] | None = None,
+            forbid: tuple[int, int] | None = None) -> tuple[int, list | None]:
+    """Count solutions of `values` (flat, 0 = blank) up to `limit`; return (count, first solution).
+    `forbid=(cell, digit)` counts only solutions where that blank cell holds another digit.
+
+    `masks[k]` holds the digits used in unit k (rows 0..n-1, columns n..2n-1, boxes 2n..3n-1) as bits, so a
+    cell's candidates are `full & ~(masks[r] | masks[c] | masks[b])`. Placements are undone from a trail."""
     geo = _geometry(n)
-    full, R, C, B, units = geo.full, geo.row, geo.col, geo.box, geo.units
-    masks = [0] * (3 * n)  # rows, then columns, then boxes: used digits as bits
+    full, units, idx = geo.full, geo.units, geo.idx
+    masks = [0] * (3 * n)
     for i, v in enumerate(values):
         if v:
             bit = 1 << (v - 1)
-            r, c, b = R[i], n + C[i], 2 * n + B[i]
+            r, c, b = idx[i]
             if (masks[r] | masks[c] | masks[b]) & bit:
                 return 0, None
             masks[r] |= bit
@@ -322,23 +329,17 @@ def _search(values: list[int], n: int, limit: int, digit_order: list[int] | None
             masks[b] |= bit
     order_bits = [1 << (d - 1) for d in (digit_order or range(1, n + 1))]
     found: list = [0, None]
-
-    def place(i: int, bit: int, trail: list) -> None:
-        values[i] = _BIT_VALUE[bit]
-        masks[R[i]] |= bit
-        masks[n + C[i]] |= bit
-        masks[2 * n + B[i]] |= bit
-        trail.append(i)
+    nn = n * n
+    bit_value = _BIT_VALUE
 
     def undo(trail: list) -> None:
         for i in trail:
             bit = 1 << (values[i] - 1)
             values[i] = 0
-            masks[R[i]] ^= bit
-            masks[n + C[i]] ^= bit
-            masks[2 * n + B[i]] ^= bit
-
-    nn = n * n
+            r, c, b = idx[i]
+            masks[r] ^= bit
+            masks[c] ^= bit
+            masks[b] ^= bit
 
     def rec(empties: list[int]) -> None:
         trail: list[int] = []
@@ -350,20 +351,25 @@ def _search(values: list[int], n: int, limit: int, digit_order: list[int] | None
             for i in empties:
                 if values[i]:
                     continue
-                m = full & ~(masks[R[i]] | masks[n + C[i]] | masks[2 * n + B[i]])
-                if not m:
-                    undo(trail)
-                    return
+                r, c, b = idx[i]
+                m = full & ~(masks[r] | masks[c] | masks[b])
                 if m & (m - 1):
                     cand[i] = m
                     rest.append(i)
-                else:
-                    place(i, m, trail)
+                elif m:
+                    values[i] = bit_value[m]
+                    masks[r] |= m
+                    masks[c] |= m
+                    masks[b] |= m
+                    trail.append(i)
                     progress = True
+                else:
+                    undo(trail)
+                    return
             empties = rest
-            if not empties or progress:
-                if not empties:
-                    break
+            if not empties:
+                break
+            if progress:
                 continue
             # hidden singles: a digit with one possible cell in a unit. Candidates only shrink as digits are
             # placed, so a stale hidden single that no longer fits is a genuine contradiction.
@@ -386,13 +392,18 @@ def _search(values: list[int], n: int, limit: int, digit_order: list[int] | None
                     for i in cells:
                         if cand[i] & bit:
                             break
-                    if values[i] or (masks[R[i]] | masks[n + C[i]] | masks[2 * n + B[i]]) & bit:
+                    r, c, b = idx[i]
+                    if values[i] or (masks[r] | masks[c] | masks[b]) & bit:
                         undo(trail)
                         return
-                    place(i, bit, trail)
+                    values[i] = bit_value[bit]
+                    masks[r] |= bit
+                    masks[c] |= bit
+                    masks[b] |= bit
+                    trail.append(i)
                     progress = True
                 if not pair_bit and not progress:
-                    two = twice & ~thrice
+                    two = twice & ~thrice & ~used
                     if two:
                         pair_bit, pair_cells = two & -two, cells
             if not progress:
@@ -418,17 +429,42 @@ def _search(values: list[int], n: int, limit: int, digit_order: list[int] | None
             mask = cand[best]
             options = [(best, bit) for bit in order_bits if mask & bit]
         for cell, bit in options:
-            if values[cell] or (masks[R[cell]] | masks[n + C[cell]] | masks[2 * n + B[cell]]) & bit:
+            r, c, b = idx[cell]
+            if values[cell] or (masks[r] | masks[c] | masks[b]) & bit:
                 continue
-            branch: list[int] = []
-            place(cell, bit, branch)
+            values[cell] = bit_value[bit]
+            masks[r] |= bit
+            masks[c] |= bit
+            masks[b] |= bit
             rec(empties)
-            undo(branch)
+            values[cell] = 0
+            masks[r] ^= bit
+            masks[c] ^= bit
+            masks[b] ^= bit
             if found[0] >= limit:
                 break
         undo(trail)
 
-    rec([i for i, v in enumerate(values) if not v])
+    empties = [i for i, v in enumerate(values) if not v]
+    if forbid is None:
+        rec(empties)
+        return found[0], found[1]
+    cell, digit = forbid
+    r, c, b = idx[cell]
+    allowed = full & ~(masks[r] | masks[c] | masks[b]) & ~(1 << (digit - 1))
+    for bit in order_bits:
+        if allowed & bit:
+            values[cell] = bit_value[bit]
+            masks[r] |= bit
+            masks[c] |= bit
+            masks[b] |= bit
+            rec(empties)
+            values[cell] = 0
+            masks[r] ^= bit
+            masks[c] ^= bit
+            masks[b] ^= bit
+            if found[0] >= limit:
+                break
     return found[0], found[1]
 
 
@@ -534,7 +570,8 @@ def _carve(rng: np.random.Generator, solution: np.ndarray, target: int) -> np.nd
             break
         keep = values[i]
         values[i] = 0
-        if _search(list(values), n, 2)[0] == 1:
+        # still unique iff no solution puts another digit in cell i (the old solution is the only one with `keep`)
+        if _search(list(values), n, 1, forbid=(int(i), keep))[0] == 0:
             givens -= 1
         else:
             values[i] = keep

@@ -272,6 +272,25 @@ class MazeDataset:
         return Batch(torch.from_numpy(inputs), torch.from_numpy(labels), torch.zeros(batch_size, dtype=torch.long))
 
 
+class MemoryDataset:
+    """Fixed examples in memory, drawn uniformly with replacement per batch (seeded by batch index) — the simplest
+    TrainDataset, e.g. for task adaptation on augmented demonstrations or for tests."""
+
+    def __init__(self, inputs: torch.Tensor, labels: torch.Tensor, encoding: Encoding,
+                 puzzle_ids: torch.Tensor | None = None, num_puzzle_identifiers: int = 1, seed: int = 0):
+        self.inputs, self.labels = inputs.long(), labels.long()
+        self.puzzle_ids = torch.zeros(len(inputs), dtype=torch.long) if puzzle_ids is None else puzzle_ids.long()
+        self.encoding, self.seed = encoding, seed
+        self.vocab_size, self.seq_len = encoding.vocab_size, encoding.seq_len
+        self.num_puzzle_identifiers = num_puzzle_identifiers
+        self.examples_per_epoch = len(inputs)
+
+    def batch(self, index: int, batch_size: int) -> Batch:
+        gen = torch.Generator().manual_seed((self.seed * 1_000_003 + index) % (1 << 62))
+        pick = torch.randint(0, len(self.inputs), (batch_size,), generator=gen)
+        return Batch(self.inputs[pick], self.labels[pick], self.puzzle_ids[pick])
+
+
 def _dihedral(grid: np.ndarray, k: int) -> np.ndarray:
     g = np.rot90(grid, k % 4)
     return np.ascontiguousarray(g.T if k >= 4 else g)

@@ -256,15 +256,18 @@ def test_generate_with_a_pool_matches_serial():
 def test_generate_hard_range_and_small_sizes():
     for p in S.generate(3, seed=1, clues=(22, 27), workers=1):
         assert 22 <= p.clue_count <= 27 and S.solve(p.givens).count == 1
-    for n, (lo, hi) in ((4, (4, 6)), (6, (10, 14))):
+    assert [p.clue_count for p in S.generate(1, seed=1, clues=(22, 22))] == [22]
+    for n, (lo, hi) in ((4, (4, 6)), (6, (9, 12))):
         for p in S.generate(5, seed=3, size=n, clues=(lo, hi)):
             assert p.size == n and lo <= p.clue_count <= hi
             assert S.solve(p.givens).count == 1
 
 
 def test_generate_rejects_impossible_requests():
-    with pytest.raises(PuzzleError, match="must lie in"):
-        S.generate(1, seed=0, clues=(10, 12))
+    with pytest.raises(PuzzleError, match="must lie in 22-81"):
+        S.generate(1, seed=0, clues=(17, 21))
+    with pytest.raises(PuzzleError, match="must lie in 9-36"):
+        S.generate(1, seed=0, size=6, clues=(8, 10))
     with pytest.raises(PuzzleError, match="empty"):
         S.generate(1, seed=0, clues=(35, 30))
     with pytest.raises(PuzzleError, match="unsupported Sudoku size 5"):

@@ -150,6 +150,9 @@ def test_multiple_text_mazes_and_assets(tmp_path):
     path = tmp_path / "two.txt"
     path.write_text(SMALL + "\n" + TWO_ROUTES)
     assert [m.grid.shape for m in M.load(path)] == [(7, 7), (5, 7)]
+    solved = [M.Maze(m.grid, M.shortest_path(m.grid)) for m in M.load(path)]
+    M.save(path, solved)  # text keeps the puzzles only (no path), like Sudoku line files
+    assert "o" not in path.read_text() and [M.to_text(m.grid) for m in M.load(path)] == [SMALL, TWO_ROUTES]
     for name, n in (("maze-15x15.txt", 15), ("maze-30x30.txt", 30)):
         mazes = M.load(ASSETS / name)
         assert mazes and all(m.grid.shape == (n, n) for m in mazes)

@@ -57,6 +57,7 @@ def test_famous_hard_puzzles_have_their_known_unique_solution(name):
     assert result.count == 1 and result.unique
     assert S.to_line(result.solution) == answer
     assert S.is_valid_solution(givens, result.solution)
+    assert result.branches > 0  # none of these falls to singles alone
 
 
 def test_solver_is_fast_on_typical_puzzles_and_bounded_on_hard_ones():
@@ -243,6 +244,7 @@ def test_generate_is_unique_in_range_and_reproducible():
         assert 30 <= p.clue_count <= 35
         res = S.solve(p.givens, limit=2)
         assert res.count == 1 and np.array_equal(res.solution, p.solution)
+        assert p.rating == res.branches  # rating = branch nodes of the uniqueness check
     c = S.generate(3, seed=43, workers=1)
     assert S.to_line(c[0].givens) != S.to_line(a[0].givens)
 

@@ -173,12 +173,12 @@ def dumps(mazes: list[Maze], *, csv: bool) -> str:
                 raise PuzzleError(f"the CSV layout needs square mazes, got {m.grid.shape[0]} x {m.grid.shape[1]}")
         return write_csv([(m.source or "", to_flat(m.grid), "" if m.solution is None else to_flat(m.solution),
                            "" if m.rating is None else f"{m.rating:g}") for m in mazes])
-    return "\n".join(to_text(m.grid if m.solution is None else m.solution) for m in mazes)
+    return "\n".join(to_text(m.grid) for m in mazes)
 
 
 def save(path: str | os.PathLike, mazes: list[Maze]) -> None:
-    """Write atomically: `.csv` -> `source,question,answer,rating` (flattened), else text grids (with the path
-    drawn when known), separated by blank lines."""
+    """Write atomically: `.csv` -> `source,question,answer,rating` (flattened, answers kept), else the puzzles as
+    text grids separated by blank lines (no path drawn, like Sudoku line files keep no answers)."""
     atomic_write_text(path, dumps(mazes, csv=Path(path).suffix.lower() == ".csv"))
 
 

@@ -58,6 +58,7 @@ class SolveResult:
 
     count: int
     solution: np.ndarray | None = None
+    branches: int = 0  # search nodes that had to guess: 0 = solved by singles alone; a difficulty measure
 
     @property
     def unique(self) -> bool:
@@ -311,8 +312,8 @@ _BIT_VALUE = {1 << d: d + 1 for d in range(9)}
 
 
 def _search(values: list[int], n: int, limit: int, digit_order: list[int] | None = None,
-            forbid: tuple[int, int] | None = None) -> tuple[int, list | None]:
-    """Count solutions of `values` (flat, 0 = blank) up to `limit`; return (count, first solution).
+            forbid: tuple[int, int] | None = None) -> tuple[int, list | None, int]:
+    """Count solutions of `values` (flat, 0 = blank) up to `limit`; return (count, first solution, branch nodes).
     `forbid=(cell, digit)` counts only solutions where that blank cell holds another digit.
 
     `masks[k]` holds the digits used in unit k (rows 0..n-1, columns n..2n-1, boxes 2n..3n-1) as bits, so a
@@ -325,12 +326,12 @@ def _search(values: list[int], n: int, limit: int, digit_order: list[int] | None
             bit = 1 << (v - 1)
             r, c, b = idx[i]
             if (masks[r] | masks[c] | masks[b]) & bit:
-                return 0, None
+                return 0, None, 0
             masks[r] |= bit
             masks[c] |= bit
             masks[b] |= bit
     order_bits = [1 << (d - 1) for d in (digit_order or range(1, n + 1))]
-    found: list = [0, None]
+    found: list = [0, None, 0]  # solutions, first solution, branch nodes
     nn = n * n
     bit_value = _BIT_VALUE
 
@@ -425,6 +426,7 @@ def _search(values: list[int], n: int, limit: int, digit_order: list[int] | None
                 best, best_count = i, k
                 if k == 2:
                     break
+        found[2] += 1
         if best_count > 2 and pair_bit:
             options = [(i, pair_bit) for i in pair_cells if cand[i] & pair_bit]
         else:
@@ -450,7 +452,7 @@ def _search(values: list[int], n: int, limit: int, digit_order: list[int] | None
     empties = [i for i, v in enumerate(values) if not v]
     if forbid is None:
         rec(empties)
-        return found[0], found[1]
+        return found[0], found[1], found[2]
     cell, digit = forbid
     r, c, b = idx[cell]
     allowed = full & ~(masks[r] | masks[c] | masks[b]) & ~(1 << (digit - 1))
@@ -467,7 +469,7 @@ def _search(values: list[int], n: int, limit: int, digit_order: list[int] | None
             masks[b] ^= bit
             if found[0] >= limit:
                 break
-    return found[0], found[1]
+    return found[0], found[1], found[2]
 
 
 def solve(grid: np.ndarray, limit: int = 2) -> SolveResult:
@@ -479,8 +481,8 @@ def solve(grid: np.ndarray, limit: int = 2) -> SolveResult:
     n = grid.shape[0]
     if grid.min() < 0 or grid.max() > n:
         raise PuzzleError(f"Sudoku cells must be 0-{n}")
-    count, sol = _search([int(v) for v in grid.reshape(-1)], n, max(1, int(limit)))
-    return SolveResult(count, None if sol is None else np.array(sol, dtype=np.int8).reshape(n, n))
+    count, sol, branches = _search([int(v) for v in grid.reshape(-1)], n, max(1, int(limit)))
+    return SolveResult(count, None if sol is None else np.array(sol, dtype=np.int8).reshape(n, n), branches)
 
 
 # ---------------------------------------------------------------------------------------------------- augmentation
@@ -556,7 +558,7 @@ def _random_solution(rng: np.random.Generator, n: int) -> np.ndarray:
     first_box = rng.permutation(np.arange(1, n + 1))
     for k, d in enumerate(first_box):
         values[(k // bc) * n + k % bc] = int(d)
-    count, sol = _search(values, n, 1, digit_order=[int(d) for d in rng.permutation(np.arange(1, n + 1))])
+    count, sol, _ = _search(values, n, 1, digit_order=[int(d) for d in rng.permutation(np.arange(1, n + 1))])
     assert count == 1 and sol is not None  # a single filled box always extends to a full grid
     grid = np.array(sol, dtype=np.int8).reshape(n, n)
     return random_transform(rng, n).apply(grid)
@@ -592,7 +594,9 @@ def generate_one(seed: np.random.SeedSequence | int, clues: tuple[int, int], siz
             givens = _carve(rng, solution, target)
             k = int(np.count_nonzero(givens))
             if lo <= k <= hi:
-                return Sudoku(givens=givens, solution=solution)
+                # rating: branch nodes of an exhaustive uniqueness check, like sudoku-extreme's solver-based rating
+                rating = float(_search([int(v) for v in givens.reshape(-1)], size, 2)[2])
+                return Sudoku(givens=givens, solution=solution, rating=rating)
     raise PuzzleError(f"could not reach {lo}-{hi} givens for a {size}x{size} Sudoku in {max_tries} tries; "
                       f"ask for more givens")
 

@@ -1,15 +1,32 @@
 import torch
 
 from engine.config import TRMConfig
-from engine.model import TRM, count_parameters, swiglu_width
+from engine.model import TRM, count_parameters, rms_norm, swiglu_width
+from tests.test_engine_support import single_thread  # noqa: F401  (autouse fixture)
+
+SUDOKU = TRMConfig(vocab_size=11, seq_len=81, mixer="mlp", pos_encodings="none", puzzle_emb_ndim=512)
+MAZE = TRMConfig(vocab_size=6, seq_len=900, puzzle_emb_ndim=512, L_cycles=4)
+
+
+def reference_parameter_count(cfg: TRMConfig) -> int:
+    """The reference's trainable non-embedding tensors, from models/layers.py and trm.py: per layer a SwiGLU
+    (gate_up D x 2I, down I x D) plus either mlp_t (a SwiGLU over L = seq_len + puzzle_emb_len positions) or
+    attention (qkv D x 3D, o D x D); lm_head D x vocab; q_head D x 2 + bias 2."""
+    def swiglu(dim):
+        inter = -(round(cfg.expansion * dim * 2 / 3) // -256) * 256
+        return dim * 2 * inter + inter * dim
+
+    D = cfg.hidden_size
+    mixer = swiglu(cfg.seq_len + cfg.prefix_len) if cfg.mixer == "mlp" else D * 3 * D + D * D
+    return cfg.L_layers * (swiglu(D) + mixer) + D * cfg.vocab_size + D * 2 + 2
 
 
 def test_paper_configs_have_the_papers_parameter_counts():
     # Paper: 5M parameters for TRM-MLP on Sudoku-Extreme, 7M for TRM-Att on Maze-Hard.
-    sudoku = TRMConfig(vocab_size=11, seq_len=81, mixer="mlp", pos_encodings="none", puzzle_emb_ndim=512)
-    maze = TRMConfig(vocab_size=6, seq_len=900, puzzle_emb_ndim=512, L_cycles=4)
-    assert count_parameters(TRM(sudoku)) == 5_023_234
-    assert count_parameters(TRM(maze)) == 6_819_842
+    with torch.device("meta"):  # shapes only: no time spent initialising 7M weights
+        sudoku, maze = TRM(SUDOKU), TRM(MAZE)
+    assert count_parameters(sudoku) == reference_parameter_count(SUDOKU) == 5_023_234
+    assert count_parameters(maze) == reference_parameter_count(MAZE) == 6_819_842
 
 
 def test_swiglu_width_matches_reference_rounding():
@@ -27,3 +44,26 @@ def test_one_supervision_step_has_gradients_only_through_the_last_cycle():
     assert not out.y.requires_grad and not out.z.requires_grad
     out.logits.square().mean().backward()
     assert model.embed_tokens.weight.grad.abs().sum() > 0
+
+
+def test_sequence_mixing_normalises_over_positions_like_the_reference():
+    """The reference applies mlp_t to the transposed state (B, D, S), so that block's norm runs over positions."""
+    cfg = TRMConfig(vocab_size=5, seq_len=6, hidden_size=8, num_heads=2, mixer="mlp", pos_encodings="none",
+                    L_layers=1)
+    block = TRM(cfg).net.layers[0]
+    with torch.no_grad():
+        block.mlp.down_proj.weight.zero_()  # leave only the token-mixing half of the block
+    h = torch.randn(2, 6, 8)
+    with torch.no_grad():
+        out = block(h, None)
+        t = h.transpose(1, 2)
+        expected = rms_norm(t + block.mlp_t(h).transpose(1, 2), cfg.rms_norm_eps).transpose(1, 2)
+    torch.testing.assert_close(out, rms_norm(expected, cfg.rms_norm_eps))
+    assert torch.allclose(out.square().mean(-1), torch.ones(2, 6), atol=1e-4)
+
+
+def test_bfloat16_cast_keeps_rope_tables_in_float32():
+    model = TRM(TRMConfig(vocab_size=6, seq_len=10, hidden_size=16, num_heads=2)).to(torch.bfloat16)
+    assert model.rotary.cos.dtype == torch.float32 and model.y_init.dtype == torch.bfloat16
+    fresh = TRM(TRMConfig(vocab_size=6, seq_len=10, hidden_size=16, num_heads=2))
+    assert torch.equal(model.rotary.sin, fresh.rotary.sin)

@@ -206,6 +206,29 @@ def _bfs_flat(passable: list[bool], h: int, w: int, start: int) -> list[int]:
     return dist
 
 
+def _relax(passable: list[bool], dist: list[int], width: int, cell: int) -> None:
+    """Update BFS distances in place after `cell` became passable: distances only shrink, and only where a route
+    through `cell` is shorter, so a search from `cell` that stops at cells it does not improve suffices."""
+    n = len(dist)
+    last = width - 1
+    around = [dist[j] for j in (cell - width, cell + width, cell - 1 if cell % width else -1,
+                                cell + 1 if cell % width != last else -1) if 0 <= j < n and dist[j] >= 0]
+    if not around:
+        return
+    dist[cell] = min(around) + 1
+    frontier = [cell]
+    while frontier:
+        nxt = []
+        for i in frontier:
+            d = dist[i] + 1
+            c = i % width
+            for j in (i - width, i + width, i - 1 if c else -1, i + 1 if c != last else -1):
+                if 0 <= j < n and passable[j] and (dist[j] < 0 or dist[j] > d):
+                    dist[j] = d
+                    nxt.append(j)
+        frontier = nxt
+
+
 def _bfs(grid: np.ndarray, start: tuple[int, int]) -> np.ndarray:
     """Distance from `start` to every non-wall cell (-1 = unreachable)."""
     h, w = grid.shape
@@ -382,7 +405,8 @@ def _add_loops(rng: np.random.Generator, grid: np.ndarray, s, g, need: int, frac
         grid[r, c] = OPEN
         passable[i] = True
         opened += 1
-        d_s, d_g = _bfs_flat(passable, h, w, si), _bfs_flat(passable, h, w, gi)  # other distances may shrink
+        _relax(passable, d_s, w, i)  # other cells' distances may shrink even if S-G's does not
+        _relax(passable, d_g, w, i)
         length = d_s[gi]
     return length
 

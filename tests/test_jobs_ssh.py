@@ -23,8 +23,9 @@ pytest_plugins = ["sshd"]  # the jobs_home / sshd_server / ssh_lab fixtures
 def test_targets_and_config_hosts(tmp_path):
     assert parse_target("gpu1") == ("gpu1", None)
     assert parse_target("me@10.0.0.2:2222") == ("me@10.0.0.2", 2222)
-    with pytest.raises(JobError, match="not a host"):
-        parse_target("me@host; rm -rf ~")
+    for bad in ("me@host; rm -rf ~", "-oProxyCommand=touch x", "host:22:33", "me@$(id)", "a b"):
+        with pytest.raises(JobError, match="not a host"):
+            parse_target(bad)
     (tmp_path / "extra").write_text("Host box2 box3\n  HostName 1.2.3.4\n")
     (tmp_path / "config").write_text("# mine\nHost gpu1\n  HostName a\nHost *.corp !x\n  User me\n"
                                      f"Include {tmp_path / 'extra'}\nHost=eq\n")
@@ -111,17 +112,23 @@ def test_stop_and_resume_over_ssh(ssh_lab):
     assert steps_of(job.local_run) == list(range(1, 51))
 
 
-def test_two_hosts_through_sshd_form_one_torchrun_job(ssh_lab):
+def test_two_hosts_through_sshd_form_one_torchrun_job(ssh_lab, monkeypatch):
     from sshd import free_port
 
+    monkeypatch.delenv("TRM_LAB_TRAINER")  # the real trainer: DDP over gloo, rendezvous c10d on the first host
     manager = JobManager()
-    job = manager.submit("x", hosts=["trm-a", "trm-b"], gpus=1, name="two nodes", rdzv_port=free_port(),
-                         args=["--set", "steps=12", "--set", "step_s=0.05"])
-    job = wait_for(manager, job, lambda j: not j.active, timeout=120, interval=0.5)
-    out = "\n".join((Path(job.remote_job_dir) / f"node{i}" / "output.log").read_text() for i in (0, 1))
-    assert job.state == "finished", (job.message, out[-3000:])
+    job = manager.submit("tiny-sudoku4", hosts=["trm-a", "trm-b"], gpus=1, device="cpu", name="two nodes",
+                         rdzv_port=free_port(), args=TINY)
+    job = wait_for(manager, job, lambda j: not j.active, timeout=150, interval=0.5)
+    nodes = [Path(job.remote_job_dir) / f"node{i}" for i in (0, 1)]
+    assert job.state == "finished", (job.message, [(n / "output.log").read_text()[-2000:] for n in nodes])
     assert job.primary_host in ("trm-a", "trm-b")
-    assert "--nnodes" in out and "c10d" in out
-    assert {json.loads(line)["world_size"] for line in
-            (Path(job.local_run) / "metrics.jsonl").read_text().splitlines()} == {2}
-    assert steps_of(job.local_run) == list(range(1, 13))
+    deadline = time.monotonic() + 60  # rank 0 said "finished"; both launchers record their exit shortly after
+    while not all((n / "exit.json").exists() for n in nodes) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert [json.loads((n / "exit.json").read_text())["returncode"] for n in nodes] == [0, 0]
+    out = "\n".join((n / "output.log").read_text() for n in nodes)
+    assert out.count("'--nnodes', '2', '--rdzv-backend', 'c10d'") == 2
+    assert "x2" in (Path(job.local_run) / "train.log").read_text()  # one job, world size 2
+    assert steps_of(job.local_run) == [2, 4, 6]
+    assert manager.pull(job)[-1].name == "step_6.safetensors"

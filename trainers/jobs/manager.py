@@ -21,7 +21,7 @@ from trainers.jobs.errors import HostUnreachable, JobError
 from trainers.jobs.local import LocalBackend
 from trainers.jobs.model import FINAL_STATES, Job
 from trainers.jobs.remote import SSHBackend
-from trainers.jobs.ssh import SSHOptions
+from trainers.jobs.ssh import SSHOptions, parse_target
 from trainers.jobs.store import JobStore, lab_home
 
 
@@ -48,7 +48,9 @@ class JobManager:
             raise JobError("submit: give a preset name or a config JSON file")
         if source.endswith(".json") and not Path(source).is_file():
             raise JobError(f"{source}: no such config file")
-        hosts = [h for h in (hosts or []) if h]
+        hosts = [h.strip() for h in (hosts or []) if h and h.strip()]
+        for host in hosts:
+            parse_target(host)  # refuse a malformed host before anything is recorded
         if run_dir and hosts:
             raise JobError("--out applies to jobs on this computer; remote runs live in the host's trm-lab folder")
         stem = name or f"{Path(source).stem}-{time.strftime('%Y%m%d-%H%M%S')}"

@@ -15,7 +15,9 @@ from pathlib import Path
 
 from trainers.jobs.errors import HostUnreachable, JobError
 
-_TARGET = re.compile(r"^(?:(?P<user>[^@\s:]+)@)?(?P<host>[^@\s:/]+)(?::(?P<port>\d+))?$")
+# user@host:port; names start with a letter or digit so nothing can pass for an ssh option ("-oProxyCommand=...")
+_TARGET = re.compile(r"^(?:(?P<user>[A-Za-z0-9_][A-Za-z0-9._-]*)@)?(?P<host>[A-Za-z0-9][A-Za-z0-9._%+-]*)"
+                     r"(?::(?P<port>\d{1,5}))?$")
 
 
 @dataclass

@@ -222,3 +222,17 @@ def test_submission_format():
     json.dumps(sub)
     with pytest.raises(PuzzleError, match="no predicted grid"):
         A.submission({"abc": [[]]})
+
+
+def test_check_against_known_outputs(arc1_train):
+    task = arc1_train["3c9b0459"]  # rotate by 180 degrees
+    right = [np.rot90(p.input, 2) for p in task.test]
+    assert all(np.array_equal(np.rot90(p.input, 2), p.output) for p in task.train)
+    assert A.check(task, [[r] for r in right]) == [True] * len(task.test)
+    assert A.check(task, [[p.input, r] for p, r in zip(task.test, right, strict=True)]) == [True] * len(task.test)
+    assert A.check(task, [[p.input] for p in task.test]) == [False] * len(task.test)
+    assert A.check(task, [[r[:, :-1]] for r in right]) == [False] * len(task.test)  # shape counts
+    unknown = A.ArcTask("x", task.train, [A.ArcPair(task.test[0].input)])
+    assert A.check(unknown, [[right[0]]]) == [None]
+    with pytest.raises(PuzzleError, match="has 1 test inputs, got 2"):
+        A.check(unknown, [[right[0]], [right[0]]])

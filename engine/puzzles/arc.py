@@ -223,6 +223,15 @@ def grids_equal(a: np.ndarray | None, b: np.ndarray | None) -> bool:
     return a.shape == b.shape and bool(np.array_equal(a, b))
 
 
+def check(task: ArcTask, attempts: list[list[np.ndarray]]) -> list[bool | None]:
+    """Per test input: did any attempt match the known output exactly (ARC's pass@k with k = attempts given)?
+    None where the task carries no output for that input."""
+    if len(attempts) != len(task.test):
+        raise PuzzleError(f"task {task.task_id!r} has {len(task.test)} test inputs, got {len(attempts)} answers")
+    return [None if pair.output is None else any(grids_equal(g, pair.output) for g in tries)
+            for pair, tries in zip(task.test, attempts, strict=True)]
+
+
 # -------------------------------------------------------------------------------------------------------- encoding
 
 def encoding(canvas: int = MAX_GRID) -> Encoding:

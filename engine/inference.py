@@ -127,7 +127,8 @@ def solve_steps(
         for cycle in range(1, cfg.H_cycles + 1):
             with torch.inference_mode():
                 y, z = net.latent_recursion(x, y, z)
-                read(y)
+                if cycle == cfg.H_cycles or options.inner_cycles:
+                    read(y)
             if cycle < cfg.H_cycles and options.inner_cycles:
                 yield publish(index, cycle)
         if options.halt_threshold is not None:

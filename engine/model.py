@@ -28,8 +28,12 @@ def trunc_normal_(tensor: torch.Tensor, std: float) -> torch.Tensor:
 def rms_norm(x: torch.Tensor, eps: float, dim: int = -1) -> torch.Tensor:
     """Weightless RMSNorm computed in float32 (post-norm, as in the reference)."""
     dtype = x.dtype
-    x = x.to(torch.promote_types(dtype, torch.float32))
-    return (x * torch.rsqrt(x.square().mean(dim, keepdim=True) + eps)).to(dtype)
+    wide = x.to(torch.promote_types(dtype, torch.float32))
+    if wide.requires_grad or dim not in (-1, x.ndim - 1):
+        return (wide * torch.rsqrt(wide.square().mean(dim, keepdim=True) + eps)).to(dtype)
+    # No autograd: one fused reduction and in-place updates, about twice as fast on CPU.
+    inv = torch.linalg.vector_norm(wide, dim=-1, keepdim=True).square_().div_(x.shape[-1]).add_(eps).rsqrt_()
+    return (wide * inv if wide is x else wide.mul_(inv)).to(dtype)
 
 
 def swiglu_width(dim: int, expansion: float) -> int:

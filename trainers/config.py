@@ -17,7 +17,7 @@ class DataConfig:
     kind: str = "sudoku"  # sudoku | maze | custom (a dataset passed to train() by code, e.g. ARC adaptation)
     source: str = "generate"  # "generate" or a file: our puzzle formats or the reference CSVs
     size: int = 9  # Sudoku side (4, 6, 9) or maze side
-    clues: list[int] = field(default_factory=lambda: [28, 50])  # Sudoku givens range for generated puzzles
+    clues: list[int] | None = None  # Sudoku givens range of generated puzzles (None: the generator's default)
     pool_size: int = 2000  # unique base Sudokus, augmented afresh every time they are drawn
     pool_initial: int = 200  # pool puzzles usable from step 0; the usable pool grows by pool_growth per step
     pool_growth: float = 2.0

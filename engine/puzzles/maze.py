@@ -2,7 +2,8 @@
 
 Tokens follow the reference builder (`dataset/build_maze_dataset.py`): character index in `CHARSET` + 1, PAD 0,
 vocab 6. The puzzle is the grid without `o`; the answer marks one shortest S-G path with `o`. Generated mazes have
-loops (several routes), and only those whose shortest path is long are kept, as in the reference Maze-Hard.
+loops (several routes), and only those whose shortest path is long are kept, as in the reference Maze-Hard; their
+shortest path is unique, so the answer is unambiguous. Even sizes keep a spare wall row/column at the bottom/right.
 """
 
 from __future__ import annotations
@@ -381,10 +382,12 @@ def _far_pair(rng: np.random.Generator, grid: np.ndarray) -> tuple[tuple[int, in
     return s, g, int(d[g])
 
 
-def _add_loops(rng: np.random.Generator, grid: np.ndarray, s, g, need: int, fraction: float) -> int:
-    """Knock out about `fraction` of the loop walls, keeping only knocks that leave the S-G shortest path at
-    least `need` long; returns the final length. A knock at w joins neighbours p, q and can only create the route
-    S..p-w-q..G, so distances from S and from G decide it without a new search (one BFS pair per knock kept)."""
+def _add_loops(rng: np.random.Generator, grid: np.ndarray, s, g, fraction: float) -> int:
+    """Knock out about `fraction` of the loop walls, keeping only knocks that open no 2 x 2 room and whose new
+    route from S to G is longer than the shortest path, so the maze gains alternative routes while its shortest
+    path stays the same one and unique (training labels are then unambiguous). A knock at w joins neighbours p, q
+    and can only create routes S..p-w-q..G, so distances from S and from G decide it; they are updated in place
+    after each knock kept. Returns the number of knocks."""
     walls = _loop_walls(grid)
     target = int(round(fraction * len(walls)))
     h, w = grid.shape
@@ -398,23 +401,25 @@ def _add_loops(rng: np.random.Generator, grid: np.ndarray, s, g, need: int, frac
             break
         r, c = walls[int(k)]
         i = r * w + c
+        if any(passable[i + dr * w] and passable[i + dc] and passable[i + dr * w + dc]
+               for dr in (-1, 1) for dc in (-1, 1)):
+            continue  # would open a 2 x 2 room: keep corridors one cell wide
         nbrs = [j for j in (i - w, i + w, i - 1, i + 1) if d_s[j] >= 0]  # loop walls are never on the border
-        via = min((d_s[p] + 2 + d_g[q] for p in nbrs for q in nbrs if p != q), default=length)
-        if min(length, via) < need:
+        via = min((d_s[p] + 2 + d_g[q] for p in nbrs for q in nbrs if p != q), default=length + 1)
+        if via <= length:
             continue
         grid[r, c] = OPEN
         passable[i] = True
         opened += 1
-        _relax(passable, d_s, w, i)  # other cells' distances may shrink even if S-G's does not
+        _relax(passable, d_s, w, i)  # other cells' distances may shrink even though S-G's does not
         _relax(passable, d_g, w, i)
-        length = d_s[gi]
-    return length
+    return opened
 
 
 def generate_one(seed: np.random.SeedSequence | int, size: int = 15, min_path: int | None = None,
                  loop_fraction: float = 0.2, max_tries: int = 200) -> Maze:
-    """One maze with loops whose shortest S-G path has at least `min_path` steps, reproducible from `seed`:
-    a perfect maze, S and G at its diameter, then loops that do not shortcut below `min_path`."""
+    """One maze with loops whose unique shortest S-G path has at least `min_path` steps, reproducible from
+    `seed`: a perfect maze, S and G at (about) its diameter, then loops that only add longer routes."""
     if not MIN_SIZE <= size <= MAX_GRID:
         raise PuzzleError(f"maze size must be {MIN_SIZE}-{MAX_GRID}, got {size}")
     need = default_min_path(size) if min_path is None else int(min_path)
@@ -426,7 +431,7 @@ def generate_one(seed: np.random.SeedSequence | int, size: int = 15, min_path: i
         best = max(best, length)
         if length < need:
             continue
-        length = _add_loops(rng, grid, s, g, need, loop_fraction)
+        _add_loops(rng, grid, s, g, loop_fraction)
         grid[s] = START
         grid[g] = GOAL
         return Maze(grid, shortest_path(grid), rating=float(length))

@@ -219,11 +219,12 @@ def load_tensors(path: str | os.PathLike, prefix: str) -> dict[str, torch.Tensor
     return {n[len(prefix) :]: tensors[n] for n in names}
 
 
-def import_reference(pt_path, config_yaml=None, encoding: Encoding | None = None) -> LoadedModel:
+def import_reference(pt_path, config_yaml=None, encoding: Encoding | None = None, kind: str | None = None
+                     ) -> LoadedModel:
     """A reference `pretrain.py` checkpoint as a LoadedModel (see engine.reference)."""
     from engine.reference import import_reference as _import
 
-    return _import(pt_path, config_yaml=config_yaml, encoding=encoding)
+    return _import(pt_path, config_yaml=config_yaml, encoding=encoding, kind=kind)
 
 
 def _is_zip(path: Path) -> bool:

@@ -179,21 +179,29 @@ def _dataset_info(cfg: dict, yaml_path: Path | None) -> dict | None:
     return None
 
 
-def _infer_encoding(vocab: int, seq_len: int | None, pt_path: Path) -> Encoding:
-    if vocab not in KIND_BY_VOCAB:
+def _infer_encoding(vocab: int, seq_len: int | None, pt_path: Path, kind: str | None = None) -> Encoding:
+    if kind is None and vocab not in KIND_BY_VOCAB:
         raise CheckpointError(
-            f"{pt_path}: cannot tell the puzzle kind from a vocabulary of {vocab}; pass the encoding explicitly"
+            f"{pt_path}: cannot tell the puzzle kind from a vocabulary of {vocab}; pass the kind explicitly"
         )
-    kind, rows = KIND_BY_VOCAB[vocab]
+    if kind is not None:
+        rows = 9 if kind == "sudoku" else 30
+    else:
+        kind, rows = KIND_BY_VOCAB[vocab]
     if seq_len is not None and seq_len != rows * rows:
         side = round(seq_len**0.5)
         if side * side != seq_len:
             raise CheckpointError(f"{pt_path}: sequence length {seq_len} is not a square grid")
         rows = side
+    expected_vocab = {"sudoku": rows + 2, "maze": 6, "arc": 12}[kind]
+    if vocab != expected_vocab:
+        raise CheckpointError(f"{pt_path}: a {rows}x{rows} {kind} model has a vocabulary of {expected_vocab}, "
+                              f"these weights have {vocab}")
     return Encoding(kind=kind, rows=rows, cols=rows, vocab_size=vocab, seq_len=rows * rows)
 
 
-def import_reference(pt_path, config_yaml=None, encoding: Encoding | None = None) -> LoadedModel:
+def import_reference(pt_path, config_yaml=None, encoding: Encoding | None = None, kind: str | None = None
+                     ) -> LoadedModel:
     """Build our TRM from a reference checkpoint; raises CheckpointError naming what does not fit."""
     pt_path = Path(pt_path)
     yaml_path = Path(config_yaml) if config_yaml else pt_path.parent / "all_config.yaml"
@@ -230,7 +238,7 @@ def import_reference(pt_path, config_yaml=None, encoding: Encoding | None = None
     elif "embed_pos.weight" in state:
         seq_len = int(state["embed_pos.weight"].shape[0]) - prefix_len
     if encoding is None:
-        encoding = _infer_encoding(vocab, seq_len, pt_path)
+        encoding = _infer_encoding(vocab, seq_len, pt_path, kind)
     if seq_len is not None and seq_len != encoding.seq_len:
         raise CheckpointError(f"{pt_path}: the weights take {seq_len} tokens, the {encoding.kind} encoding has "
                               f"{encoding.seq_len}")

@@ -7,6 +7,7 @@ explicit matrix products, its transpose-based mlp_t, its [B, S, H, D] RoPE and a
 
 from __future__ import annotations
 
+import json
 import math
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import torch.nn.functional as F
 
 from engine.checkpoint import CheckpointError, load_checkpoint
 from engine.inference import SolveOptions, solve_steps
+from engine.puzzles import sudoku
 from engine.reference import import_reference, parse_yaml
 from tests.test_engine_support import single_thread  # noqa: F401  (autouse fixture)
 
@@ -279,6 +281,19 @@ def test_import_errors_name_the_file_and_the_problem(tmp_path):
     torch.save({"x": torch.zeros(1), "f": print}, evil)
     with pytest.raises(CheckpointError, match="step_6: not a readable PyTorch state dict"):
         import_reference(evil)
+
+
+def test_sequence_length_and_kind_come_from_the_dataset_or_the_user(tmp_path):
+    pt = write_reference_checkpoint(tmp_path, "attention-rope")  # rope: the weights do not fix the length
+    dataset = tmp_path / "data" / "sudoku-extreme-1k-aug-1000" / "train"
+    dataset.mkdir(parents=True)
+    (dataset / "dataset.json").write_text(json.dumps({"seq_len": 64, "vocab_size": 11}))
+    with pytest.raises(CheckpointError, match="a 8x8 sudoku model has a vocabulary of 10, these weights have 11"):
+        import_reference(pt)
+    (dataset / "dataset.json").write_text(json.dumps({"seq_len": 81, "vocab_size": 11}))
+    assert import_reference(pt).encoding == sudoku.encoding(9)
+    with pytest.raises(CheckpointError, match="maze model has a vocabulary of 6"):
+        import_reference(pt, kind="maze")
 
 
 def test_yaml_subset_reads_what_yaml_dump_writes():

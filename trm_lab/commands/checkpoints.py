@@ -14,6 +14,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("ref", help="checkpoint written by the reference pretrain.py (torch.save state dict)")
     p.add_argument("--config", help="the run's all_config.yaml (default: the one beside REF)")
     p.add_argument("-o", "--output", required=True, help="the .safetensors file to write")
+    p.add_argument("--kind", choices=("sudoku", "maze", "arc"),
+                   help="puzzle kind (default: from the vocabulary: 11 Sudoku, 6 maze, 12 ARC)")
     p.set_defaults(func=run)
 
 
@@ -22,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
     from engine.reference import import_reference
 
     try:
-        loaded = import_reference(args.ref, config_yaml=args.config)
+        loaded = import_reference(args.ref, config_yaml=args.config, kind=args.kind)
         training = dict(loaded.training, imported=datetime.now(UTC).isoformat(timespec="seconds"))
         save_checkpoint(args.output, loaded.model, encoding=loaded.encoding, training=training)
     except (CheckpointError, PuzzleError, OSError) as exc:

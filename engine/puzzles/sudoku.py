@@ -311,6 +311,21 @@ def _geometry(n: int) -> _Geometry:
 _BIT_VALUE = {1 << d: d + 1 for d in range(9)}
 
 
+def _unit_pair(units, cand: list[int]) -> tuple[int, tuple[int, ...]]:
+    """A digit with exactly two possible cells in some unit (bit, unit cells), or (0, ()) if there is none."""
+    for _key, cells in units:
+        once = twice = thrice = 0
+        for i in cells:
+            m = cand[i]
+            thrice |= twice & m
+            twice |= once & m
+            once |= m
+        two = twice & ~thrice
+        if two:
+            return two & -two, cells
+    return 0, ()
+
+
 def _search(values: list[int], n: int, limit: int, digit_order: list[int] | None = None,
             forbid: tuple[int, int] | None = None) -> tuple[int, list | None, int]:
     """Count solutions of `values` (flat, 0 = blank) up to `limit`; return (count, first solution, branch nodes).
@@ -376,12 +391,10 @@ def _search(values: list[int], n: int, limit: int, digit_order: list[int] | None
                 continue
             # hidden singles: a digit with one possible cell in a unit. Candidates only shrink as digits are
             # placed, so a stale hidden single that no longer fits is a genuine contradiction.
-            pair_bit, pair_cells = 0, None
             for key, cells in units:
-                once = twice = thrice = 0
+                once = twice = 0
                 for i in cells:
                     m = cand[i]
-                    thrice |= twice & m
                     twice |= once & m
                     once |= m
                 used = masks[key]
@@ -405,10 +418,6 @@ def _search(values: list[int], n: int, limit: int, digit_order: list[int] | None
                     masks[b] |= bit
                     trail.append(i)
                     progress = True
-                if not pair_bit and not progress:
-                    two = twice & ~thrice & ~used
-                    if two:
-                        pair_bit, pair_cells = two & -two, cells
             if not progress:
                 break
         if not empties:
@@ -427,7 +436,8 @@ def _search(values: list[int], n: int, limit: int, digit_order: list[int] | None
                 if k == 2:
                     break
         found[2] += 1
-        if best_count > 2 and pair_bit:
+        pair_bit, pair_cells = (_unit_pair(units, cand) if best_count > 2 else (0, ()))
+        if pair_bit:
             options = [(i, pair_bit) for i in pair_cells if cand[i] & pair_bit]
         else:
             mask = cand[best]

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
+from functools import cache
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.puzzles import PuzzleError
 from engine.puzzles import sudoku as S
@@ -88,6 +92,40 @@ def test_no_solution_and_clashing_grids_count_zero():
     clash[0, 0] = clash[0, 5] = 7
     assert S.solve(clash).count == 0
     assert S.solve(clash).solution is None
+
+
+@cache
+def all_4x4_grids() -> np.ndarray:
+    """Every valid 4x4 Sudoku, by plain enumeration of row permutations (independent of the solver)."""
+    rows = list(itertools.permutations(range(1, 5)))
+
+    def ok(grid: list) -> bool:
+        g = np.array(grid)
+        cols = all(len(set(g[:, c])) == len(g) for c in range(4))
+        boxes = all(len(set(g[r:r + 2, c:c + 2].reshape(-1))) == g[r:r + 2, c:c + 2].size
+                    for r in range(0, len(g), 2) for c in (0, 2))
+        return cols and boxes
+
+    out: list = [[]]
+    for _ in range(4):
+        out = [grid + [row] for grid in out for row in rows if ok(grid + [row])]
+    return np.array(out)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(0, 287), st.lists(st.booleans(), min_size=16, max_size=16),
+       st.lists(st.tuples(st.integers(0, 15), st.integers(0, 4)), max_size=2), st.integers(1, 300))
+def test_solution_counts_match_brute_force_on_4x4(index, keep, noise, limit):
+    grids = all_4x4_grids()
+    assert len(grids) == 288
+    givens = np.where(np.array(keep).reshape(4, 4), grids[index], 0).astype(np.int8)
+    for cell, value in noise:  # sometimes break it: clashes and dead ends
+        givens.reshape(-1)[cell] = value
+    fits = np.all((givens == 0) | (grids == givens), axis=(1, 2))
+    result = S.solve(givens, limit=limit)
+    assert result.count == min(int(fits.sum()), limit)
+    if result.count:
+        assert S.is_valid_solution(givens, result.solution)
 
 
 def test_solver_rejects_bad_shapes_with_puzzle_error():

@@ -59,19 +59,33 @@ def test_store_is_shared_by_concurrent_processes(tmp_path):
         JobStore(db).find("nope")
 
 
-def test_real_trainer_runs_detached_and_is_followed(jobs_home, monkeypatch):
+def test_real_trainer_killed_mid_checkpoint_resumes_from_a_complete_one(jobs_home, monkeypatch):
+    """The real `trainers.run`, detached and followed; SIGKILLed while it checkpoints every step: latest.json names a
+    complete checkpoint and the resume continues right after it (many kills: the stand-in test below)."""
     monkeypatch.delenv("TRM_LAB_TRAINER")
     manager = JobManager()
-    job = manager.submit("tiny-sudoku4", name="real", device="cpu", args=TINY)
+    job = manager.submit("tiny-sudoku4", name="real", device="cpu",
+                         args=[*TINY, "--steps", "10", "--set", "log_every=1", "--set", "checkpoint_every=1"])
     assert job.state == "queued" and Path(job.local_run).is_absolute()
-    job = wait_for(manager, job, lambda j: not j.active, timeout=120, interval=0.5)
-    assert job.state == "finished", (job.message, (jobs_home / "jobs" / str(job.id) / "node0" / "output.log")
-                                     .read_text())
-    assert job.step == job.total_steps == 6
-    assert steps_of(job.local_run) == [2, 4, 6]
+    node, run = jobs_home / "jobs" / str(job.id) / "node0", Path(job.local_run)
+    for kill_after in (4,):
+        job = wait_for(manager, job, lambda j, n=kill_after: j.step >= n, timeout=120, interval=0.05)
+        os.kill(int((node / "child.pid").read_text()), signal.SIGKILL)
+        job = wait_for(manager, job, lambda j: not j.active, timeout=30)
+        assert job.state == "failed" and "-9" in job.message
+        latest = json.loads((run / "checkpoints" / "latest.json").read_text())
+        assert checkpoint_is_complete(run / "checkpoints" / latest["file"]) and latest["step"] >= kill_after - 1
+        seen = len(read_metrics(run)[0])
+        (node / "child.pid").unlink()
+        job = manager.resume(job)
+        job = wait_for(manager, job, lambda j, s=seen: len(read_metrics(run)[0]) > s, timeout=120, interval=0.1)
+        assert read_metrics(run)[0][seen]["step"] == latest["step"] + 1  # continues right after the checkpoint
+    job = wait_for(manager, job, lambda j: not j.active, timeout=120, interval=0.3)
+    assert job.state == "finished", (job.message, (node / "output.log").read_text()[-2000:])
+    assert job.step == job.total_steps == 10
     assert "loss" in job.last_metrics and "eval_exact_accuracy" in job.last_metrics
-    assert job.checkpoints and checkpoint_is_complete(job.checkpoints[-1])
-    assert Path(job.checkpoints[-1]) == latest_checkpoint(job.local_run)
+    assert job.checkpoints and Path(job.checkpoints[-1]) == latest_checkpoint(run) == run / "checkpoints" / \
+        "step_10.safetensors"
 
 
 def test_stop_and_resume_from_the_cli_continue_the_metrics(jobs_home, capsys):

@@ -16,6 +16,7 @@ from trainers.jobs import HostUnreachable, JobError
 from trainers.jobs.manager import JobManager
 from trainers.jobs.ssh import SSH, SSHOptions, config_hosts, parse_target
 from trainers.rundir import checkpoint_is_complete, latest_checkpoint
+from trm_lab.cli import main as cli
 
 pytest_plugins = ["sshd"]  # the jobs_home / sshd_server / ssh_lab fixtures
 
@@ -78,7 +79,7 @@ def test_dropped_master_and_host_outage_never_stop_the_job(ssh_lab):
     assert steps_of(job.local_run) == list(range(1, 81))  # the mirror has every row exactly once
 
 
-def test_hostile_names_reach_the_host_as_plain_strings(ssh_lab, remote_base, tmp_path, monkeypatch):
+def test_hostile_names_reach_the_host_as_plain_strings(ssh_lab, remote_base, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     evil = "a b'\"$(touch pwned-1);`touch pwned-2` ; touch pwned-3 & x\\ *"
     cfg = tmp_path / f"cfg {evil}.json"
@@ -94,6 +95,12 @@ def test_hostile_names_reach_the_host_as_plain_strings(ssh_lab, remote_base, tmp
     assert steps_of(job.local_run) == [1, 2, 3, 4, 5]
     for folder in (Path.home(), remote_base, remote_base / "jobs", Path(job.remote_job_dir), tmp_path):
         assert not list(folder.glob("pwned-*")), folder
+    capsys.readouterr()
+    assert cli(["jobs", "list"]) == 0
+    assert evil[:24] in capsys.readouterr().out
+    assert cli(["jobs", "pull", evil, "-o", str(tmp_path / "out dir")]) == 0
+    assert capsys.readouterr().out.splitlines() == [str(tmp_path / "out dir" / "step_5.safetensors")]
+    assert checkpoint_is_complete(tmp_path / "out dir" / "step_5.safetensors")
 
 
 def test_stop_and_resume_over_ssh(ssh_lab):
@@ -132,3 +139,23 @@ def test_two_hosts_through_sshd_form_one_torchrun_job(ssh_lab, monkeypatch):
     assert "x2" in (Path(job.local_run) / "train.log").read_text()  # one job, world size 2
     assert steps_of(job.local_run) == [2, 4, 6]
     assert manager.pull(job)[-1].name == "step_6.safetensors"
+
+
+def test_multi_node_resume_gives_other_hosts_the_config_and_newest_checkpoint(ssh_lab, remote_base, tmp_path):
+    """Only rank 0's host writes the run directory; before a multi-node resume the others get what they read."""
+    from trainers.jobs import Job
+
+    mirror = tmp_path / "mirror"
+    (mirror / "checkpoints").mkdir(parents=True)
+    (mirror / "config.json").write_text('{"steps": 9}')
+    (mirror / "checkpoints" / "step_4.safetensors").write_bytes(b"weights" * 1000)
+    (mirror / "checkpoints" / "latest.json").write_text('{"file": "step_4.safetensors", "step": 4}')
+    other = remote_base / "other-node" / "run"  # what trm-b sees: a run folder rank 0 never wrote to
+    job = Job(name="mn", source="x", hosts=["trm-a", "trm-b"], primary_host="trm-a", local_run=str(mirror),
+              remote_run=str(other), remote_job_dir=str(other.parent))
+    manager = JobManager()
+    sent = manager.ssh.seed_resume(job)
+    assert sent == ["trm-b:config.json", "trm-b:checkpoints/step_4.safetensors", "trm-b:checkpoints/latest.json"]
+    for name in ("config.json", "checkpoints/step_4.safetensors", "checkpoints/latest.json"):
+        assert (other / name).read_bytes() == (mirror / name).read_bytes()
+    assert manager.ssh.seed_resume(job) == []  # already there: nothing is sent twice

@@ -116,6 +116,8 @@ class SSHBackend:
                 self.ssh(host).run_script(f"mkdir -p {q(jd + '/input')} && cat > {q(remote_cfg)}",
                                           input=Path(source).read_bytes())
             source = remote_cfg
+        if resume and len(job.hosts) > 1:
+            self.seed_resume(job)
         rdzv = first.resolved_hostname() if len(job.hosts) > 1 else None
         pids = []
         for i, host in enumerate(job.hosts):
@@ -132,6 +134,33 @@ class SSHBackend:
                 raise JobError(f"{host}: the launcher did not start: {out[-800:]}")
             pids.append(int(out))
         return {"pid": pids[0], "state": "queued", "started": time.time(), "message": "", "reachable": True}
+
+    def seed_resume(self, job: Job) -> list[str]:
+        """Before a multi-node resume, give every other host the run's config and newest checkpoint (from the local
+        mirror): each rank reads them, but only rank 0's host wrote them. Returns "host:file" for what was sent."""
+        run = Path(job.local_run)
+        latest = run / "checkpoints" / "latest.json"
+        names = ["config.json"]
+        if latest.exists():
+            newest = json.loads(latest.read_text()).get("file", "")
+            if (run / "checkpoints" / newest).exists():
+                names += [f"checkpoints/{newest}", "checkpoints/latest.json"]
+        sent = []
+        for host in dict.fromkeys(job.hosts):
+            if host == job.primary_host:
+                continue
+            ssh = self.ssh(host)
+            have = ssh.run_script("; ".join(f"test -f {q(job.remote_run + '/' + n)} && echo {q(n)}" for n in names)
+                                  + "; true").stdout.decode().split("\n")
+            for name in names:
+                if name in have or not (run / name).exists():
+                    continue
+                dest = f"{job.remote_run}/{name}"
+                tmp = f"{dest}.{secrets.token_hex(3)}.tmp"
+                ssh.run_script(f"mkdir -p {q(str(PurePosixPath(dest).parent))} && cat > {q(tmp)} && "
+                               f"mv {q(tmp)} {q(dest)}", input=(run / name).read_bytes(), timeout=3600)
+                sent.append(f"{host}:{name}")
+        return sent
 
     def _nodes_by_host(self, job: Job) -> dict[str, list[str]]:
         nodes: dict[str, list[str]] = {}

@@ -79,9 +79,16 @@ def _eta(seconds: float | None) -> str:
 
 
 def _list(manager, args) -> int:
+    from trainers.jobs import JobError
+
     jobs = manager.store.list()
     if not args.no_refresh:
-        jobs = [manager.poll(j) if j.active else j for j in jobs]
+        for i, job in enumerate(jobs):
+            if job.active:
+                try:
+                    jobs[i] = manager.poll(job)
+                except JobError as exc:  # show the rest; say what is wrong with this one
+                    print(f"trm-lab jobs: job {job.id}: {exc}", file=sys.stderr)
     if args.json:
         print(json.dumps([_row(j) for j in jobs], indent=1))
         return 0

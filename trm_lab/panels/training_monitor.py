@@ -7,6 +7,7 @@ The widget talks to it only through queued signals, so SSH round trips never blo
 
 from __future__ import annotations
 
+import time
 import traceback
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from trainers.jobs.manager import JobManager
 from trainers.rundir import read_metrics
 
 LOG_TAIL_BYTES = 64_000
+UNREACHABLE_RETRY_S = 20.0
 
 
 class JobMonitor(QObject):
@@ -34,6 +36,7 @@ class JobMonitor(QObject):
         self._follow: int | None = None
         self._line = 0
         self._log_offset = 0
+        self._retry_at: dict[int, float] = {}
 
     @property
     def manager(self) -> JobManager:
@@ -69,13 +72,24 @@ class JobMonitor(QObject):
     def tick(self) -> None:
         try:
             jobs = self.manager.store.list()
-            jobs = [self.manager.poll(j) if j.active else j for j in jobs]
-            self.jobs.emit(jobs)
-            self._read_followed(reset=False)
         except JobError as exc:
             self.failed.emit(str(exc))
-        except Exception:  # noqa: BLE001 - never let the monitor thread die silently
-            self.failed.emit(traceback.format_exc(limit=3))
+            return
+        now = time.monotonic()
+        fresh = []
+        for job in jobs:
+            if job.active and self._retry_at.get(job.id, 0.0) <= now:
+                try:
+                    job = self.manager.poll(job)
+                except JobError as exc:  # one broken job must not stop the others being followed
+                    self.failed.emit(str(exc))
+                except Exception:  # noqa: BLE001 - never let the monitor thread die silently
+                    self.failed.emit(traceback.format_exc(limit=3))
+                # an unreachable host costs a connect timeout per poll: ask again later, not every tick
+                self._retry_at[job.id] = now + (UNREACHABLE_RETRY_S if not job.reachable else 0.0)
+            fresh.append(job)
+        self.jobs.emit(fresh)
+        self._read_followed(reset=False)
 
     def _read_followed(self, reset: bool) -> None:
         if self._follow is None:

@@ -72,7 +72,8 @@ def test_bundled_corpora_sizes_and_cache(arc1_train):
 def test_encode_decode_round_trips_every_arc1_grid(arc1_train):
     rng = np.random.default_rng(0)
     count = 0
-    for g in all_grids(arc1_train):
+    grids = list(all_grids(arc1_train)) + list(all_grids(A.bundled_tasks("arc1", "eval")))
+    for g in grids:
         tokens = A.encode(g)
         assert np.array_equal(tokens, reference_canvas(g))
         back = A.decode(tokens)
@@ -83,7 +84,7 @@ def test_encode_decode_round_trips_every_arc1_grid(arc1_train):
             assert np.array_equal(shifted, reference_canvas(g, *off))
             assert np.array_equal(A.decode(shifted, offset=off), g)
         count += 1
-    assert count > 3000
+    assert count == 6998  # every grid of ARC-AGI-1 (training + evaluation, test outputs included)
 
 
 def test_decode_is_the_reference_crop_on_noisy_predictions():

@@ -103,20 +103,23 @@ def test_hostile_names_reach_the_host_as_plain_strings(ssh_lab, remote_base, tmp
     assert checkpoint_is_complete(tmp_path / "out dir" / "step_5.safetensors")
 
 
-def test_stop_and_resume_over_ssh(ssh_lab):
+def test_stop_and_resume_over_ssh(ssh_lab, monkeypatch):
+    """The real trainer: SIGTERM checkpoints and ends `stopped`; the resume continues the curve without a gap."""
+    monkeypatch.delenv("TRM_LAB_TRAINER")
     manager = JobManager()
-    job = manager.submit("x", hosts=["trm-a"], name="ssh stop",
-                         args=["--set", "steps=50", "--set", "step_s=0.05", "--set", "checkpoint_every=100"])
-    job = wait_for(manager, job, lambda j: j.step >= 8)
+    job = manager.submit("tiny-sudoku4", hosts=["trm-a"], name="ssh stop", device="cpu",
+                         args=[*TINY, "--steps", "40", "--set", "log_every=1", "--set", "checkpoint_every=100"])
+    job = wait_for(manager, job, lambda j: j.step >= 3, timeout=120, interval=0.1)
     job = manager.stop(job)
-    job = wait_for(manager, job, lambda j: not j.active, timeout=30)
-    assert job.state == "stopped"
+    job = wait_for(manager, job, lambda j: not j.active, timeout=60)
+    assert job.state == "stopped", job.message
     stopped_at = job.step
+    assert stopped_at < 40
     assert Path(job.checkpoints[-1]).name == f"step_{stopped_at}.safetensors"  # the stop checkpoint was pulled
     job = manager.resume(job)
-    job = wait_for(manager, job, lambda j: not j.active, timeout=60)
-    assert job.state == "finished"
-    assert steps_of(job.local_run) == list(range(1, 51))
+    job = wait_for(manager, job, lambda j: not j.active, timeout=120, interval=0.3)
+    assert job.state == "finished", job.message
+    assert steps_of(job.local_run) == list(range(1, 41))  # every step once: no gap, no repeat
 
 
 def test_two_hosts_through_sshd_form_one_torchrun_job(ssh_lab, monkeypatch):

@@ -116,7 +116,7 @@ def test_warmup_then_cosine_to_the_floor_like_the_reference():
 def test_puzzle_embedding_trains_with_sign_sgd_on_used_rows_only(sudoku4):
     cfg = TrainConfig.from_dict(MICRO).with_overrides(
         model={**MICRO["model"], "puzzle_emb_ndim": 16, "puzzle_emb_len": 1, "num_puzzle_identifiers": 4},
-        steps=2, warmup_steps=0, puzzle_emb_lr=0.01, puzzle_emb_weight_decay=0.0)
+        steps=2, warmup_steps=0, schedule="constant", puzzle_emb_lr=0.01, puzzle_emb_weight_decay=0.0)
     ds = MemoryDataset(sudoku4.inputs, sudoku4.labels, sudoku4.encoding,
                        puzzle_ids=torch.arange(len(sudoku4.inputs)) % 2, num_puzzle_identifiers=4)
     result = train(cfg, ds, None)
@@ -165,3 +165,19 @@ def test_saved_checkpoint_is_the_ema_model(tmp_path, sudoku4):
         assert torch.equal(p, q)
     assert any(not torch.equal(p, q) for p, q in zip(loaded.model.parameters(), result.model.parameters(),
                                                      strict=True))
+
+
+def test_adamw_matches_torch_adamw():
+    from trainers.optim import AdamW
+
+    torch.manual_seed(0)
+    a = torch.nn.Parameter(torch.randn(5, 3))
+    b = torch.nn.Parameter(a.detach().clone())
+    ours = AdamW([a], betas=(0.9, 0.95), weight_decay=0.1)
+    ref = torch.optim.AdamW([b], lr=0.01, betas=(0.9, 0.95), weight_decay=0.1, eps=1e-8)
+    for i in range(5):
+        g = torch.randn(5, 3)
+        a.grad, b.grad = g.clone(), g.clone()
+        ours.step(0.01)
+        ref.step()
+    assert torch.allclose(a, b, atol=1e-6)

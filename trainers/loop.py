@@ -38,6 +38,7 @@ from engine.model import TRM
 from trainers.checkpointing import TRAIN_PREFIX, code_version, read_train_checkpoint
 from trainers.config import TrainConfig
 from trainers.data import Batch, EvalSet, Prefetcher, TrainDataset
+from trainers.optim import AdamW, sign_sgd_rows_
 from trainers.rundir import RunWriter, latest_checkpoint
 
 
@@ -232,8 +233,7 @@ def train(config: TrainConfig, dataset: TrainDataset, run_dir: str | Path | None
     emb_params = [model.puzzle_emb.weight] if hasattr(model, "puzzle_emb") else []
     emb_ids = {id(p) for p in emb_params}
     net_params = [p for p in model.parameters() if id(p) not in emb_ids]
-    optimizer = torch.optim.AdamW(net_params, lr=config.lr, betas=(config.beta1, config.beta2),
-                                  weight_decay=config.weight_decay, eps=1e-8)
+    optimizer = AdamW(net_params, betas=(config.beta1, config.beta2), weight_decay=config.weight_decay)
     ema = [p.detach().clone() for p in model.parameters()] if config.ema else None
 
     step, data_index, carry_state = 0, 0, None
@@ -424,20 +424,13 @@ def _train_step(model, fwd, carry: Carry, batch: Batch, optimizer, emb_params, n
     (loss / config.batch_size).backward()
 
     _sync_gradients(list(model.parameters()))
-    for group in optimizer.param_groups:
-        group["lr"] = lr
     if config.grad_clip:
         torch.nn.utils.clip_grad_norm_(net_params, config.grad_clip)
-    optimizer.step()
-    with torch.no_grad():
-        for p in emb_params:  # sign-SGD with decoupled weight decay on the rows this batch used
-            if p.grad is None:
-                continue
-            rows = p.grad.abs().sum(-1) > 0
-            p[rows] = p[rows] * (1 - emb_lr * config.puzzle_emb_weight_decay) - emb_lr * torch.sign(p.grad[rows])
-    optimizer.zero_grad(set_to_none=True)
+    optimizer.step(lr)
     for p in emb_params:
+        sign_sgd_rows_(p, emb_lr, config.puzzle_emb_weight_decay)
         p.grad = None
+    optimizer.zero_grad()
 
     with torch.no_grad():
         done = halted & (counts > 0)
@@ -502,10 +495,8 @@ def _save(path: Path, model: TRM, ema_model: TRM, optimizer, carry: dict | None,
     extra: dict[str, torch.Tensor] = {}
     for name, p in model.named_parameters():
         extra[f"{TRAIN_PREFIX}raw/{name}"] = p.detach()
-    opt_state = optimizer.state_dict()["state"]
-    for i, st in opt_state.items():
-        for k, v in st.items():
-            extra[f"{TRAIN_PREFIX}opt/{i}/{k}"] = v if torch.is_tensor(v) else torch.tensor(v)
+    for k, v in optimizer.state_tensors().items():
+        extra[f"{TRAIN_PREFIX}opt/{k}"] = v
     for name, t in (carry or {}).items():
         extra[f"{TRAIN_PREFIX}carry/{name}"] = t
     training = {
@@ -546,13 +537,6 @@ def _restore(path: Path, model: TRM, optimizer, ema: list[torch.Tensor] | None, 
         if ema is not None:
             for e, (name, _) in zip(ema, model.named_parameters(), strict=True):
                 e.copy_(ema_state[name].to(device))
-    opt = optimizer.state_dict()
-    new_state = {}
-    for k, v in train.items():
-        if k.startswith("opt/"):
-            _, i, key = k.split("/", 2)
-            new_state.setdefault(int(i), {})[key] = v.to(device) if key != "step" else v
-    opt["state"] = new_state
-    optimizer.load_state_dict(opt)
+    optimizer.load_state_tensors({k[len("opt/"):]: v.to(device) for k, v in train.items() if k.startswith("opt/")})
     carry = {k[len("carry/"):]: v for k, v in train.items() if k.startswith("carry/")} or None
     return int(state["step"]), int(state["data_index"]), carry

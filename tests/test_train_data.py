@@ -1,0 +1,111 @@
+"""Training data: valid augmented Sudokus, deterministic batches, held-out sets disjoint from training, files."""
+
+import numpy as np
+import pytest
+import torch
+
+from engine.puzzles import sudoku
+from trainers.config import ConfigError, DataConfig
+from trainers.data import (
+    MazeDataset,
+    Prefetcher,
+    SudokuDataset,
+    build_datasets,
+    build_eval_set,
+    load_puzzle_file,
+    sudoku_augment,
+    sudoku_invariant,
+)
+
+
+def _valid_sudoku(givens: np.ndarray, solution: np.ndarray) -> bool:
+    return sudoku.is_valid_solution(givens.astype(np.int8), solution.astype(np.int8))
+
+
+@pytest.mark.parametrize("size", [4, 6, 9])
+def test_augmentation_keeps_sudokus_valid_and_unique(size):
+    rng = np.random.default_rng(0)
+    pz = sudoku.generate(6, seed=1, size=size)
+    g = np.stack([p.givens for p in pz]).astype(np.int64)
+    s = np.stack([p.solution for p in pz]).astype(np.int64)
+    g2, s2 = sudoku_augment(rng, [g, s])
+    assert not np.array_equal(g, g2)
+    for a, b in zip(g2, s2, strict=True):
+        assert _valid_sudoku(a, b)
+        assert sudoku.solve(a.astype(np.int8)).count == 1
+    for a, b in zip(g, g2, strict=True):  # the fingerprint survives augmentation
+        assert sudoku_invariant(a) == sudoku_invariant(b)
+
+
+def test_sudoku_batches_are_a_function_of_their_index():
+    cfg = DataConfig(kind="sudoku", size=4, clues=[6, 10], pool_size=50, pool_initial=50, eval_count=8)
+    ds, ev = build_datasets(cfg, seed=0)
+    again, _ = build_datasets(cfg, seed=0)
+    b1, b2 = ds.batch(7, 16), again.batch(7, 16)
+    assert torch.equal(b1.inputs, b2.inputs) and torch.equal(b1.labels, b2.labels)
+    assert not torch.equal(ds.batch(8, 16).inputs, b1.inputs)
+    assert b1.inputs.shape == (16, 16) and b1.inputs.dtype == torch.int64
+    for q, a in zip(b1.inputs, b1.labels, strict=True):
+        assert _valid_sudoku((q - 1).view(4, 4).numpy(), (a - 1).view(4, 4).numpy())
+    # the prefetch worker hands out the same batches in order
+    pf = Prefetcher(ds, 16, start=7, depth=2)
+    try:
+        index, batch = pf.get()
+        assert index == 7 and torch.equal(batch.inputs, b1.inputs)
+        assert pf.get()[0] == 8
+    finally:
+        pf.close()
+
+
+def test_eval_puzzles_never_appear_in_training():
+    cfg = DataConfig(kind="sudoku", size=4, clues=[10, 12], pool_size=300, pool_initial=300, eval_count=40,
+                     eval_clues=[10, 12])
+    ds, ev = build_datasets(cfg, seed=0)
+    ds.pool.wait_for(300)
+    # 4x4 puzzles with 10-12 givens are few, so a pool of 300 would hit eval puzzles if nothing prevented it
+    eval_fp = {sudoku_invariant((q - 1).view(4, 4).numpy()) for q in ev.inputs}
+    assert ds.pool.skipped > 0
+    assert not {sudoku_invariant(g) for g in ds.pool.givens} & eval_fp
+    eval_rows = {tuple(r.tolist()) for r in ev.inputs}
+    for i in range(30):
+        assert not {tuple(r.tolist()) for r in ds.batch(i, 32).inputs} & eval_rows
+
+
+def test_maze_training_stream_skips_eval_mazes():
+    cfg = DataConfig(kind="maze", size=7, eval_count=30, maze_min_path=4)
+    ds, ev = build_datasets(cfg, seed=0)
+    assert isinstance(ds, MazeDataset) and ds.seq_len == 49 and ev.inputs.shape == (30, 49)
+    eval_rows = {tuple(r.tolist()) for r in ev.inputs}
+    seen = set()
+    for i in range(20):
+        b = ds.batch(i, 16)
+        rows = {tuple(r.tolist()) for r in b.inputs}
+        assert not rows & eval_rows
+        seen |= rows
+        assert ((b.labels == 5).sum(-1) > 0).all()  # every label marks a path
+    assert len(seen) > 100  # 7x7 mazes repeat, but the stream is varied
+
+
+def test_reference_csv_and_our_files_train(tmp_path):
+    pz = sudoku.generate(12, seed=3, size=9, clues=(30, 35))
+    path = tmp_path / "train.csv"
+    lines = ["source,question,answer,rating"]
+    lines += [f"x,{sudoku.to_line(p.givens)},{sudoku.to_line(p.solution, blank='0')},0" for p in pz]
+    path.write_text("\n".join(lines) + "\n")
+    q, a = load_puzzle_file("sudoku", path)
+    assert q.shape == (12, 9, 9) and np.array_equal(a[0], pz[0].solution)
+    cfg = DataConfig(kind="sudoku", size=9, source=str(path), eval_count=4, eval_clues=[30, 35])
+    ds, ev = build_datasets(cfg, seed=0)
+    assert isinstance(ds, SudokuDataset) and ds.examples_per_epoch == 12
+    b = ds.batch(0, 8)
+    for q, a in zip(b.inputs, b.labels, strict=True):
+        assert _valid_sudoku((q - 1).view(9, 9).numpy(), (a - 1).view(9, 9).numpy())
+
+
+def test_bad_files_raise_config_errors_naming_the_file(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("source,question,answer,rating\nx,12x,123,0\n")
+    with pytest.raises(ConfigError, match="bad.csv"):
+        load_puzzle_file("sudoku", bad)
+    with pytest.raises(ConfigError, match="missing.csv"):
+        build_eval_set(DataConfig(kind="sudoku", eval_source=str(tmp_path / "missing.csv")))

@@ -1,15 +1,14 @@
 """Sudoku (4x4 with 2x2 boxes, 6x6 with 2x3 boxes, 9x9 with 3x3): read, write, validate, solve, generate, encode.
 
 Tokens follow the reference builder (`dataset/build_sudoku_dataset.py`): blank -> 1, digit d -> d + 1, PAD 0.
-The solver is exact (bitmask candidates, naked + hidden singles, minimum-remaining-values branching) and counts
-solutions up to a limit, which is what both uniqueness checks and generation need.
+`solve` is exact (the search lives in `sudoku_solver.py`) and counts solutions up to a limit, which is what both
+uniqueness checks and generation need.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
-from functools import cache
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +22,8 @@ from engine.puzzles.base import (
     read_text,
     write_csv,
 )
+from engine.puzzles.sudoku_solver import BOXES, search
 
-BOXES = {4: (2, 2), 6: (2, 3), 9: (3, 3)}  # size -> (box rows, box cols)
 SIZES_BY_CELLS = {n * n: n for n in BOXES}
 DEFAULT_CLUES = {4: (6, 8), 6: (12, 18), 9: (30, 35)}
 # Fewest givens the generator reliably reaches by random carving (true minima: 4, 8 and 17; puzzles that sparse are
@@ -282,206 +281,6 @@ def is_valid_solution(givens: np.ndarray, grid: np.ndarray) -> bool:
 
 # ------------------------------------------------------------------------------------------------------------ solver
 
-@dataclass(frozen=True)
-class _Geometry:
-    n: int
-    full: int
-    row: tuple[int, ...]
-    col: tuple[int, ...]
-    box: tuple[int, ...]
-    units: tuple[tuple[int, tuple[int, ...]], ...] = field(repr=False)  # (0 row / 1 col / 2 box) * n + idx, cells
-    idx: tuple[tuple[int, int, int], ...] = field(repr=False)  # per cell: its row, column and box unit keys
-
-
-@cache
-def _geometry(n: int) -> _Geometry:
-    br, bc = BOXES[n]
-    cells = range(n * n)
-    row = tuple(i // n for i in cells)
-    col = tuple(i % n for i in cells)
-    box = tuple((i // n) // br * (n // bc) + (i % n) // bc for i in cells)
-    units = []
-    for kind, key in ((0, row), (1, col), (2, box)):
-        for u in range(n):
-            units.append((kind * n + u, tuple(i for i in cells if key[i] == u)))
-    idx = tuple((row[i], n + col[i], 2 * n + box[i]) for i in cells)
-    return _Geometry(n, (1 << n) - 1, row, col, box, tuple(units), idx)
-
-
-_BIT_VALUE = {1 << d: d + 1 for d in range(9)}
-
-
-def _unit_pair(units, cand: list[int]) -> tuple[int, tuple[int, ...]]:
-    """A digit with exactly two possible cells in some unit (bit, unit cells), or (0, ()) if there is none."""
-    for _key, cells in units:
-        once = twice = thrice = 0
-        for i in cells:
-            m = cand[i]
-            thrice |= twice & m
-            twice |= once & m
-            once |= m
-        two = twice & ~thrice
-        if two:
-            return two & -two, cells
-    return 0, ()
-
-
-def _search(values: list[int], n: int, limit: int, digit_order: list[int] | None = None,
-            forbid: tuple[int, int] | None = None) -> tuple[int, list | None, int]:
-    """Count solutions of `values` (flat, 0 = blank) up to `limit`; return (count, first solution, branch nodes).
-    `forbid=(cell, digit)` counts only solutions where that blank cell holds another digit.
-
-    `masks[k]` holds the digits used in unit k (rows 0..n-1, columns n..2n-1, boxes 2n..3n-1) as bits, so a
-    cell's candidates are `full & ~(masks[r] | masks[c] | masks[b])`. Placements are undone from a trail."""
-    geo = _geometry(n)
-    full, units, idx = geo.full, geo.units, geo.idx
-    masks = [0] * (3 * n)
-    for i, v in enumerate(values):
-        if v:
-            bit = 1 << (v - 1)
-            r, c, b = idx[i]
-            if (masks[r] | masks[c] | masks[b]) & bit:
-                return 0, None, 0
-            masks[r] |= bit
-            masks[c] |= bit
-            masks[b] |= bit
-    order_bits = [1 << (d - 1) for d in (digit_order or range(1, n + 1))]
-    found: list = [0, None, 0]  # solutions, first solution, branch nodes
-    nn = n * n
-    bit_value = _BIT_VALUE
-
-    def undo(trail: list) -> None:
-        for i in trail:
-            bit = 1 << (values[i] - 1)
-            values[i] = 0
-            r, c, b = idx[i]
-            masks[r] ^= bit
-            masks[c] ^= bit
-            masks[b] ^= bit
-
-    def rec(empties: list[int]) -> None:
-        trail: list[int] = []
-        while True:
-            # naked singles: cells with one candidate are placed at once
-            progress = False
-            cand = [0] * nn
-            rest = []
-            for i in empties:
-                if values[i]:
-                    continue
-                r, c, b = idx[i]
-                m = full & ~(masks[r] | masks[c] | masks[b])
-                if m & (m - 1):
-                    cand[i] = m
-                    rest.append(i)
-                elif m:
-                    values[i] = bit_value[m]
-                    masks[r] |= m
-                    masks[c] |= m
-                    masks[b] |= m
-                    trail.append(i)
-                    progress = True
-                else:
-                    undo(trail)
-                    return
-            empties = rest
-            if not empties:
-                break
-            if progress:
-                continue
-            # hidden singles: a digit with one possible cell in a unit. Candidates only shrink as digits are
-            # placed, so a stale hidden single that no longer fits is a genuine contradiction.
-            for key, cells in units:
-                once = twice = 0
-                for i in cells:
-                    m = cand[i]
-                    twice |= once & m
-                    once |= m
-                used = masks[key]
-                if (once | used) != full:
-                    undo(trail)
-                    return
-                hidden = once & ~twice & ~used
-                while hidden:
-                    bit = hidden & -hidden
-                    hidden ^= bit
-                    for i in cells:
-                        if cand[i] & bit:
-                            break
-                    r, c, b = idx[i]
-                    if values[i] or (masks[r] | masks[c] | masks[b]) & bit:
-                        undo(trail)
-                        return
-                    values[i] = bit_value[bit]
-                    masks[r] |= bit
-                    masks[c] |= bit
-                    masks[b] |= bit
-                    trail.append(i)
-                    progress = True
-            if not progress:
-                break
-        if not empties:
-            found[0] += 1
-            if found[1] is None:
-                found[1] = list(values)
-            undo(trail)
-            return
-        # branch on the cell with the fewest candidates, or on a digit with only two places in a unit when no cell
-        # has two candidates (exact-cover MRV over both kinds of constraint); cand is fresh here
-        best, best_count = -1, 99
-        for i in empties:
-            k = cand[i].bit_count()
-            if k < best_count:
-                best, best_count = i, k
-                if k == 2:
-                    break
-        found[2] += 1
-        pair_bit, pair_cells = (_unit_pair(units, cand) if best_count > 2 else (0, ()))
-        if pair_bit:
-            options = [(i, pair_bit) for i in pair_cells if cand[i] & pair_bit]
-        else:
-            mask = cand[best]
-            options = [(best, bit) for bit in order_bits if mask & bit]
-        for cell, bit in options:
-            r, c, b = idx[cell]
-            if values[cell] or (masks[r] | masks[c] | masks[b]) & bit:
-                continue
-            values[cell] = bit_value[bit]
-            masks[r] |= bit
-            masks[c] |= bit
-            masks[b] |= bit
-            rec(empties)
-            values[cell] = 0
-            masks[r] ^= bit
-            masks[c] ^= bit
-            masks[b] ^= bit
-            if found[0] >= limit:
-                break
-        undo(trail)
-
-    empties = [i for i, v in enumerate(values) if not v]
-    if forbid is None:
-        rec(empties)
-        return found[0], found[1], found[2]
-    cell, digit = forbid
-    r, c, b = idx[cell]
-    allowed = full & ~(masks[r] | masks[c] | masks[b]) & ~(1 << (digit - 1))
-    for bit in order_bits:
-        if allowed & bit:
-            values[cell] = bit_value[bit]
-            masks[r] |= bit
-            masks[c] |= bit
-            masks[b] |= bit
-            rec(empties)
-            values[cell] = 0
-            masks[r] ^= bit
-            masks[c] ^= bit
-            masks[b] ^= bit
-            if found[0] >= limit:
-                break
-    return found[0], found[1], found[2]
-
-
 def solve(grid: np.ndarray, limit: int = 2) -> SolveResult:
     """Exact solve: `count` = number of solutions up to `limit` (0 none, 1 unique, `limit` means at least that);
     `solution` is the first one found. Givens that clash give count 0."""
@@ -491,7 +290,7 @@ def solve(grid: np.ndarray, limit: int = 2) -> SolveResult:
     n = grid.shape[0]
     if grid.min() < 0 or grid.max() > n:
         raise PuzzleError(f"Sudoku cells must be 0-{n}")
-    count, sol, branches = _search([int(v) for v in grid.reshape(-1)], n, max(1, int(limit)))
+    count, sol, branches = search([int(v) for v in grid.reshape(-1)], n, max(1, int(limit)))
     return SolveResult(count, None if sol is None else np.array(sol, dtype=np.int8).reshape(n, n), branches)
 
 
@@ -568,7 +367,7 @@ def _random_solution(rng: np.random.Generator, n: int) -> np.ndarray:
     first_box = rng.permutation(np.arange(1, n + 1))
     for k, d in enumerate(first_box):
         values[(k // bc) * n + k % bc] = int(d)
-    count, sol, _ = _search(values, n, 1, digit_order=[int(d) for d in rng.permutation(np.arange(1, n + 1))])
+    count, sol, _ = search(values, n, 1, digit_order=[int(d) for d in rng.permutation(np.arange(1, n + 1))])
     assert count == 1 and sol is not None  # a single filled box always extends to a full grid
     grid = np.array(sol, dtype=np.int8).reshape(n, n)
     return random_transform(rng, n).apply(grid)
@@ -585,7 +384,7 @@ def _carve(rng: np.random.Generator, solution: np.ndarray, target: int) -> np.nd
         keep = values[i]
         values[i] = 0
         # still unique iff no solution puts another digit in cell i (the old solution is the only one with `keep`)
-        if _search(list(values), n, 1, forbid=(int(i), keep))[0] == 0:
+        if search(list(values), n, 1, forbid=(int(i), keep))[0] == 0:
             givens -= 1
         else:
             values[i] = keep
@@ -605,7 +404,7 @@ def generate_one(seed: np.random.SeedSequence | int, clues: tuple[int, int], siz
             k = int(np.count_nonzero(givens))
             if lo <= k <= hi:
                 # rating: branch nodes of an exhaustive uniqueness check, like sudoku-extreme's solver-based rating
-                rating = float(_search([int(v) for v in givens.reshape(-1)], size, 2)[2])
+                rating = float(search([int(v) for v in givens.reshape(-1)], size, 2)[2])
                 return Sudoku(givens=givens, solution=solution, rating=rating)
     raise PuzzleError(f"could not reach {lo}-{hi} givens for a {size}x{size} Sudoku in {max_tries} tries; "
                       f"ask for more givens")

@@ -16,6 +16,7 @@ class ConfigError(ValueError):
 class DataConfig:
     kind: str = "sudoku"  # sudoku | maze | custom (a dataset passed to train() by code, e.g. ARC adaptation)
     source: str = "generate"  # "generate" or a file: our puzzle formats or the reference CSVs
+    subsample: int | None = None  # train on this many puzzles of the file (seeded pick), like sudoku-extreme-1k
     size: int = 9  # Sudoku side (4, 6, 9) or maze side
     clues: list[int] | None = None  # Sudoku givens range of generated puzzles (None: the generator's default)
     pool_size: int = 2000  # unique base Sudokus, augmented afresh every time they are drawn
@@ -60,6 +61,7 @@ class TrainConfig:
     device: str = "auto"
     compile: bool = False
     threads: int | None = None  # torch intra-op threads (None = torch default)
+    notes: str = ""  # free text: where the recipe comes from, what it needs
 
     def __post_init__(self) -> None:
         if isinstance(self.data, dict):

@@ -375,7 +375,7 @@ def _load_reference_csv(kind: str, path: Path) -> tuple[np.ndarray, np.ndarray]:
 def build_eval_set(cfg: DataConfig) -> tuple[EvalSet, set[tuple]]:
     """The held-out set, and the augmentation-invariant fingerprints of its Sudokus (kept out of the train pool)."""
     if cfg.eval_source != "generate":
-        q, a = load_puzzle_file(cfg.kind, cfg.eval_source)
+        q, a = _subsample(*load_puzzle_file(cfg.kind, cfg.eval_source), cfg.eval_count, cfg.eval_seed)
     elif cfg.kind == "sudoku":
         clues = tuple(cfg.eval_clues or clue_range(cfg))
         pairs = [puzzlegen.generate_sudoku(np.random.SeedSequence([cfg.eval_seed, 1, j]), cfg.size, clues)
@@ -399,20 +399,27 @@ def build_eval_set(cfg: DataConfig) -> tuple[EvalSet, set[tuple]]:
     return EvalSet(inputs, labels, torch.zeros(len(q), dtype=torch.long), tiers, keys), invariants
 
 
+def _subsample(q: np.ndarray, a: np.ndarray, count: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    if not count or count >= len(q):
+        return q, a
+    pick = np.sort(np.random.default_rng([seed, 6]).choice(len(q), count, replace=False))
+    return q[pick], a[pick]
+
+
 def build_datasets(cfg: DataConfig, seed: int, cache_dir: Path | None = None) -> tuple[TrainDataset, EvalSet]:
     """The training stream and the held-out set of a config; the two never share a puzzle."""
     eval_set, invariants = build_eval_set(cfg)
     if cfg.kind == "sudoku":
         puzzles = None
         if cfg.source != "generate":
-            q, a = load_puzzle_file("sudoku", cfg.source)
+            q, a = _subsample(*load_puzzle_file("sudoku", cfg.source), cfg.subsample, seed)
             keep = np.array([sudoku_invariant(g) not in invariants for g in q])
             puzzles = (q[keep], a[keep])
         ds = SudokuDataset(cfg, seed, eval_set, puzzles, cache_dir, exclude=invariants)
     elif cfg.kind == "maze":
         mazes = None
         if cfg.source != "generate":
-            q, a = load_puzzle_file("maze", cfg.source)
+            q, a = _subsample(*load_puzzle_file("maze", cfg.source), cfg.subsample, seed)
             keep = np.array([_key(g.reshape(-1).astype(np.int64) + 1) not in eval_set.keys for g in q])
             mazes = (q[keep], a[keep])
         ds = MazeDataset(cfg, seed, eval_set, mazes)

@@ -1,0 +1,85 @@
+"""Training throughput on this machine, in puzzle-supervision-steps per second (one optimizer step of the carried
+batch advances every slot by one supervision step), for the bundled CPU presets and the paper's Sudoku config at
+batch 64, next to the matmul peak measured in the same run. It runs the real training loop (`trainers.loop.train`)
+on in-memory random puzzles of the right shape (speed does not depend on the content).
+
+Run: `.venv/bin/python bench/train.py [--threads N] [--presets a,b]` (about 2-3 minutes on 2 cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from engine.model import TRM, count_parameters  # noqa: E402
+from trainers.data import MemoryDataset, make_encoding  # noqa: E402
+from trainers.loop import resolve_model_config, train  # noqa: E402
+from trainers.presets import load_preset  # noqa: E402
+
+DEFAULT = ["cpu-sudoku4", "cpu-sudoku6", "cpu-sudoku9", "cpu-maze15", "paper-sudoku-extreme"]
+TIMED_STEPS = {"paper-sudoku-extreme": 2}
+
+
+def matmul_peak(n: int = 1024, reps: int = 5) -> float:
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    best = float("inf")
+    for _ in range(reps):
+        t = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t)
+    return 2 * n**3 / best / 1e9
+
+
+def random_dataset(cfg) -> MemoryDataset:
+    kind, n = cfg.data.kind, cfg.data.size
+    vocab = n + 2 if kind == "sudoku" else 6
+    enc = make_encoding(kind, n, n, vocab, n * n)
+    g = torch.Generator().manual_seed(0)
+    inputs = torch.randint(1, vocab, (256, n * n), generator=g)
+    labels = torch.randint(2 if kind == "sudoku" else 1, vocab, (256, n * n), generator=g)
+    return MemoryDataset(inputs, labels, enc)
+
+
+def measure(name: str, batch: int, timed: int) -> dict:
+    cfg = load_preset(name).with_overrides(batch_size=batch, steps=timed + 1, eval_every=0, log_every=1,
+                                           checkpoint_every=10**9, threads=None, compile=False, device="cpu")
+    ds = random_dataset(cfg)
+    result = train(cfg, ds, None, handle_signals=False)
+    rows = [r for r in result.history if r["split"] == "train"][1:]  # the first step warms up
+    rate = statistics.median(r["samples_per_s"] for r in rows)
+    model = TRM(resolve_model_config(cfg, ds))
+    return {"preset": name, "batch": batch, "params": count_parameters(model), "steps_timed": len(rows),
+            "puzzle_steps_per_s": rate, "ms_per_step": 1000 * batch / rate}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    ap.add_argument("--presets", default=",".join(DEFAULT))
+    ap.add_argument("--batch", type=int, default=64)
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, capability "
+          f"{torch.backends.cpu.get_cpu_capability()}")
+    peak = matmul_peak()
+    print(f"matmul peak (1024^3 float32): {peak:.1f} GFLOP/s")
+    print(f"{'preset':<24}{'params':>10}{'batch':>7}{'ms/step':>10}{'puzzle-steps/s':>16}")
+    for name in args.presets.split(","):
+        r = measure(name, args.batch, TIMED_STEPS.get(name, 5))
+        print(f"{r['preset']:<24}{r['params']:>10,}{r['batch']:>7}{r['ms_per_step']:>10.0f}"
+              f"{r['puzzle_steps_per_s']:>16.1f}", flush=True)
+    print(f"matmul peak again: {matmul_peak():.1f} GFLOP/s (a drop means other work shares the CPU)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

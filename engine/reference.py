@@ -204,6 +204,8 @@ def import_reference(pt_path, config_yaml=None, encoding: Encoding | None = None
                      ) -> LoadedModel:
     """Build our TRM from a reference checkpoint; raises CheckpointError naming what does not fit."""
     pt_path = Path(pt_path)
+    if not pt_path.is_file():
+        raise CheckpointError(f"{pt_path}: no such file")
     yaml_path = Path(config_yaml) if config_yaml else pt_path.parent / "all_config.yaml"
     if not yaml_path.is_file():
         raise CheckpointError(

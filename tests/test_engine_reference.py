@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,8 +20,8 @@ from engine.inference import SolveOptions, solve_steps
 from engine.puzzles import sudoku
 from engine.reference import import_reference, parse_yaml
 from tests.test_engine_support import single_thread  # noqa: F401  (autouse fixture)
+from trm_lab.cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
 P = "_orig_mod.model.inner."
 
 YAML = """arch:
@@ -237,12 +235,13 @@ def test_imported_reference_checkpoint_gives_the_reference_logits(tmp_path, case
         torch.testing.assert_close(step.halt_prob, torch.sigmoid(q_halt).float(), atol=1e-5, rtol=1e-5)
 
 
-def test_import_checkpoint_command_writes_a_loadable_safetensors(tmp_path):
+def test_import_checkpoint_command_writes_a_loadable_safetensors(tmp_path, capsys):
     pt = write_reference_checkpoint(tmp_path / "run", "mlp_t")
     out = tmp_path / "imported.safetensors"
-    proc = subprocess.run([sys.executable, "-m", "trm_lab.cli", "import-checkpoint", str(pt), "-o", str(out)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
+    assert main(["import-checkpoint", str(pt), "-o", str(out)]) == 0
+    assert "imported.safetensors: sudoku 9x9, mlp, hidden 64" in capsys.readouterr().err
+    assert main(["import-checkpoint", str(tmp_path / "none"), "-o", str(out)]) == 2
+    assert "none: no such file" in capsys.readouterr().err
     loaded = load_checkpoint(out)
     assert loaded.config.mixer == "mlp" and loaded.encoding.kind == "sudoku"
     assert loaded.training["source"] == "reference"

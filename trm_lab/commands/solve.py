@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -98,11 +99,16 @@ def prepare(args: argparse.Namespace):
     path = Path(args.file)
     if not path.is_file():
         raise CommandError(f"{path}: no such file")
+    from engine.inference import GridCodec
+
     kind = detect_kind(path)
     items = load_items(path, kind)
     if not items:
         raise CommandError(f"{path}: no puzzles in the file")
-    return kind, items, load_model(args, kind, items)
+    loaded = load_model(args, kind, items)
+    for item in items:  # every puzzle must fit the model before any output
+        GridCodec(loaded.encoding, item.grid)
+    return kind, items, loaded
 
 
 def options(args: argparse.Namespace, loaded, halt_threshold=None):
@@ -141,7 +147,7 @@ def render(kind: str, grid: np.ndarray, confidence: np.ndarray, changed: np.ndar
             value = int(grid[r, c])
             if kind == "sudoku":
                 text = "." if value == 0 else str(value) if value < 10 else chr(ord("A") + value - 10)
-                fixed = given is not None and given[r, c] != 0
+                fixed = given is not None and given[r, c] != 0 and given[r, c] == value  # a kept given: dim
             elif kind == "maze":
                 text = CHARSET[value]
                 fixed = value != 4
@@ -265,6 +271,9 @@ def guarded(handler):
 
         try:
             return handler(args)
+        except BrokenPipeError:  # `trm-lab solve ... | head`: the reader has seen enough
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
         except (CommandError, CheckpointError, PuzzleError, ValueError, OSError) as exc:
             print(f"trm-lab {args.command}: {exc}", file=sys.stderr)
             return 2

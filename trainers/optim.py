@@ -50,6 +50,10 @@ class AdamW:
         return out
 
     def load_state_tensors(self, state: dict[str, torch.Tensor]) -> None:
+        if "t" not in state:  # written by torch.optim.AdamW (checkpoints of the first runs): {i}/exp_avg, ...
+            state = {"t": state["0/step"], **{f"m/{k.split('/')[0]}": v for k, v in state.items()
+                                            if k.endswith("/exp_avg")},
+                     **{f"v/{k.split('/')[0]}": v for k, v in state.items() if k.endswith("/exp_avg_sq")}}
         self.t = int(state["t"])
         for i, (m, v) in enumerate(zip(self.m, self.v, strict=True)):
             m.copy_(state[f"m/{i}"])

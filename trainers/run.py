@@ -127,7 +127,13 @@ def run(args: argparse.Namespace, *, on_metrics: Callable[[dict], None] | None =
         except FileNotFoundError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-        except Exception as exc:  # noqa: BLE001 - recorded in status.json/train.log by train(); one line here
+        except Exception as exc:  # noqa: BLE001 - one line here, details in status.json and train.log
+            if rank == 0:
+                writer = RunWriter(run_dir)
+                if (writer.status or {}).get("state") != "failed":
+                    writer.set_status("failed", step=(writer.status or {}).get("step", 0), total_steps=cfg.steps,
+                                      message=f"{type(exc).__name__}: {exc}")
+                    writer.log(f"failed: {exc!r}")
             print(f"error: training failed: {type(exc).__name__}: {exc} (see {run_dir / 'train.log'})",
                   file=sys.stderr)
             return 1

@@ -175,7 +175,7 @@ def test_adamw_matches_torch_adamw():
     b = torch.nn.Parameter(a.detach().clone())
     ours = AdamW([a], betas=(0.9, 0.95), weight_decay=0.1)
     ref = torch.optim.AdamW([b], lr=0.01, betas=(0.9, 0.95), weight_decay=0.1, eps=1e-8)
-    for i in range(5):
+    for _ in range(5):
         g = torch.randn(5, 3)
         a.grad, b.grad = g.clone(), g.clone()
         ours.step(0.01)

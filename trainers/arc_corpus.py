@@ -84,7 +84,7 @@ def train_base(out: Path, *, canvas: int, views: int, budget_s: float, threads: 
           f"puzzle identifiers, {len(dataset.examples)} examples", file=sys.stderr)
     config = TrainConfig(
         preset=f"arc-base-{corpus}-c{canvas}", model=dict(BASE_MODEL), steps=10_000_000, batch_size=batch_size,
-        lr=lr, puzzle_emb_lr=1e-2, weight_decay=0.1, puzzle_emb_weight_decay=0.1, warmup_steps=100, ema=None,
+        lr=lr, puzzle_emb_lr=1e-2, weight_decay=0.1, puzzle_emb_weight_decay=0.1, warmup_steps=100, ema=0.99,
         eval_every=0, checkpoint_every=200, log_every=20, device="cpu", threads=threads,
         notes=f"ARC-AGI-1 training tasks that fit {canvas}x{canvas}, {views} views each (reference recipe, CPU size)",
     )

@@ -55,9 +55,11 @@ def run(name: str) -> dict:
            "-o", str(RESULTS / f"arc-{name}.submission.json")]
     print(f"== {name}: {desc}\n   {' '.join(cmd[2:])}", file=sys.stderr)
     t0 = time.time()
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    log = RESULTS / f"arc-{name}.log"  # the command's progress, to follow a long run with `tail -f`
+    with open(log, "w") as err:
+        proc = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=err, text=True)
     if proc.returncode != 0:
-        raise SystemExit(f"{name} failed ({proc.returncode}): {proc.stderr[-2000:]}")
+        raise SystemExit(f"{name} failed ({proc.returncode}); see {log}")
     report = json.loads(proc.stdout)
     report.update(experiment=name, description=desc, command="trm-lab eval-arc " + " ".join(args + COMMON),
                   wall_s=round(time.time() - t0, 1), date=time.strftime("%Y-%m-%d %H:%M:%S"))

@@ -109,3 +109,27 @@ def test_bad_files_raise_config_errors_naming_the_file(tmp_path):
         load_puzzle_file("sudoku", bad)
     with pytest.raises(ConfigError, match="missing.csv"):
         build_eval_set(DataConfig(kind="sudoku", eval_source=str(tmp_path / "missing.csv")))
+
+
+def test_arc_pretraining_data_has_an_identifier_per_task_view_and_scores_no_padding():
+    from engine.puzzles import arc
+
+    cfg = DataConfig(kind="arc", arc_augmentations=4, eval_count=20)
+    ds, ev = build_datasets(cfg, seed=0)
+    assert ds.num_puzzle_identifiers == 1 + len(ds.tasks) * 4 and ds.seq_len == 900
+    b = ds.batch(3, 16)
+    assert torch.equal(b.inputs, ds.batch(3, 16).inputs)
+    assert int(b.puzzle_ids.min()) >= 1 and int(b.puzzle_ids.max()) < ds.num_puzzle_identifiers
+    assert not (b.labels == 0).any() and (b.labels == -100).any()  # PAD never scored
+    for row in b.labels:  # every label decodes to a grid of colours at its offset
+        tokens = torch.where(row == -100, 0, row).numpy()
+        assert arc.decode(tokens, 30, _offset(tokens)).size > 0
+    assert len(ev) == 20 and int(ev.puzzle_ids.min()) > 0
+    # the held-out pairs are the evaluation tasks' test pairs, which batches never draw from
+    t = int(ev.puzzle_ids[0] - 1) // 4
+    assert ds.tasks[t].test and all(not np.array_equal(p.input, ds.tasks[t].test[0].input) for p in ds.tasks[t].train)
+
+
+def _offset(tokens: np.ndarray) -> tuple[int, int]:
+    rows, cols = np.nonzero(tokens.reshape(30, 30) >= 2)
+    return int(rows.min()), int(cols.min())

@@ -308,6 +308,87 @@ class MemoryDataset:
         return Batch(self.inputs[pick], self.labels[pick], self.puzzle_ids[pick])
 
 
+class ArcDataset:
+    """ARC pretraining as the reference builds it (build_arc_dataset.py): every (task, augmentation) is its own puzzle
+    identifier (0 is the blank one); augmentation 0 is the identity, the others a dihedral transform with a colour
+    permutation; each draw is a random demonstration pair of a random (task, augmentation), placed at a random
+    offset on the 30 x 30 canvas. PAD cells are not scored. Tasks come from the bundled corpus (training split plus
+    the demonstrations of the evaluation split, whose test inputs form the held-out set) or from a challenges file."""
+
+    def __init__(self, cfg: DataConfig, seed: int, tasks: list):
+        from engine.puzzles import arc
+
+        self.arc, self.cfg, self.seed, self.tasks = arc, cfg, seed, tasks
+        self.augs = max(1, cfg.arc_augmentations)
+        self.encoding = arc.encoding(30)
+        self.vocab_size, self.seq_len = self.encoding.vocab_size, self.encoding.seq_len
+        self.num_puzzle_identifiers = 1 + len(tasks) * self.augs
+        self.examples_per_epoch = len(tasks) * self.augs
+        self._aug_cache: dict[tuple[int, int], object] = {}
+
+    def augmentation(self, t: int, j: int):
+        if j == 0:
+            return None
+        key = (t, j)
+        if key not in self._aug_cache:
+            self._aug_cache[key] = self.arc.random_augmentation(np.random.default_rng([self.seed, 7, t, j]))
+        return self._aug_cache[key]
+
+    def identifier(self, t: int, j: int) -> int:
+        return 1 + t * self.augs + j
+
+    def batch(self, index: int, batch_size: int) -> Batch:
+        rng = np.random.default_rng([self.seed, 8, index])
+        inputs = np.zeros((batch_size, self.seq_len), np.int64)
+        labels = np.zeros((batch_size, self.seq_len), np.int64)
+        ids = np.zeros(batch_size, np.int64)
+        for b in range(batch_size):
+            t = int(rng.integers(len(self.tasks)))
+            j = int(rng.integers(self.augs))
+            pair = self.tasks[t].train[int(rng.integers(len(self.tasks[t].train)))]
+            aug = self.augmentation(t, j)
+            x, y = (pair.input, pair.output) if aug is None else (aug.apply(pair.input), aug.apply(pair.output))
+            off = self.arc.random_offset(rng, [x.shape, y.shape])
+            inputs[b], labels[b] = self.arc.encode(x, 30, off), self.arc.encode(y, 30, off)
+            ids[b] = self.identifier(t, j)
+        labels[labels == 0] = IGNORE_LABEL
+        return Batch(torch.from_numpy(inputs), torch.from_numpy(labels), torch.from_numpy(ids))
+
+
+def _arc_tasks(cfg: DataConfig) -> tuple[list, list]:
+    """(training tasks, evaluation tasks); evaluation tasks are trained on their demonstrations only."""
+    from engine.puzzles import arc
+
+    if cfg.source == "generate":
+        train = list(arc.bundled_tasks(cfg.arc_corpus, "train").values())
+        evals = list(arc.bundled_tasks(cfg.arc_corpus, "eval").values())
+    else:
+        try:
+            evals = list(arc.load_challenges(cfg.source, cfg.eval_source if cfg.eval_source != "generate" else None)
+                         .values())
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{cfg.source}: {exc}") from None
+        train = []
+    return train, evals
+
+
+def _arc_eval_set(ds: ArcDataset, evals: list, first: int, count: int) -> EvalSet:
+    arc = ds.arc
+    rows_in, rows_out, ids = [], [], []
+    for i, task in enumerate(evals):
+        for pair in task.test:
+            if pair.output is None:
+                continue
+            rows_in.append(arc.encode(pair.input, 30))
+            rows_out.append(arc.encode(pair.output, 30))
+            ids.append(ds.identifier(first + i, 0))
+    if count:
+        rows_in, rows_out, ids = rows_in[:count], rows_out[:count], ids[:count]
+    labels = torch.from_numpy(np.stack(rows_out))
+    labels[labels == 0] = IGNORE_LABEL
+    return EvalSet(torch.from_numpy(np.stack(rows_in)), labels, torch.tensor(ids, dtype=torch.long))
+
+
 def _dihedral(grid: np.ndarray, k: int) -> np.ndarray:
     g = np.rot90(grid, k % 4)
     return np.ascontiguousarray(g.T if k >= 4 else g)
@@ -407,7 +488,12 @@ def _subsample(q: np.ndarray, a: np.ndarray, count: int | None, seed: int) -> tu
 
 
 def build_datasets(cfg: DataConfig, seed: int, cache_dir: Path | None = None) -> tuple[TrainDataset, EvalSet]:
-    """The training stream and the held-out set of a config; the two never share a puzzle."""
+    """The training stream and the held-out set of a config; the two never share a puzzle (ARC: the held-out set is
+    the evaluation tasks' test pairs, which training never shows)."""
+    if cfg.kind == "arc":
+        train_tasks, eval_tasks = _arc_tasks(cfg)
+        ds = ArcDataset(cfg, seed, train_tasks + eval_tasks)
+        return ds, _arc_eval_set(ds, eval_tasks, len(train_tasks), cfg.eval_count)
     eval_set, invariants = build_eval_set(cfg)
     if cfg.kind == "sudoku":
         puzzles = None
@@ -424,7 +510,7 @@ def build_datasets(cfg: DataConfig, seed: int, cache_dir: Path | None = None) ->
             mazes = (q[keep], a[keep])
         ds = MazeDataset(cfg, seed, eval_set, mazes)
     else:
-        raise ConfigError(f"data.kind must be 'sudoku' or 'maze' for a config-built dataset, not {cfg.kind!r}")
+        raise ConfigError(f"data.kind must be 'sudoku', 'maze' or 'arc' for a config-built dataset, not {cfg.kind!r}")
     if ds.seq_len != eval_set.inputs.shape[1]:
         raise ConfigError(f"eval set puzzles have {eval_set.inputs.shape[1]} cells, training puzzles {ds.seq_len}")
     return ds, eval_set

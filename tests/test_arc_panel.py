@@ -76,9 +76,9 @@ def test_panel_adapts_offscreen_and_shows_voted_attempts(qtbot):
 
 @pytest.mark.timeout(60)
 def test_cancel_stops_training_and_still_answers(qtbot):
-    panel = ArcAdaptPanel()
+    panel = ArcAdaptPanel(_task("cancel-me"))  # how the window builds it
     qtbot.addWidget(panel)
-    panel.set_task(_task("cancel-me"))
+    assert panel.adapt_button.isEnabled()
     _quick(panel, None)
     panel.budget.setValue(600)
     with qtbot.waitSignal(panel.attemptsReady, timeout=50_000) as blocker:

@@ -75,7 +75,7 @@ class ArcAdaptPanel(QWidget):
     attemptsReady = Signal(object)  # trainers.arc_adapt.AdaptResult (result.predictions[i].attempts)
     errorRaised = Signal(str)
 
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, task: Any = None, parent: QWidget | None = None):
         super().__init__(parent)
         from trainers.arc_adapt import AdaptOptions
 
@@ -151,6 +151,8 @@ class ArcAdaptPanel(QWidget):
         self.candidates.currentRowChanged.connect(self._show_candidate)
         self.step_slider.valueChanged.connect(self._show_step)
         self.adapt_button.setEnabled(False)
+        if task is not None:
+            self.set_task(task)
 
     # -- the task ---------------------------------------------------------------------------------------------
     def set_task(self, task: Any) -> None:

@@ -23,10 +23,10 @@ COMMON = ["--clock", "cpu", "--threads", "1", "--json"]
 
 # name -> (description, eval-arc arguments)
 EXPERIMENTS: dict[str, tuple[str, list[str]]] = {
-    "eval50": ("50 ARC-AGI-1 evaluation tasks, fresh model, 10 CPU-s, 16 views",
-               ["--corpus", "arc1-eval", "--tasks", "50", "--budget-s", "10", "--views", "16"]),
-    "train25": ("25 ARC-AGI-1 training tasks, fresh model, 10 CPU-s, 16 views",
-                ["--corpus", "arc1-train", "--tasks", "25", "--budget-s", "10", "--views", "16"]),
+    "eval50": ("50 ARC-AGI-1 evaluation tasks, fresh model, 3 CPU-s, 8 views",
+               ["--corpus", "arc1-eval", "--tasks", "50", "--budget-s", "3", "--views", "8"]),
+    "train25": ("25 ARC-AGI-1 training tasks, fresh model, 3 CPU-s, 8 views",
+                ["--corpus", "arc1-train", "--tasks", "25", "--budget-s", "3", "--views", "8"]),
     "small-fresh-10": ("15 evaluation tasks with grids <= 11, fresh, 10 CPU-s, 16 views",
                        ["--corpus", "arc1-eval", "--max-grid", "11", "--tasks", "15", "--budget-s", "10",
                         "--views", "16"]),
@@ -51,8 +51,10 @@ EXPERIMENTS: dict[str, tuple[str, list[str]]] = {
 def run(name: str) -> dict:
     desc, args = EXPERIMENTS[name]
     RESULTS.mkdir(parents=True, exist_ok=True)
+    partial = RESULTS / f"arc-{name}.jsonl"  # one line per finished task, kept if the run is cut short
+    partial.unlink(missing_ok=True)
     cmd = [sys.executable, "-m", "trm_lab.cli", "eval-arc", *args, *COMMON,
-           "-o", str(RESULTS / f"arc-{name}.submission.json")]
+           "-o", str(RESULTS / f"arc-{name}.submission.json"), "--results-jsonl", str(partial)]
     print(f"== {name}: {desc}\n   {' '.join(cmd[2:])}", file=sys.stderr)
     t0 = time.time()
     log = RESULTS / f"arc-{name}.log"  # the command's progress, to follow a long run with `tail -f`
@@ -69,13 +71,22 @@ def run(name: str) -> dict:
     return report
 
 
+def _partial(path: Path) -> dict:
+    """A report from the per-task lines of a run that has not finished (or was cut short)."""
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    scored = [r["score"] for r in rows if r["score"] is not None]
+    return {"experiment": path.stem.removeprefix("arc-") + " (partial)", "tasks": len(rows),
+            "pass@2": sum(scored) / len(scored) if scored else None, "solved_tasks": scored.count(1.0),
+            "seconds_per_task": sum(r["seconds"] for r in rows) / max(1, len(rows)), "per_task": rows}
+
+
 def table() -> str:
     lines = ["| experiment | tasks | pass@2 | solved | train steps (median) | train CPU s | wall s/task |",
              "|---|---|---|---|---|---|---|"]
-    for path in sorted(RESULTS.glob("arc-*.json")):
-        if path.name.endswith(".submission.json"):
+    for path in sorted(RESULTS.glob("arc-*.json*")):
+        if path.name.endswith(".submission.json") or (path.suffix == ".jsonl" and path.with_suffix(".json").exists()):
             continue
-        r = json.loads(path.read_text())
+        r = json.loads(path.read_text()) if path.suffix == ".json" else _partial(path)
         steps = sorted(t["train_steps"] for t in r["per_task"])
         cpu = sum(t.get("train_cpu_s", 0) for t in r["per_task"]) / max(1, len(r["per_task"]))
         p2 = "n/a" if r["pass@2"] is None else f"{r['pass@2']:.3f}"

@@ -61,6 +61,8 @@ def register(subparsers) -> None:
     _add_adapt_options(e, 120.0)
     e.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
     e.add_argument("-o", "--output", type=Path, default=None, help="write the submission JSON here")
+    e.add_argument("--results-jsonl", type=Path, default=None, metavar="FILE",
+                   help="append one JSON line per task as it finishes (a long run keeps its partial results)")
     e.set_defaults(func=run_eval)
 
 
@@ -175,6 +177,9 @@ def run_eval(args) -> int:
         row["seconds"] = round(time.monotonic() - t0, 2)
         rows.append(row)
         predictions[task_id] = [p.attempts for p in result.predictions]
+        if args.results_jsonl is not None:
+            with open(args.results_jsonl, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(row) + "\n")
         score = "?" if row["score"] is None else f"{row['score']:.2f}"
         print(f"[{n}/{len(tasks)}] {task_id}: pass@2 {score}  votes {row['votes']}  {row['seconds']:.1f}s",
               file=sys.stderr)

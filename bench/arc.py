@@ -27,7 +27,7 @@ EXPERIMENTS: dict[str, tuple[str, list[str]]] = {
                ["--corpus", "arc1-eval", "--tasks", "50", "--budget-s", "3", "--views", "8"]),
     "train25": ("25 ARC-AGI-1 training tasks, fresh model, 3 CPU-s, 8 views",
                 ["--corpus", "arc1-train", "--tasks", "25", "--budget-s", "3", "--views", "8"]),
-    "easy12": ("12 ARC-AGI-1 training tasks that are one colour map or one dihedral move on small grids, fresh, "
+    "easy12": ("12 ARC-AGI-1 training tasks with one simple rule (colour map, flip/rotation, shift, tiling), fresh, "
                "20 CPU-s, 16 views",
                ["--corpus", "arc1-train", "--ids", "0d3d703e,b1948b0a,c8f0f002,3c9b0459,6150a2bd,67a3c6ac,68b16354,"
                 "74dd1130,9dfd6313,ed36ccf7,a416b8f3,25ff71a9", "--budget-s", "20", "--views", "16"]),

@@ -160,9 +160,9 @@ def render(kind: str, grid: np.ndarray, confidence: np.ndarray, changed: np.ndar
 
 # ---- solve --------------------------------------------------------------------------------------------------------
 def run_solve(args: argparse.Namespace) -> int:
+    kind, items, loaded = prepare(args)  # before importing torch: a bad file is reported at once
     from engine.inference import solve_puzzle
 
-    kind, items, loaded = prepare(args)
     opts = options(args, loaded, args.halt_threshold)
     color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
     out = sys.stdout
@@ -199,11 +199,11 @@ def run_solve(args: argparse.Namespace) -> int:
 
 # ---- eval ---------------------------------------------------------------------------------------------------------
 def run_eval(args: argparse.Namespace) -> int:
+    kind, items, loaded = prepare(args)
     import torch
 
     from engine.inference import GridCodec, solve_steps
 
-    kind, items, loaded = prepare(args)
     items = [i for i in items if i.expected is not None]
     if not items:
         raise CommandError(f"{args.file}: no puzzle has a known answer to compare with")
@@ -264,17 +264,25 @@ def run_eval(args: argparse.Namespace) -> int:
 
 
 # ---- wiring -------------------------------------------------------------------------------------------------------
+def user_error(exc: BaseException) -> bool:
+    """Problems with the user's files or options (as opposed to bugs): reported in one line."""
+    if isinstance(exc, (CommandError, ValueError, OSError)):  # PuzzleError is a ValueError
+        return True
+    if "engine.checkpoint" in sys.modules:  # imported lazily, so `solve missing.txt` never loads torch
+        return isinstance(exc, sys.modules["engine.checkpoint"].CheckpointError)
+    return False
+
+
 def guarded(handler):
     def run(args: argparse.Namespace) -> int:
-        from engine.checkpoint import CheckpointError
-        from engine.puzzles.base import PuzzleError
-
         try:
             return handler(args)
         except BrokenPipeError:  # `trm-lab solve ... | head`: the reader has seen enough
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return 0
-        except (CommandError, CheckpointError, PuzzleError, ValueError, OSError) as exc:
+        except Exception as exc:
+            if not user_error(exc):
+                raise
             print(f"trm-lab {args.command}: {exc}", file=sys.stderr)
             return 2
 

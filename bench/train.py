@@ -3,7 +3,8 @@ batch advances every slot by one supervision step), for the bundled CPU presets 
 batch 64, next to the matmul peak measured in the same run. It runs the real training loop (`trainers.loop.train`)
 on in-memory random puzzles of the right shape (speed does not depend on the content).
 
-Run: `.venv/bin/python bench/train.py [--threads N] [--presets a,b]` (about 2-3 minutes on 2 cores).
+Run: `.venv/bin/python bench/train.py [--threads N] [--presets a,b]` (2-3 minutes on 2 idle cores; the paper config
+alone takes one to two minutes per step at batch 64).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from trainers.loop import resolve_model_config, train  # noqa: E402
 from trainers.presets import load_preset  # noqa: E402
 
 DEFAULT = ["cpu-sudoku4", "cpu-sudoku6", "cpu-sudoku9", "cpu-maze15", "paper-sudoku-extreme"]
-TIMED_STEPS = {"paper-sudoku-extreme": 2}
+TIMED_STEPS = {"cpu-sudoku9": 3, "cpu-maze15": 2, "paper-sudoku-extreme": 0}  # 0: one step, warm-up included
 
 
 def matmul_peak(n: int = 1024, reps: int = 5) -> float:
@@ -49,11 +50,12 @@ def random_dataset(cfg) -> MemoryDataset:
 
 
 def measure(name: str, batch: int, timed: int) -> dict:
-    cfg = load_preset(name).with_overrides(batch_size=batch, steps=timed + 1, eval_every=0, log_every=1,
+    cfg = load_preset(name).with_overrides(batch_size=batch, steps=max(1, timed + 1), eval_every=0, log_every=1,
                                            checkpoint_every=10**9, threads=None, compile=False, device="cpu")
     ds = random_dataset(cfg)
     result = train(cfg, ds, None, handle_signals=False)
-    rows = [r for r in result.history if r["split"] == "train"][1:]  # the first step warms up
+    rows = [r for r in result.history if r["split"] == "train"]
+    rows = rows[1:] if len(rows) > 1 else rows  # the first step warms up
     rate = statistics.median(r["samples_per_s"] for r in rows)
     model = TRM(resolve_model_config(cfg, ds))
     return {"preset": name, "batch": batch, "params": count_parameters(model), "steps_timed": len(rows),
@@ -62,7 +64,8 @@ def measure(name: str, batch: int, timed: int) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads (default 1, as the CPU presets train; 0 = torch's choice)")
     ap.add_argument("--presets", default=",".join(DEFAULT))
     ap.add_argument("--batch", type=int, default=64)
     args = ap.parse_args()
@@ -74,7 +77,7 @@ def main() -> int:
     print(f"matmul peak (1024^3 float32): {peak:.1f} GFLOP/s")
     print(f"{'preset':<24}{'params':>10}{'batch':>7}{'ms/step':>10}{'puzzle-steps/s':>16}")
     for name in args.presets.split(","):
-        r = measure(name, args.batch, TIMED_STEPS.get(name, 5))
+        r = measure(name, args.batch, TIMED_STEPS.get(name, 4))
         print(f"{r['preset']:<24}{r['params']:>10,}{r['batch']:>7}{r['ms_per_step']:>10.0f}"
               f"{r['puzzle_steps_per_s']:>16.1f}", flush=True)
     print(f"matmul peak again: {matmul_peak():.1f} GFLOP/s (a drop means other work shares the CPU)")

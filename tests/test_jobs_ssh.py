@@ -41,22 +41,6 @@ def test_unknown_host_key_is_refused(ssh_lab, tmp_path):
         SSH("trm-a", SSHOptions(config_file=str(cfg), control_dir=str(tmp_path / "cm"))).run(["true"])
 
 
-def test_real_trainer_over_ssh_finishes_and_checkpoints_are_pulled(ssh_lab, monkeypatch):
-    monkeypatch.delenv("TRM_LAB_TRAINER")
-    manager = JobManager()
-    job = manager.submit("tiny-sudoku4", hosts=["trm-a"], name="remote real", device="cpu", args=TINY)
-    assert job.remote_run.endswith("/run") and job.remote_run != job.local_run
-    job = wait_for(manager, job, lambda j: not j.active, timeout=150, interval=0.5)
-    assert job.state == "finished", job.message
-    assert steps_of(job.local_run) == steps_of(job.remote_run) == [2, 4, 6]
-    pulled = manager.pull(job)
-    assert [p.name for p in pulled] == ["step_3.safetensors", "step_6.safetensors"]
-    assert all(checkpoint_is_complete(p) for p in pulled)
-    assert latest_checkpoint(job.local_run) == pulled[-1]
-    assert pulled[-1].read_bytes() == (Path(job.remote_run) / "checkpoints" / "step_6.safetensors").read_bytes()
-    assert json.loads((Path(job.local_run) / "config.json").read_text())["steps"] == 6
-
-
 def test_dropped_master_and_host_outage_never_stop_the_job(ssh_lab):
     manager = JobManager()
     job = manager.submit("x", hosts=["trm-a"], name="outage", args=["--set", "steps=80", "--set", "step_s=0.1"])
@@ -103,45 +87,31 @@ def test_hostile_names_reach_the_host_as_plain_strings(ssh_lab, remote_base, tmp
     assert checkpoint_is_complete(tmp_path / "out dir" / "step_5.safetensors")
 
 
-def test_stop_and_resume_over_ssh(ssh_lab, monkeypatch):
-    """The real trainer: SIGTERM checkpoints and ends `stopped`; the resume continues the curve without a gap."""
+def test_real_trainer_over_ssh_stops_resumes_finishes_and_is_pulled(ssh_lab, monkeypatch):
+    """The real trainer on an SSH host: followed live, SIGTERM checkpoints and ends `stopped`, the resume continues
+    the curve without a gap, and the checkpoints come back intact."""
     monkeypatch.delenv("TRM_LAB_TRAINER")
     manager = JobManager()
-    job = manager.submit("tiny-sudoku4", hosts=["trm-a"], name="ssh stop", device="cpu",
-                         args=[*TINY, "--steps", "40", "--set", "log_every=1", "--set", "checkpoint_every=100"])
+    job = manager.submit("tiny-sudoku4", hosts=["trm-a"], name="remote real", device="cpu",
+                         args=[*TINY, "--steps", "60", "--set", "log_every=1", "--set", "checkpoint_every=30"])
+    assert job.remote_run.endswith("/run") and job.remote_run != job.local_run
     job = wait_for(manager, job, lambda j: j.step >= 3, timeout=120, interval=0.1)
     job = manager.stop(job)
     job = wait_for(manager, job, lambda j: not j.active, timeout=60)
     assert job.state == "stopped", job.message
     stopped_at = job.step
-    assert stopped_at < 40
+    assert stopped_at < 60
     assert Path(job.checkpoints[-1]).name == f"step_{stopped_at}.safetensors"  # the stop checkpoint was pulled
     job = manager.resume(job)
     job = wait_for(manager, job, lambda j: not j.active, timeout=120, interval=0.3)
     assert job.state == "finished", job.message
-    assert steps_of(job.local_run) == list(range(1, 41))  # every step once: no gap, no repeat
-
-
-def test_two_hosts_through_sshd_form_one_torchrun_job(ssh_lab, monkeypatch):
-    from sshd import free_port
-
-    monkeypatch.delenv("TRM_LAB_TRAINER")  # the real trainer: DDP over gloo, rendezvous c10d on the first host
-    manager = JobManager()
-    job = manager.submit("tiny-sudoku4", hosts=["trm-a", "trm-b"], gpus=1, device="cpu", name="two nodes",
-                         rdzv_port=free_port(), args=TINY)
-    job = wait_for(manager, job, lambda j: not j.active, timeout=150, interval=0.5)
-    nodes = [Path(job.remote_job_dir) / f"node{i}" for i in (0, 1)]
-    assert job.state == "finished", (job.message, [(n / "output.log").read_text()[-2000:] for n in nodes])
-    assert job.primary_host in ("trm-a", "trm-b")
-    deadline = time.monotonic() + 60  # rank 0 said "finished"; both launchers record their exit shortly after
-    while not all((n / "exit.json").exists() for n in nodes) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert [json.loads((n / "exit.json").read_text())["returncode"] for n in nodes] == [0, 0]
-    out = "\n".join((n / "output.log").read_text() for n in nodes)
-    assert out.count("'--nnodes', '2', '--rdzv-backend', 'c10d'") == 2
-    assert "x2" in (Path(job.local_run) / "train.log").read_text()  # one job, world size 2
-    assert steps_of(job.local_run) == [2, 4, 6]
-    assert manager.pull(job)[-1].name == "step_6.safetensors"
+    assert steps_of(job.local_run) == steps_of(job.remote_run) == list(range(1, 61))  # every step once
+    pulled = manager.pull(job)
+    assert pulled[-1].name == "step_60.safetensors" and all(checkpoint_is_complete(p) for p in pulled)
+    assert latest_checkpoint(job.local_run) == pulled[-1]
+    assert pulled[-1].read_bytes() == (Path(job.remote_run) / "checkpoints" / "step_60.safetensors").read_bytes()
+    assert json.loads((Path(job.local_run) / "config.json").read_text())["steps"] == 60
+    assert "eval_exact_accuracy" in job.last_metrics
 
 
 def test_multi_node_resume_gives_other_hosts_the_config_and_newest_checkpoint(ssh_lab, remote_base, tmp_path):
@@ -162,3 +132,32 @@ def test_multi_node_resume_gives_other_hosts_the_config_and_newest_checkpoint(ss
     for name in ("config.json", "checkpoints/step_4.safetensors", "checkpoints/latest.json"):
         assert (other / name).read_bytes() == (mirror / name).read_bytes()
     assert manager.ssh.seed_resume(job) == []  # already there: nothing is sent twice
+
+
+def test_two_hosts_through_sshd_form_one_torchrun_job_that_stops_and_resumes(ssh_lab, monkeypatch):
+    """The real trainer as one DDP job over two "hosts" (both 127.0.0.1 through sshd; gloo, c10d rendezvous on the
+    first): rank 0's host is found, SIGTERM to both process groups stops it, and the resume (rank 0's host found
+    again) continues the curve without a gap."""
+    from sshd import free_port
+
+    monkeypatch.delenv("TRM_LAB_TRAINER")
+    manager = JobManager()
+    job = manager.submit("tiny-sudoku4", hosts=["trm-a", "trm-b"], gpus=1, device="cpu", name="two nodes",
+                         rdzv_port=free_port(), args=[*TINY, "--steps", "100", "--set", "log_every=1",
+                                                            "--set", "eval_every=100", "--set", "checkpoint_every=50"])
+    job = wait_for(manager, job, lambda j: j.step >= 2, timeout=150, interval=0.3)
+    assert job.primary_host in ("trm-a", "trm-b") and job.mirror_host == job.primary_host
+    job = wait_for(manager, manager.stop(job), lambda j: not j.active, timeout=90)
+    nodes = [Path(job.remote_job_dir) / f"node{i}" for i in (0, 1)]
+    assert job.state == "stopped", (job.message, [(n / "output.log").read_text()[-2000:] for n in nodes])
+    assert job.step < 100
+    job = manager.resume(job)
+    assert job.primary_host == ""  # rank 0 may land on the other host this time: found again from a fresh status
+    job = wait_for(manager, job, lambda j: not j.active, timeout=150, interval=0.5)
+    assert job.state == "finished", (job.message, [(n / "output.log").read_text()[-2000:] for n in nodes])
+    assert job.primary_host in ("trm-a", "trm-b")
+    out = "\n".join((n / "output.log").read_text() for n in nodes)
+    assert out.count("'--nnodes', '2', '--rdzv-backend', 'c10d'") == 4  # two nodes, started twice
+    assert "x2" in (Path(job.local_run) / "train.log").read_text()  # one job, world size 2
+    assert steps_of(job.local_run) == list(range(1, 101))  # the mirror has every step once across stop/resume
+    assert manager.pull(job)[-1].name == "step_100.safetensors"

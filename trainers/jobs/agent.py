@@ -31,7 +31,7 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _read_json(path: Path) -> dict | None:
+def read_json(path: Path) -> dict | None:
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -97,7 +97,7 @@ def node_info(node_dir: Path) -> dict:
         pid = int((node_dir / "launcher.pid").read_text().strip() or 0)
     except (OSError, ValueError):
         pid = 0
-    return {"pid": pid, "alive": _alive(pid), "exit": _read_json(node_dir / "exit.json"),
+    return {"pid": pid, "alive": _alive(pid), "exit": read_json(node_dir / "exit.json"),
             "started": (node_dir / "launcher.pid").exists()}
 
 
@@ -142,7 +142,7 @@ def read_bytes_from(path: Path, offset: int, max_bytes: int = MAX_LOG_BYTES) -> 
 def list_checkpoints(run: Path) -> list[str]:
     """Names of complete checkpoints: `step_N.safetensors` up to the step latest.json names."""
     folder = run / "checkpoints"
-    latest = _read_json(folder / "latest.json")
+    latest = read_json(folder / "latest.json")
     limit = _latest_step(latest, folder)
     names = []
     try:
@@ -178,7 +178,7 @@ def _latest_step(latest: dict | None, folder: Path) -> int | None:
 
 
 def probe(job_dir: Path, nodes: list[str], metrics_from: int = 0, log_from: int = 0, run: bool = True,
-          config: bool = False) -> dict:
+          config: bool = False, max_log: int = MAX_LOG_BYTES) -> dict:
     """Everything a watcher needs in one object (see the module doc)."""
     result: dict = {"nodes": {n: node_info(job_dir / n) for n in nodes}, "time": time.time()}
     if run:
@@ -189,9 +189,9 @@ def probe(job_dir: Path, nodes: list[str], metrics_from: int = 0, log_from: int 
             except OSError:
                 result["config"] = None
         lines, next_line = read_lines_from(run_dir / "metrics.jsonl", metrics_from)
-        log, next_log = read_bytes_from(run_dir / "train.log", log_from)
-        result.update(status=_read_json(run_dir / "status.json"),
-                      latest=_read_json(run_dir / "checkpoints" / "latest.json"),
+        log, next_log = read_bytes_from(run_dir / "train.log", log_from, max_log) if max_log else ("", log_from)
+        result.update(status=read_json(run_dir / "status.json"),
+                      latest=read_json(run_dir / "checkpoints" / "latest.json"),
                       checkpoints=list_checkpoints(run_dir), metrics=lines, metrics_next=next_line,
                       log=log, log_next=next_log, has_run=run_dir.is_dir())
     return result
@@ -225,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--node", action="append", default=[])
     p.add_argument("--metrics-from", type=int, default=0)
     p.add_argument("--log-from", type=int, default=0)
+    p.add_argument("--max-log", type=int, default=MAX_LOG_BYTES)
     p.add_argument("--no-run", action="store_true")
     p.add_argument("--config", action="store_true", help="include run/config.json")
     p = sub.add_parser("stop")
@@ -243,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         return launch(args.node_dir, command, args.cwd)
     if args.cmd == "probe":
         out = probe(args.job_dir, args.node, args.metrics_from, args.log_from, run=not args.no_run,
-                    config=args.config)
+                    config=args.config, max_log=args.max_log)
     else:
         out = stop(args.job_dir, args.node, args.signal)
     sys.stdout.write(json.dumps(out) + "\n")

@@ -66,7 +66,7 @@ class LocalBackend:
     def _cwd() -> Path:
         return Path(__file__).resolve().parents[2]  # the checkout holding engine/ and trainers/
 
-    def probe(self, job: Job, metrics_from: int, log_from: int) -> dict:
+    def probe(self, job: Job, metrics_from: int, log_from: int = 0) -> dict:
         for pid, proc in list(_children.items()):
             if proc.poll() is not None:
                 _children.pop(pid, None)
@@ -74,9 +74,8 @@ class LocalBackend:
         result = agent.probe(job_dir, ["node0"], metrics_from, log_from, run=False)
         run = Path(job.local_run)
         lines, next_line = agent.read_lines_from(run / "metrics.jsonl", metrics_from)
-        log, next_log = agent.read_bytes_from(run / "train.log", log_from)
-        result.update(status=agent._read_json(run / "status.json"), metrics=lines, metrics_next=next_line,
-                      log=log, log_next=next_log, checkpoints=agent.list_checkpoints(run))
+        result.update(status=agent.read_json(run / "status.json"), metrics=lines, metrics_next=next_line,
+                      checkpoints=agent.list_checkpoints(run))  # the log is read in place by whoever shows it
         return result
 
     def stop(self, job: Job, sig: str = "TERM") -> dict:

@@ -110,12 +110,14 @@ class JobManager:
             backend = self.backend(job)
             run = Path(job.local_run)
             if job.hosts:
-                metrics_from = _count_lines(run / "metrics.jsonl")
-                log_from = (run / "train.log").stat().st_size if (run / "train.log").exists() else 0
+                metrics_from, log_from = self._mirror_offsets(job)
             else:
                 metrics_from, log_from = self._local_offsets.get(job.id, 0), 0
             try:
                 probe = backend.probe(job, metrics_from, log_from)
+                if job.hosts and probe.get("primary_host") != job.primary_host:
+                    job = self._found_primary(job, probe["primary_host"])  # multi-node: rank 0's host is known
+                    probe = backend.probe(job, *self._mirror_offsets(job))
             except HostUnreachable as exc:
                 self.store.update(job.id, reachable=False, message=str(exc))
                 return self.store.get(job.id)
@@ -140,24 +142,41 @@ class JobManager:
             self.store.update(job.id, **values)
             return self.store.get(job.id)
 
+    @staticmethod
+    def _mirror_offsets(job: Job) -> tuple[int, int]:
+        """Where the primary host's metrics.jsonl / train.log continue: the mirror's size minus what it held before
+        it followed this host."""
+        run = Path(job.local_run)
+        size = (run / "train.log").stat().st_size if (run / "train.log").exists() else 0
+        return _count_lines(run / "metrics.jsonl") - job.mirror_base[0], size - job.mirror_base[1]
+
+    def _found_primary(self, job: Job, host: str) -> Job:
+        values: dict = {"primary_host": host}
+        if host != job.mirror_host:  # a different machine's run directory: its files start from zero
+            run = Path(job.local_run)
+            size = (run / "train.log").stat().st_size if (run / "train.log").exists() else 0
+            values.update(mirror_host=host, mirror_base=[_count_lines(run / "metrics.jsonl"), size])
+        self.store.update(job.id, **values)
+        return replace(job, **values)
+
     def pull(self, job: Job) -> list[Path]:
         """Fetch every complete checkpoint of the job to its local run directory; returns their local paths."""
         job = self.poll(job, pull=False)
         if not job.hosts:
             return [Path(p) for p in job.checkpoints]
         with self._poll_lock(job):
-            probe = self.ssh.probe(job, _count_lines(Path(job.local_run) / "metrics.jsonl"), 1 << 62)
-            names = [n for n in probe.get("checkpoints") or []
-                     if not (Path(job.local_run) / "checkpoints" / n).exists()]
+            run = Path(job.local_run)
+            probe = self.ssh.probe(job, *self._mirror_offsets(job))
+            self.ssh.mirror(job, probe)
+            names = [n for n in probe.get("checkpoints") or [] if not (run / "checkpoints" / n).exists()]
             if names:
                 self.ssh.pull(job, names)
-            present = _present_checkpoints(Path(job.local_run))
+            present = _present_checkpoints(run)
             self.store.update(job.id, checkpoints=present)
         return [Path(p) for p in present]
 
     def active_jobs(self) -> list[Job]:
         return [j for j in self.store.list() if j.active]
-
 
 
 def _count_lines(path: Path) -> int:

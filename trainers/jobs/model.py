@@ -24,7 +24,9 @@ class Job:
     local_run: str = ""  # the run directory here (local backend: the real one; ssh: a mirror we fill)
     remote_run: str = ""  # the run directory on the (first) host; empty for local jobs
     remote_job_dir: str = ""  # holds run/ and one nodeN/ per host (launcher pid, exit code, stdout)
-    primary_host: str = ""  # the host whose run directory rank 0 writes (multi-node)
+    primary_host: str = ""  # the host whose run directory rank 0 writes (multi-node: found after each start)
+    mirror_host: str = ""  # the host the local mirror's metrics/log currently continue from
+    mirror_base: list[int] = field(default_factory=lambda: [0, 0])  # mirror lines/bytes before mirror_host's
     rdzv_port: int = 29400
     state: str = "submitted"
     step: int = 0

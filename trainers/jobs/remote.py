@@ -20,7 +20,7 @@ from pathlib import Path, PurePosixPath
 
 from trainers.jobs.agent import checkpoint_step
 from trainers.jobs.bundle import code_bundle
-from trainers.jobs.common import trainer_argv
+from trainers.jobs.common import status_time, trainer_argv
 from trainers.jobs.errors import HostUnreachable, JobError
 from trainers.jobs.model import Job
 from trainers.jobs.ssh import SSH, SSHOptions
@@ -102,7 +102,8 @@ class SSHBackend:
         local = self.home / "jobs" / str(job.id) / "run"
         local.mkdir(parents=True, exist_ok=True)
         return {"remote_job_dir": job_dir, "remote_run": f"{job_dir}/run", "local_run": str(local),
-                "primary_host": job.hosts[0] if len(job.hosts) == 1 else ""}
+                "primary_host": job.hosts[0] if len(job.hosts) == 1 else "",
+                "mirror_host": job.hosts[0] if len(job.hosts) == 1 else ""}
 
     def start(self, job: Job, *, resume: bool = False) -> dict:
         python = self._venv_python(job)
@@ -133,7 +134,10 @@ class SSHBackend:
             if not out.isdigit():
                 raise JobError(f"{host}: the launcher did not start: {out[-800:]}")
             pids.append(int(out))
-        return {"pid": pids[0], "state": "queued", "started": time.time(), "message": "", "reachable": True}
+        out = {"pid": pids[0], "state": "queued", "started": time.time(), "message": "", "reachable": True}
+        if len(job.hosts) > 1:
+            out["primary_host"] = ""  # rank 0 may land on another host this time: find it again
+        return out
 
     def seed_resume(self, job: Job) -> list[str]:
         """Before a multi-node resume, give every other host the run's config and newest checkpoint (from the local
@@ -169,36 +173,37 @@ class SSHBackend:
         return nodes
 
     def probe(self, job: Job, metrics_from: int, log_from: int) -> dict:
+        """One probe per host: launcher liveness everywhere, the run directory from the primary host only. While
+        the primary is unknown (multi-node, after a start) it is the host whose status.json is fresh; until one is,
+        no run data is read (`status` is None), so the mirror never mixes two hosts' metrics."""
         python = self._venv_python(job)
         want_config = not (Path(job.local_run) / "config.json").exists()
-        merged: dict = {"nodes": {}}
-        primary = job.primary_host
+        merged: dict = {"nodes": {}, "primary_host": job.primary_host}
         results = {}
         for host, nodes in self._nodes_by_host(job).items():
-            with_run = not primary or host == primary
-            words = [python, "-m", "trainers.jobs.agent", "probe", job.remote_job_dir,
-                     "--metrics-from", str(metrics_from), "--log-from", str(log_from)]
+            words = [python, "-m", "trainers.jobs.agent", "probe", job.remote_job_dir]
             for n in nodes:
                 words += ["--node", n]
-            if not with_run:
+            if host == job.primary_host:
+                words += ["--metrics-from", str(metrics_from), "--log-from", str(log_from)]
+                words += ["--config"] if want_config else []
+            elif job.primary_host:
                 words.append("--no-run")
-            if want_config and with_run:
-                words.append("--config")
+            else:  # looking for rank 0's host: its status only
+                words += ["--metrics-from", str(1 << 62), "--max-log", "0"]
             proc = self.ssh(host).run(words)
             try:
                 results[host] = json.loads(proc.stdout)
             except ValueError as exc:
                 raise JobError(f"{host}: unreadable probe output: {proc.stdout[-300:]!r}") from exc
             merged["nodes"].update(results[host]["nodes"])
-        if not primary:  # multi-node: rank 0 writes the run directory on whichever host it landed
-            primary = next((h for h, r in results.items() if r.get("status")), "")
-            if primary:
-                job.primary_host = primary
-                from trainers.jobs.store import JobStore
-
-                JobStore(self.home / "jobs.sqlite3").update(job.id, primary_host=primary)
-        chosen = results.get(primary) or next(iter(results.values()))
-        merged.update({k: v for k, v in chosen.items() if k != "nodes"})
+        if job.primary_host:
+            merged.update({k: v for k, v in results[job.primary_host].items() if k != "nodes"})
+            return merged
+        fresh = [(status_time(r.get("status")), h) for h, r in results.items()
+                 if r.get("status") and status_time(r.get("status")) > int(job.started)]
+        if fresh:
+            merged["primary_host"] = max(fresh)[1]  # the manager records it, then reads its run directory
         return merged
 
     def mirror(self, job: Job, probe: dict) -> None:

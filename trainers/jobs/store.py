@@ -18,7 +18,7 @@ from pathlib import Path
 from trainers.jobs.errors import JobError
 from trainers.jobs.model import Job
 
-_JSON_FIELDS = {"hosts", "args", "last_metrics", "checkpoints"}
+_JSON_FIELDS = {"hosts", "args", "last_metrics", "checkpoints", "mirror_base"}
 _BOOL_FIELDS = {"reachable"}
 _COLUMNS = [f.name for f in fields(Job) if f.name != "id"]
 _SQL_TYPES = {int: "INTEGER", float: "REAL", str: "TEXT", bool: "INTEGER"}

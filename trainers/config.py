@@ -25,6 +25,8 @@ class DataConfig:
     augment: bool = True
     maze_loops: float = 0.2  # loop fraction of generated mazes (engine.puzzles.maze.generate_one's default)
     maze_min_path: int | None = None  # shortest-path length at least this (None: the generator's "hard" default)
+    curriculum_start: int | None = None  # mazes: smallest side at step 0 (padded with walls), growing linearly to
+    curriculum_steps: int = 0  # `size` over this many steps (0 = no curriculum)
     arc_corpus: str = "arc1"  # ARC pretraining: bundled corpus (arc1 | arc2) when source is "generate"
     arc_augmentations: int = 1000  # puzzle identifiers per ARC task (augmentation 0 = the task itself)
     eval_source: str = "generate"  # "generate" or a file

@@ -266,6 +266,20 @@ class MazeDataset:
         self.mazes = mazes
         self.examples_per_epoch = None if mazes is None else len(mazes[0])
 
+    def maze_size(self, index: int, rng: np.random.Generator) -> int:
+        """Side of the maze for one slot of batch `index`: the model's size, or with a curriculum a smaller maze
+        (padded with walls) whose largest size grows linearly from `curriculum_start` to the model's size; half the
+        draws take the current largest size, the rest any odd size from the start up."""
+        cfg = self.cfg
+        if cfg.curriculum_start is None or cfg.curriculum_steps <= 0:
+            return self.n
+        frac = min(1.0, index / cfg.curriculum_steps)
+        top = int(cfg.curriculum_start + (self.n - cfg.curriculum_start) * frac)
+        top = min(self.n, top if top % 2 else top + 1)
+        if rng.random() < 0.5:
+            return top
+        return int(rng.choice(np.arange(cfg.curriculum_start, top + 1, 2)))
+
     def batch(self, index: int, batch_size: int) -> Batch:
         n = self.n
         inputs = np.zeros((batch_size, n * n), np.int64)
@@ -274,8 +288,12 @@ class MazeDataset:
         for slot in range(batch_size):
             for attempt in range(100):
                 if self.mazes is None:
-                    grid, sol = puzzlegen.generate_maze(np.random.SeedSequence([self.seed, 5, index, slot, attempt]), n,
-                                                        self.cfg.maze_loops)
+                    seq = np.random.SeedSequence([self.seed, 5, index, slot, attempt])
+                    side = self.maze_size(index, rng)
+                    grid, sol = puzzlegen.generate_maze(seq, side, self.cfg.maze_loops,
+                                                        self.cfg.maze_min_path if side == n else None)
+                    if side < n:
+                        grid, sol = _pad_walls(grid, n), _pad_walls(sol, n)
                 else:
                     j = int(rng.integers(len(self.mazes[0])))
                     grid, sol = self.mazes[0][j], self.mazes[1][j]
@@ -387,6 +405,12 @@ def _arc_eval_set(ds: ArcDataset, evals: list, first: int, count: int) -> EvalSe
     labels = torch.from_numpy(np.stack(rows_out))
     labels[labels == 0] = IGNORE_LABEL
     return EvalSet(torch.from_numpy(np.stack(rows_in)), labels, torch.tensor(ids, dtype=torch.long))
+
+
+def _pad_walls(grid: np.ndarray, size: int) -> np.ndarray:
+    out = np.zeros((size, size), dtype=grid.dtype)  # 0 = wall
+    out[: grid.shape[0], : grid.shape[1]] = grid
+    return out
 
 
 def _dihedral(grid: np.ndarray, k: int) -> np.ndarray:

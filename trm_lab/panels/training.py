@@ -111,6 +111,8 @@ class TrainingPanel(QWidget):
         self.job_list.setHeaderLabels(list(COLUMNS))
         self.job_list.setRootIsDecorated(False)
         self.job_list.itemSelectionChanged.connect(self._selection_changed)
+        for column, width in enumerate((130, 110, 80, 100, 60)):
+            self.job_list.setColumnWidth(column, width)
         split.addWidget(self.job_list)
         right = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(right)
@@ -150,6 +152,8 @@ class TrainingPanel(QWidget):
         ck_layout.addLayout(row)
         bottom.addWidget(ck)
         right.addWidget(bottom)
+        split.setSizes([500, 800])
+        right.setSizes([460, 240])
         self._update_buttons()
 
     # ---- monitor reports --------------------------------------------------------------------------------------------

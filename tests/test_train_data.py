@@ -133,3 +133,24 @@ def test_arc_pretraining_data_has_an_identifier_per_task_view_and_scores_no_padd
 def _offset(tokens: np.ndarray) -> tuple[int, int]:
     rows, cols = np.nonzero(tokens.reshape(30, 30) >= 2)
     return int(rows.min()), int(cols.min())
+
+
+def test_maze_curriculum_grows_the_maze_inside_the_model_grid():
+    from engine.puzzles import maze
+
+    cfg = DataConfig(kind="maze", size=11, eval_count=4, curriculum_start=5, curriculum_steps=10)
+    ds = MazeDataset(cfg, seed=0)
+
+    def sides(index):
+        b = ds.batch(index, 12)
+        out = []
+        for q, a in zip(b.inputs, b.labels, strict=True):
+            grid, sol = (q - 1).view(11, 11).numpy(), (a - 1).view(11, 11).numpy()
+            assert maze.is_valid_solution(grid.astype(np.int8), sol.astype(np.int8))
+            open_rows = np.nonzero((grid > 0).any(1))[0]
+            out.append(int(open_rows.max()) + 2)  # the maze's side (its last row is a border wall)
+        return out
+
+    assert max(sides(0)) == 5
+    late = sides(20)
+    assert max(late) == 11 and min(late) >= 5

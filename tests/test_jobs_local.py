@@ -161,3 +161,18 @@ def test_two_processes_on_one_host_with_torchrun(jobs_home, monkeypatch):
     assert job.state == "finished", (job.message, log[-3000:])
     assert "torch.distributed.run" in log and "x2" in (Path(job.local_run) / "train.log").read_text()
     assert steps_of(job.local_run) == [2, 4, 6]
+
+
+def test_a_vanished_process_group_is_reported_lost_and_can_resume(jobs_home):
+    from trainers.jobs import agent
+
+    manager = JobManager()
+    job = manager.submit("x", name="vanish", args=["--set", "steps=30", "--set", "step_s=0.05"])
+    job = wait_for(manager, job, lambda j: j.state == "running" and j.step >= 6)
+    node_dir = jobs_home / "jobs" / str(job.id)
+    assert agent.stop(node_dir, ["node0"], "KILL") == {"node0": "signalled"}  # launcher and trainer: no exit.json
+    job = wait_for(manager, job, lambda j: not j.active, timeout=20)
+    assert job.state == "lost" and "no final status" in job.message
+    assert manager.stop(job).state == "lost"  # nothing left to signal
+    job = wait_for(manager, manager.resume(job), lambda j: not j.active, timeout=60)
+    assert job.state == "finished" and job.step == 30

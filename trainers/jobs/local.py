@@ -46,16 +46,19 @@ class LocalBackend:
         for name in ("launcher.pid", "exit.json"):
             (node / name).unlink(missing_ok=True)
         argv = trainer_argv(self.python, job, str(run), source=source, resume=resume)
-        cmd = [self.python, "-m", "trainers.jobs.agent", "launch", str(node), "--cwd", str(self._cwd()), "--", *argv]
+        # the trainer runs where the user is (relative data paths in a config mean what they meant there) and
+        # imports this checkout's code
+        cwd = os.getcwd()
+        cmd = [self.python, "-m", "trainers.jobs.agent", "launch", str(node), "--cwd", cwd, "--", *argv]
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(self._cwd()), env.get("PYTHONPATH")]))
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(self._code_root()), env.get("PYTHONPATH")]))
         try:
             proc = subprocess.Popen(cmd, start_new_session=True, stdin=subprocess.DEVNULL,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=self._cwd())
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=cwd)
         except OSError as exc:
             raise JobError(f"job {job.name!r}: cannot start {self.python}: {exc}") from exc
         _children[proc.pid] = proc
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while not (node / "launcher.pid").exists():
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise JobError(f"job {job.name!r}: the launcher did not start (see {node / 'output.log'})")
@@ -63,8 +66,8 @@ class LocalBackend:
         return {"pid": proc.pid, "state": "queued", "started": time.time(), "message": "", "reachable": True}
 
     @staticmethod
-    def _cwd() -> Path:
-        return Path(__file__).resolve().parents[2]  # the checkout holding engine/ and trainers/
+    def _code_root() -> Path:
+        return Path(__file__).resolve().parents[2]  # the folder holding engine/ and trainers/
 
     def probe(self, job: Job, metrics_from: int, log_from: int = 0) -> dict:
         for pid, proc in list(_children.items()):

@@ -1,6 +1,7 @@
 """Run a job on one or several SSH hosts: ship the code once per host, launch detached, follow, stop, pull.
 
-Remote layout (BASE defaults to ~/trm-lab; per host in `<lab home>/hosts.json`: {"HOST": {"python": ..., "base": ...}}):
+Remote layout (BASE defaults to ~/trm-lab; per host in `<lab home>/hosts.json`: {"HOST": {"python", "base",
+"rdzv_host"}}):
     BASE/code/<hash>/{engine,trainers}   the shipped packages     BASE/venv   a venv seeing the host's torch
     BASE/jobs/<name>-<id>-<rand>/run/    the run directory        .../nodeN/  launcher pid, exit code, output
 Every remote word goes through shlex.quote; the only shell text we write ourselves is fixed.
@@ -119,7 +120,9 @@ class SSHBackend:
             source = remote_cfg
         if resume and len(job.hosts) > 1:
             self.seed_resume(job)
-        rdzv = first.resolved_hostname() if len(job.hosts) > 1 else None
+        rdzv = None
+        if len(job.hosts) > 1:  # the address the other nodes use for the first one (hosts.json may say otherwise)
+            rdzv = str(self.host_settings(job.hosts[0]).get("rdzv_host") or first.resolved_hostname())
         pids = []
         for i, host in enumerate(job.hosts):
             argv = trainer_argv(python, job, f"{jd}/run", source=source, resume=resume, rdzv_host=rdzv)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -42,25 +44,36 @@ def test_unknown_host_key_is_refused(ssh_lab, tmp_path):
 
 
 def test_dropped_master_and_host_outage_never_stop_the_job(ssh_lab):
+    """Kill the multiplexing master, then take the whole host down and back, while a `trm-lab jobs attach` in
+    another process follows the same job: the job runs on, both re-attach, and the mirror holds every row once."""
     manager = JobManager()
-    job = manager.submit("x", hosts=["trm-a"], name="outage", args=["--set", "steps=80", "--set", "step_s=0.1"])
-    job = wait_for(manager, job, lambda j: j.step >= 5)
-    ssh = manager.ssh.ssh("trm-a")
-    master = ssh.master_pid()
-    assert master
-    os.kill(master, signal.SIGKILL)  # the multiplexing connection dies mid-run
-    job = wait_for(manager, job, lambda j: j.step >= 15)
-    assert job.reachable and job.state == "running" and ssh.master_pid() not in (None, master)
-    ssh_lab.stop()  # the host goes away entirely (sshd and every session killed)
+    job = manager.submit("x", hosts=["trm-a"], name="outage", args=["--set", "steps=150", "--set", "step_s=0.1"])
+    attach = subprocess.Popen([sys.executable, "-m", "trm_lab.cli", "jobs", "attach", str(job.id), "--interval",
+                               "0.1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              cwd=Path(__file__).parents[1])
     try:
-        job = manager.poll(job)
-        assert not job.reachable and job.state == "running" and "trm-a" in job.message
-        time.sleep(1.5)
+        job = wait_for(manager, job, lambda j: j.step >= 5)
+        ssh = manager.ssh.ssh("trm-a")
+        master = ssh.master_pid()
+        assert master
+        os.kill(master, signal.SIGKILL)  # the multiplexing connection dies mid-run
+        job = wait_for(manager, job, lambda j: j.step >= 15)
+        assert job.reachable and job.state == "running" and ssh.master_pid() not in (None, master)
+        ssh_lab.stop()  # the host goes away entirely (sshd and every session killed)
+        try:
+            job = manager.poll(job)
+            assert not job.reachable and job.state == "running" and "trm-a" in job.message
+            time.sleep(1.5)
+        finally:
+            ssh_lab.start()
+        job = wait_for(manager, job, lambda j: not j.active, timeout=60)
+        assert job.state == "finished" and job.reachable
+        out, err = attach.communicate(timeout=60)
     finally:
-        ssh_lab.start()
-    job = wait_for(manager, job, lambda j: not j.active, timeout=60)
-    assert job.state == "finished" and job.reachable
-    assert steps_of(job.local_run) == list(range(1, 81))  # the mirror has every row exactly once
+        attach.kill()
+    assert attach.returncode == 0, err
+    assert "step 150" in out and "ssh failed" in err and "reachable again" in err and "finished" in err
+    assert steps_of(job.local_run) == list(range(1, 151))  # two followers, yet every row exactly once
 
 
 def test_hostile_names_reach_the_host_as_plain_strings(ssh_lab, remote_base, tmp_path, monkeypatch, capsys):

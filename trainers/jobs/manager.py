@@ -136,6 +136,8 @@ class JobManager:
                     self.ssh.pull(job, names[-1:])
                 except HostUnreachable as exc:
                     values.update(reachable=False, message=str(exc))
+                except JobError as exc:  # following goes on; the next poll fetches it again
+                    values["message"] = str(exc)
             values["checkpoints"] = _present_checkpoints(run)
             if values.get("state") == job.state and job.state == "stopping" and not values.get("message"):
                 values.pop("message", None)

@@ -252,8 +252,9 @@ class SSHBackend:
                 proc = subprocess.run(cmd, capture_output=True, text=True, timeout=self.options.timeout_s * 10)
                 if proc.returncode == 255 or "connection unexpectedly closed" in proc.stderr:
                     raise HostUnreachable(f"{host}: rsync could not connect: {proc.stderr.strip()[-300:]}")
-                if proc.returncode == 23 and "No such file" in proc.stderr:
-                    continue  # pruned by the trainer since the probe
+                if proc.returncode == 24 or (proc.returncode == 23 and "No such file" in proc.stderr):
+                    dst.unlink(missing_ok=True)
+                    continue  # the trainer pruned it (keep_checkpoints) since the probe listed it
                 if proc.returncode != 0:
                     raise JobError(f"{host}: rsync {src} failed: {proc.stderr.strip()[-500:]}")
             else:

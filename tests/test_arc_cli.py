@@ -18,7 +18,7 @@ SWAP = np.array([0, 2, 1, 4, 3, 5, 6, 7, 8, 9])
 QUICK = ["--budget-s", "20", "--max-steps", "4", "--views", "4", "--threads", "1"]
 
 
-def _trm(*args: str, timeout: float = 90) -> subprocess.CompletedProcess:
+def _trm(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     env = dict(os.environ, OMP_NUM_THREADS="1")
     return subprocess.run([sys.executable, "-m", "trm_lab.cli", *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=timeout)

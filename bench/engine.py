@@ -169,6 +169,58 @@ def run_levers(batch: int, reps: int) -> None:
         print(f"  without ({label}): {t * 1e3:8.1f} ms/step  -> the lever saves {100 * (1 - base / t):5.1f}%")
 
 
+SHIMS = {  # only what the reference's model files use, for a venv without pydantic/einops
+    "einops": "def rearrange(t, pattern):\n    assert pattern in ('B S H D -> B H S D', 'B H S D -> B S H D')\n"
+              "    return t.transpose(1, 2)\n",
+    "pydantic": "class BaseModel:\n    def __init__(self, **kw):\n        self.__dict__.update(kw)\n",
+}
+
+
+def run_reference_comparison(checkout: Path, batches: list[int], dtypes: list[str], reps: int) -> None:
+    """The reference's own model code (a TinyRecursiveModels checkout) against ours, same weights' shapes, one
+    supervision step each, interleaved so that a busy machine slows both alike. Paper Sudoku config."""
+    import importlib.util
+    import tempfile
+
+    shim_dir = Path(tempfile.mkdtemp(prefix="trm-ref-shims-"))
+    for name, code in SHIMS.items():
+        if importlib.util.find_spec(name) is None:
+            (shim_dir / f"{name}.py").write_text(code)
+    sys.path[:0] = [str(checkout), str(shim_dir)]
+    from models.recursive_reasoning.trm import TinyRecursiveReasoningModel_ACTV1
+
+    cfg, _ = CONFIGS["sudoku-paper (mlp_t)"]
+    print(f"\nreference ({checkout}) vs engine, sudoku-paper, one step, median of {reps} interleaved pairs")
+    for dtype in dtypes:
+        ours = runtime_model(TRM(cfg), torch.device("cpu"), DTYPES[dtype])
+        for batch in batches:
+            arch = dict(batch_size=batch, seq_len=cfg.seq_len, puzzle_emb_ndim=512, num_puzzle_identifiers=1,
+                        vocab_size=cfg.vocab_size, H_cycles=3, L_cycles=6, H_layers=0, L_layers=2, hidden_size=512,
+                        expansion=4, num_heads=8, pos_encodings="none", halt_max_steps=16, halt_exploration_prob=0.1,
+                        forward_dtype=dtype, mlp_t=True, puzzle_emb_len=16, no_ACT_continue=True)
+            ref = TinyRecursiveReasoningModel_ACTV1(arch).eval()
+            data = {"inputs": torch.randint(1, cfg.vocab_size, (batch, cfg.seq_len)),
+                    "labels": torch.randint(1, cfg.vocab_size, (batch, cfg.seq_len)),
+                    "puzzle_identifiers": torch.zeros(batch, dtype=torch.int32)}
+
+            def ref_step(ref=ref, data=data):
+                with torch.inference_mode():  # as the reference's evaluate() runs
+                    ref(ref.initial_carry(data), data)
+
+            def our_step(ours=ours, data=data, batch=batch):
+                with torch.inference_mode():
+                    ours(ours.embed(data["inputs"]), *ours.initial_state(batch))
+
+            ref_step()
+            our_step()
+            pairs = [(_time(ref_step), _time(our_step)) for _ in range(reps)]
+            r, o = statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs)
+            flops = step_flops(cfg, batch)
+            print(f"  {dtype:<9} batch {batch:>3}: reference {r * 1e3:9.1f} ms/step ({flops / r / 1e9:6.1f} GFLOP/s)"
+                  f"   engine {o * 1e3:9.1f} ms/step ({flops / o / 1e9:6.1f} GFLOP/s)   engine/ref speed {r / o:.2f}x",
+                  flush=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="CPU configs only, and the paper Sudoku at batch 1")
@@ -177,6 +229,9 @@ def main() -> int:
     parser.add_argument("--dtypes", nargs="*", choices=list(DTYPES), default=list(DTYPES))
     parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
     parser.add_argument("--no-levers", action="store_true")
+    parser.add_argument("--reference", type=Path, metavar="CHECKOUT",
+                        help="also time the reference model code from this TinyRecursiveModels checkout")
+    parser.add_argument("--reference-only", action="store_true", help="only the reference comparison")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -187,6 +242,10 @@ def main() -> int:
     for name, value in peaks.items():
         print(f"matmul peak {name}: {value:.1f} GFLOP/s (2048^3, best of 5)")
     names = args.configs or list(CONFIGS)
+    if args.reference:
+        run_reference_comparison(args.reference, args.batches, args.dtypes, 3)
+    if args.reference_only:
+        return 0
     if args.quick:
         run_table([n for n in names if "cpu" in n], args.batches, args.dtypes, peaks)
         run_table(["sudoku-paper (mlp_t)"], [1], args.dtypes, peaks)

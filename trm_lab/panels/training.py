@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QCoreApplication, Qt, Signal
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -86,6 +86,9 @@ class TrainingPanel(QWidget):
         self.monitor.log.connect(self._on_log)
         self.monitor.done.connect(self._on_done)
         self.monitor.failed.connect(self._on_failed)
+        app = QCoreApplication.instance()
+        if app is not None:  # the thread must end before Qt tears the panel down, however the app exits
+            app.aboutToQuit.connect(self.shutdown)
         self.thread.start()
 
     # ---- layout -----------------------------------------------------------------------------------------------------

@@ -1,26 +1,22 @@
 """Where a training run executes: this computer or SSH hosts (+ torchrun), and the job store that remembers them.
 
-Only the standard library is imported here: `python -m trainers.jobs.agent` runs on remote hosts next to a trainer.
+Nothing is imported eagerly: `python -m trainers.jobs.agent` runs on remote hosts next to a trainer on every poll,
+so its start-up stays at bare-interpreter cost.
 """
 
-from trainers.jobs.errors import HostUnreachable, JobError
-from trainers.jobs.model import Job
-from trainers.jobs.store import JobStore, lab_home
+from __future__ import annotations
 
-__all__ = ["HostUnreachable", "Job", "JobError", "JobStore", "lab_home", "JobManager", "LocalBackend", "SSHBackend"]
+import importlib
+
+_NAMES = {
+    "JobError": "trainers.jobs.errors", "HostUnreachable": "trainers.jobs.errors", "Job": "trainers.jobs.model",
+    "JobStore": "trainers.jobs.store", "lab_home": "trainers.jobs.store", "JobManager": "trainers.jobs.manager",
+    "LocalBackend": "trainers.jobs.local", "SSHBackend": "trainers.jobs.remote",
+}
+__all__ = sorted(_NAMES)
 
 
-def __getattr__(name: str):  # the backends load lazily so the remote agent stays light
-    if name == "JobManager":
-        from trainers.jobs.manager import JobManager
-
-        return JobManager
-    if name == "LocalBackend":
-        from trainers.jobs.local import LocalBackend
-
-        return LocalBackend
-    if name == "SSHBackend":
-        from trainers.jobs.remote import SSHBackend
-
-        return SSHBackend
-    raise AttributeError(name)
+def __getattr__(name: str):
+    if name in _NAMES:
+        return getattr(importlib.import_module(_NAMES[name]), name)
+    raise AttributeError(f"module 'trainers.jobs' has no attribute {name!r}")

@@ -118,8 +118,9 @@ def write_card(path: Path, *, name: str, cfg: TrainConfig, run: Path, ckpt: Path
         "",
         "## Training",
         "",
-        f"- Command: `{command}` (equivalently `python -m trainers.run {cfg.preset} --out RUN`; interrupted runs "
-        f"continue with `trm-lab train --resume RUN`).",
+        "- Command: " + ", then ".join(f"`{c.strip()}`" for c in command.split(";")) + " (`trm-lab train` runs the "
+        f"same code as `python -m trainers.run {cfg.preset} --out RUN`; a stopped run continues with "
+        "`trm-lab train --resume RUN`).",
         f"- Steps: {training.get('steps')} at batch {cfg.batch_size} "
         f"({training.get('steps', 0) * cfg.batch_size:,} puzzle-supervision-steps), loss {cfg.loss}, lr {cfg.lr}, "
         f"EMA {cfg.ema}.",
@@ -180,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--count", type=int, default=200)
     ap.add_argument("--seed", type=int, default=424242)
     ap.add_argument("--targets", default="{}", help='JSON {"40-50 givens": 0.99, ...}')
-    ap.add_argument("--command", default=None)
+    ap.add_argument("--command", default=None, help="the command(s) that trained it, separated by ';'")
     ap.add_argument("--notes", default="")
     ap.add_argument("--out", type=Path, default=ROOT / "assets" / "models")
     args = ap.parse_args(argv)
@@ -195,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     command = args.command or f"trm-lab train {cfg.preset} --out {args.run}"
     export_model(ckpt, model_path, training_update={"preset": cfg.preset, "command": command,
                                                      "wall_time_s": round(training_time_s(args.run), 1)})
+    model_path.chmod(0o644)
     if model_path.stat().st_size > MAX_BYTES:
         print(f"error: {model_path} is {model_path.stat().st_size} bytes (> 8 MB)", file=sys.stderr)
         return 1

@@ -72,10 +72,11 @@ def run_app(argv: list[str] | None = None) -> int:
     window.show()
     for f in files:
         window.open_path(f)
-    from trm_lab.workers import wait_for_workers
+    from trm_lab.workers import stop_solvers, wait_for_workers
 
     code = _probe(app, window) if probe else app.exec()
     wait_for_workers()
+    stop_solvers()
     return code
 
 

@@ -114,9 +114,7 @@ def render_grid(kind: str, grid: np.ndarray, *, cell: int = 28, **overlays) -> Q
     view.resize(cols * cell + 2, rows * cell + 2)
     image = QImage(view.size(), QImage.Format.Format_RGB32)
     image.fill(QColor(theme.current().base))
-    painter = QPainter(image)
-    view.render(painter)
-    painter.end()
+    view.render(image)
     view.deleteLater()
     return image
 

@@ -678,6 +678,7 @@ class SolveSession:
     expected: np.ndarray | None = None
     model_name: str = ""
     halt_threshold: float | None = None
+    planned_steps: int = 0  # how many steps the solve may yield at most (for a steady plot axis)
     steps: list[Any] = field(default_factory=list)  # engine.inference.GridStep
     selected: int = -1
     verdict: Verdict | None = None

@@ -6,14 +6,14 @@ streams `GridStep`s from `engine.inference.solve_puzzle` and can be cancelled be
 
 from __future__ import annotations
 
+import os
 import threading
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThread, QThreadPool, Signal
-
-_EXPECTED_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, KeyError, RuntimeError)
 
 
 def describe_error(exc: BaseException) -> str:
@@ -83,15 +83,16 @@ _model_cache: dict[str, Any] = {}
 _cache_lock = threading.Lock()
 
 
+REFERENCE_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin")
+
+
 def load_model(path: str) -> Any:
     """Load a checkpoint once (`.safetensors`, or a reference `.pt` state dict with all_config.yaml beside it)."""
-    from pathlib import Path
-
     with _cache_lock:
         if path in _model_cache:
             return _model_cache[path]
     p = Path(path)
-    if p.suffix.lower() in (".pt", ".pth", ".ckpt", ".bin") or (p.is_file() and p.suffix == ""):
+    if p.suffix.lower() in REFERENCE_SUFFIXES:
         from engine.checkpoint import import_reference
 
         yaml = p.parent / "all_config.yaml"
@@ -108,8 +109,129 @@ def load_model(path: str) -> Any:
 # ---------------------------------------------------------------------------------------------------------------
 # Solving
 # ---------------------------------------------------------------------------------------------------------------
+def _solver_main(conn: Any, cancel: Any) -> None:
+    """The solver process: load models (cached), stream each request's steps back over the pipe.
+
+    Solving in its own process keeps torch and its Python overhead off the window's interpreter: no GIL to share,
+    so the event loop never waits for a step. The process is niced so the window wins the CPU on a busy machine.
+    """
+    try:
+        os.nice(5)
+    except (AttributeError, OSError):
+        pass
+    import torch
+
+    from engine.checkpoint import load_checkpoint
+    from engine.inference import solve_puzzle
+
+    torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
+    cache: dict[tuple[str, float], Any] = {}
+    while True:
+        try:
+            request = conn.recv()
+        except (EOFError, OSError):
+            return
+        if request is None:
+            return
+        path, grid, options = request
+        cancelled = False
+        try:
+            key = (path, os.path.getmtime(path))
+            if key not in cache:
+                cache.clear()
+                p = Path(path)
+                if p.suffix.lower() in REFERENCE_SUFFIXES:
+                    from engine.checkpoint import import_reference
+
+                    yaml = p.parent / "all_config.yaml"
+                    cache[key] = import_reference(p, config_yaml=yaml if yaml.is_file() else None)
+                else:
+                    cache[key] = load_checkpoint(p)
+            for step in solve_puzzle(cache[key], grid, options):
+                if cancel.is_set():
+                    cancelled = True
+                    break
+                conn.send(("step", step))
+            conn.send(("done", cancelled or cancel.is_set()))
+        except BaseException as exc:  # noqa: BLE001 - reported to the window as a message
+            traceback.print_exc()
+            try:
+                conn.send(("error", describe_error(exc)))
+            except (OSError, ValueError):
+                return
+
+
+class SolverProcess:
+    """One long-lived solver process and its pipe; reused across solves (spawning one imports torch anew)."""
+
+    def __init__(self) -> None:
+        import multiprocessing as mp
+
+        ctx = mp.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        self.cancel_event = ctx.Event()
+        self.process = ctx.Process(target=_solver_main, args=(child, self.cancel_event), daemon=True,
+                                   name="trm-lab-solver")
+        self.process.start()
+        child.close()
+
+    def alive(self) -> bool:
+        return self.process.is_alive()
+
+    def stop(self) -> None:
+        try:
+            self.conn.send(None)
+        except (OSError, ValueError):
+            pass
+        self.process.join(2)
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join(2)
+        self.conn.close()
+
+
+_idle_solvers: list[SolverProcess] = []
+_solver_lock = threading.Lock()
+MAX_IDLE_SOLVERS = 2
+
+
+def prewarm_solver() -> None:
+    """Start a solver process ahead of the first Solve, so its torch import overlaps with the user's editing."""
+    with _solver_lock:
+        if not any(s.alive() for s in _idle_solvers):
+            _idle_solvers.append(SolverProcess())
+
+
+def _acquire_solver() -> SolverProcess:
+    with _solver_lock:
+        while _idle_solvers:
+            s = _idle_solvers.pop()
+            if s.alive():
+                return s
+    return SolverProcess()
+
+
+def _release_solver(solver: SolverProcess) -> None:
+    with _solver_lock:
+        if solver.alive() and len(_idle_solvers) < MAX_IDLE_SOLVERS:
+            _idle_solvers.append(solver)
+            return
+    solver.stop()
+
+
+def stop_solvers() -> None:
+    with _solver_lock:
+        solvers = list(_idle_solvers)
+        _idle_solvers.clear()
+    for s in solvers:
+        s.stop()
+
+
 class SolveThread(QThread):
-    """Streams one puzzle's steps; `cancel()` stops after the current step (the engine yields per step)."""
+    """Streams one puzzle's steps from a solver process; `cancel()` stops after the current step.
+
+    This thread only waits on the pipe (blocking reads release the GIL) and forwards each step as a queued signal.
+    """
 
     stepReady = Signal(object)  # engine.inference.GridStep
     failedWith = Signal(str)
@@ -117,11 +239,16 @@ class SolveThread(QThread):
 
     def __init__(self, loaded: Any, grid: Any, options: Any, parent: QObject | None = None):
         super().__init__(parent)
-        self.loaded, self.grid, self.options = loaded, grid, options
+        self.path = str(loaded.path)
+        self.grid, self.options = grid, options
         self._cancel = threading.Event()
+        self._solver: SolverProcess | None = None
 
     def cancel(self) -> None:
         self._cancel.set()
+        solver = self._solver
+        if solver is not None:
+            solver.cancel_event.set()
 
     @property
     def cancelled(self) -> bool:
@@ -129,14 +256,34 @@ class SolveThread(QThread):
 
     def run(self) -> None:
         try:
-            from engine.inference import solve_puzzle
-
-            for step in solve_puzzle(self.loaded, self.grid, self.options):
-                if self._cancel.is_set():
-                    break
-                self.stepReady.emit(step)
-        except BaseException as exc:  # noqa: BLE001 - engine errors become a dialog, never a traceback
-            traceback.print_exc()
-            self.failedWith.emit(describe_error(exc))
+            solver = _acquire_solver()
+        except BaseException as exc:  # noqa: BLE001
+            self.failedWith.emit(f"could not start the solver process: {describe_error(exc)}")
             return
-        self.done.emit(self._cancel.is_set())
+        solver.cancel_event.clear()
+        self._solver = solver
+        if self._cancel.is_set():
+            solver.cancel_event.set()
+        try:
+            solver.conn.send((self.path, self.grid, self.options))
+            while True:
+                if not solver.conn.poll(0.5):
+                    if not solver.alive():
+                        raise RuntimeError("the solver process ended unexpectedly")
+                    continue
+                kind, payload = solver.conn.recv()
+                if kind == "step":
+                    self.stepReady.emit(payload)
+                elif kind == "error":
+                    self.failedWith.emit(payload)
+                    break
+                else:
+                    self.done.emit(bool(payload) or self._cancel.is_set())
+                    break
+        except BaseException as exc:  # noqa: BLE001 - a dead solver becomes a message, never a traceback
+            self.failedWith.emit(describe_error(exc))
+            solver.stop()
+            return
+        finally:
+            self._solver = None
+        _release_solver(solver)

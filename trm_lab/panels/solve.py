@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
+    QGraphicsItem,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -34,7 +35,7 @@ from PySide6.QtWidgets import (
 from trm_lab import theme
 from trm_lab.session import Document, SolveSession
 from trm_lab.widgets.grid_view import GridView
-from trm_lab.workers import SolveThread, load_model, run_async
+from trm_lab.workers import SolveThread, load_model, prewarm_solver, run_async
 
 OPEN_CHECKPOINT = "__open__"
 SPEEDS = (("0.5\u00d7", 1.0), ("1\u00d7", 2.0), ("2\u00d7", 4.0), ("4\u00d7", 8.0))  # steps per second
@@ -89,8 +90,15 @@ class SolvePanel(QWidget):
         self.loaded_path: str | None = None
         self._extra_paths: list[tuple[str, str]] = []  # (label, path) opened via "Open checkpoint..."
         self._playing = False
+        self._x_span = 0
+        self._x_label = "step"
         self.timer = QTimer(self)
         self.timer.timeout.connect(self._tick)
+        # Live steps are drawn at most ~12 times a second: a burst of queued steps costs one repaint, not many.
+        self._render_timer = QTimer(self)
+        self._render_timer.setSingleShot(True)
+        self._render_timer.setInterval(80)
+        self._render_timer.timeout.connect(self._render_live)
 
         # -- model + options -------------------------------------------------------------------------------
         self.model_box = QComboBox()
@@ -194,8 +202,10 @@ class SolvePanel(QWidget):
         self.plot.setYRange(0, 1.02, padding=0)
         self.plot.setLabel("bottom", "step")
         self.plot.showGrid(x=True, y=True, alpha=0.15)
+        for name in ("left", "bottom"):  # axes (and their grid lines) stay put while steps stream: paint them once
+            self.plot.getAxis(name).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.plot_legend = self.plot.addLegend(offset=(-8, 8), labelTextSize="8pt")
-        self.halt_curve = self.plot.plot([], [], name="halting confidence", symbol="o", symbolSize=6)
+        self.halt_curve = self.plot.plot([], [], name="halting confidence")
         self.changed_curve = self.plot.plot([], [], name="cells changed")
         self.acc_curve = self.plot.plot([], [], name="accuracy")
         self.threshold_line = pg.InfiniteLine(angle=0, movable=False)
@@ -210,6 +220,10 @@ class SolvePanel(QWidget):
         self.verdict_detail = QLabel("")
         self.verdict_detail.setWordWrap(True)
         self.verdict_detail.setProperty("role", "muted")
+        # fixed heights: a new verdict must not re-layout the panel (that would repaint the plot from scratch)
+        self.verdict.setFixedHeight(int(self.verdict.fontMetrics().height() * 2.0))
+        self.verdict_detail.setFixedHeight(int(self.verdict_detail.fontMetrics().height() * 2.6))
+        self.verdict_detail.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.use_answer = QPushButton("Use as output")
         self.use_answer.setToolTip("Copy the answer at the selected step into the output editor")
         self.use_answer.setVisible(doc.kind == "arc")
@@ -235,6 +249,7 @@ class SolvePanel(QWidget):
         self._set_timeline_enabled(False)
         self.refresh_models()
         doc.subscribe(self._on_doc)
+        QTimer.singleShot(0, prewarm_solver)  # the solver process imports torch while the user edits
 
     # -- models -------------------------------------------------------------------------------------------
     def _legend_text(self) -> str:
@@ -372,9 +387,11 @@ class SolvePanel(QWidget):
         self.stop_playback()
         puzzle = self.doc.puzzle_input()
         options = self.options()
+        per_step = loaded.config.H_cycles if options.inner_cycles else 1
         self.session = SolveSession(self.doc.kind, puzzle, expected=self.doc.known_answer(),
                                     model_name=loaded.name or Path(str(loaded.path)).stem,
-                                    halt_threshold=options.halt_threshold)
+                                    halt_threshold=options.halt_threshold,
+                                    planned_steps=options.max_steps * per_step)
         self.session.subscribe(self._on_session)
         self.verdict.setText("Solving\u2026")
         self.verdict.setStyleSheet("")
@@ -419,21 +436,34 @@ class SolvePanel(QWidget):
         s = self.session
         if s is None:
             return
-        if what == "steps":
-            self.slider.blockSignals(True)
-            self.slider.setRange(0, len(s.steps) - 1)
-            self.slider.blockSignals(False)
-            self._set_timeline_enabled(True)
-            self._render_plot()
+        if what == "steps" or (what == "selected" and s.state == "running" and s.follow_live):
+            if not self._render_timer.isActive():
+                self._render_timer.start()
         elif what == "selected":
-            self.slider.blockSignals(True)
-            self.slider.setValue(s.selected)
-            self.slider.blockSignals(False)
+            self._sync_slider()
             self._render_step()
         elif what == "state":
+            self._render_timer.stop()
+            self._render_live()
             self.solve_button.setEnabled(self.current_model_path() is not None)
             self.cancel_button.setEnabled(False)
             self._render_verdict()
+
+    def _sync_slider(self) -> None:
+        s = self.session
+        self.slider.blockSignals(True)
+        self.slider.setRange(0, max(0, len(s.steps) - 1))
+        self.slider.setValue(max(0, s.selected))
+        self.slider.blockSignals(False)
+
+    def _render_live(self) -> None:
+        s = self.session
+        if s is None or not s.steps:
+            return
+        self._sync_slider()
+        self._set_timeline_enabled(True)
+        self._render_plot()
+        self._render_step()
 
     def _render_step(self) -> None:
         s = self.session
@@ -466,9 +496,16 @@ class SolvePanel(QWidget):
         if s.halt_threshold is not None:
             self.threshold_line.setValue(s.halt_threshold)
         self.selected_line.setVisible(True)
-        self.plot.setXRange(0.8, max(2, len(s.steps)) + 0.2, padding=0)
+        # a fixed x range for the whole solve: the axis is then drawn once, not re-laid-out for every step
+        span = max(len(s.steps), s.planned_steps or 0, 2)
+        if self._x_span != span:
+            self._x_span = span
+            self.plot.setXRange(0.5, span + 0.5, padding=0)
         # the x axis counts yielded steps (with inner cycles on, several per supervision step)
-        self.plot.setLabel("bottom", "step" if all(st.cycle is None for st in s.steps) else "step / inner cycle")
+        label = "step" if s.steps[-1].cycle is None and s.steps[0].cycle is None else "step / inner cycle"
+        if label != self._x_label:
+            self._x_label = label
+            self.plot.setLabel("bottom", label)
 
     def _render_verdict(self) -> None:
         s = self.session
@@ -570,8 +607,6 @@ class SolvePanel(QWidget):
             ax.setPen(pg.mkPen(t.muted))
             ax.setTextPen(pg.mkPen(t.text))
         self.halt_curve.setPen(pg.mkPen(t.accent, width=2))
-        self.halt_curve.setSymbolBrush(pg.mkBrush(t.accent))
-        self.halt_curve.setSymbolPen(pg.mkPen(t.accent))
         self.changed_curve.setPen(pg.mkPen(t.changed, width=2, style=Qt.PenStyle.DashLine))
         self.acc_curve.setPen(pg.mkPen(t.good, width=2))
         self.threshold_line.setPen(pg.mkPen(t.error, width=1, style=Qt.PenStyle.DotLine))

@@ -118,9 +118,9 @@ def write_card(path: Path, *, name: str, cfg: TrainConfig, run: Path, ckpt: Path
         "",
         "## Training",
         "",
-        "- Command: " + ", then ".join(f"`{c.strip()}`" for c in command.split(";")) + " (`trm-lab train` runs the "
-        f"same code as `python -m trainers.run {cfg.preset} --out RUN`; a stopped run continues with "
-        "`trm-lab train --resume RUN`).",
+        "- Commands as run: " + ", then ".join(f"`{c.strip()}`" for c in command.split(";")) + f". `trm-lab train "
+        f"{cfg.preset} --out RUN` runs the same code (with a progress bar); a stopped run continues with "
+        "`trm-lab train --resume RUN`.",
         f"- Steps: {training.get('steps')} at batch {cfg.batch_size} "
         f"({training.get('steps', 0) * cfg.batch_size:,} puzzle-supervision-steps), loss {cfg.loss}, lr {cfg.lr}, "
         f"EMA {cfg.ema}.",
@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
     model_path = args.out / f"{args.name}.safetensors"
-    command = args.command or f"trm-lab train {cfg.preset} --out {args.run}"
+    command = args.command or f"python -m trainers.run {cfg.preset} --out {args.run}"
     export_model(ckpt, model_path, training_update={"preset": cfg.preset, "command": command,
                                                      "wall_time_s": round(training_time_s(args.run), 1)})
     model_path.chmod(0o644)

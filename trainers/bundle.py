@@ -23,7 +23,7 @@ from engine.checkpoint import load_checkpoint
 from engine.model import count_parameters
 from trainers.checkpointing import export_model
 from trainers.config import TrainConfig
-from trainers.data import MazeDataset, SudokuDataset, _key, sudoku_invariant
+from trainers.data import MazeDataset, SudokuDataset, _key, build_eval_set, sudoku_invariant
 from trainers.rundir import latest_checkpoint, read_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,7 +50,8 @@ def _cli(*args: str, timeout: float = 3600) -> subprocess.CompletedProcess:
 
 def training_fingerprints(cfg: TrainConfig, steps: int) -> set[tuple]:
     """Augmentation-invariant fingerprints of every pool puzzle the run could have drawn by `steps`."""
-    ds = SudokuDataset(cfg.data, cfg.seed, cache_dir=_cache_dir())
+    _, exclude = build_eval_set(cfg.data)  # the run's pool skipped these, so the rebuilt pool is the same
+    ds = SudokuDataset(cfg.data, cfg.seed, cache_dir=_cache_dir(), exclude=exclude)
     k = ds.usable(steps)
     ds.pool.wait_for(k)
     return {sudoku_invariant(g) for g in ds.pool.givens[:k]}

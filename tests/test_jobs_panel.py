@@ -102,10 +102,12 @@ def test_slow_polls_never_block_the_event_loop(qtbot, jobs_home, monkeypatch):
     beat = QTimer()
     beat.timeout.connect(lambda: beats.append(1))
     beat.start(20)
-    qtbot.wait(1000)
+    qtbot.wait(1500)
     beat.stop()
     release.set()
-    assert len(beats) >= 5  # the window kept handling events while the poll hung
+    # had the poll run on the GUI thread, not one tick could have fired while it hung (the machine may be busy,
+    # so the count is low, not a rate)
+    assert len(beats) >= 2
     qtbot.waitUntil(lambda: any(j.step > 0 for j in panel.jobs.values()), timeout=20_000)
     panel.shutdown()
 

@@ -54,9 +54,9 @@ def infer_state(job: Job, probe: dict) -> dict:
     if status:
         out["step"] = int(status.get("step") or 0)
         out["total_steps"] = int(status.get("total_steps") or job.total_steps or 0)
-    # status.json left over from before a (re)start; its clock has 1 s resolution, so a status from the start's own
-    # second also counts as old while the process runs (it is rewritten every logging step)
-    stale = alive and status_time(status) <= int(job.started)
+    # status.json left over from before a (re)start: not written by a process of the running launcher, and not
+    # newer than the start (its clock has 1 s resolution)
+    stale = alive and not probe.get("status_live") and status_time(status) <= int(job.started)
     if trainer_state in FINAL_STATES and not stale:  # rank 0 said so; other ranks may still be tearing down
         state = trainer_state
         out["message"] = status.get("message") or ""

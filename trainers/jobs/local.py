@@ -77,7 +77,9 @@ class LocalBackend:
         result = agent.probe(job_dir, ["node0"], metrics_from, log_from, run=False)
         run = Path(job.local_run)
         lines, next_line = agent.read_lines_from(run / "metrics.jsonl", metrics_from)
-        result.update(status=agent.read_json(run / "status.json"), metrics=lines, metrics_next=next_line,
+        status = agent.read_json(run / "status.json")
+        result.update(status=status, status_live=agent.status_is_live(status, result["nodes"]), metrics=lines,
+                      metrics_next=next_line,
                       checkpoints=agent.list_checkpoints(run))  # the log is read in place by whoever shows it
         return result
 

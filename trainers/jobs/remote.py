@@ -204,7 +204,7 @@ class SSHBackend:
             merged.update({k: v for k, v in results[job.primary_host].items() if k != "nodes"})
             return merged
         fresh = [(status_time(r.get("status")), h) for h, r in results.items()
-                 if r.get("status") and status_time(r.get("status")) > int(job.started)]
+                 if r.get("status") and (r.get("status_live") or status_time(r.get("status")) > int(job.started))]
         if fresh:
             merged["primary_host"] = max(fresh)[1]  # the manager records it, then reads its run directory
         return merged

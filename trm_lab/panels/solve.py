@@ -181,7 +181,8 @@ class SolvePanel(QWidget):
         self.speed.setToolTip("Playback speed")
         self.speed.currentIndexChanged.connect(self._apply_speed)
         self.step_label = QLabel("\u2014")
-        self.step_label.setMinimumWidth(140)
+        widest = "step 256.3 of 256 \u00b7 halt 0.00"
+        self.step_label.setFixedWidth(self.step_label.fontMetrics().horizontalAdvance(widest) + 8)
         timeline = QHBoxLayout()
         for w in (self.prev_button, self.play_button, self.next_button):
             timeline.addWidget(w)

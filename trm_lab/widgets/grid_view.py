@@ -41,6 +41,8 @@ class GridView(QWidget):
         self.min_cell, self.max_cell = min_cell, max_cell
         self._dragging = False
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        # we paint every pixel ourselves, so an update never repaints the panels underneath
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent, True)
         self.setMouseTracking(False)
         if interactive:
             self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
@@ -143,6 +145,7 @@ class GridView(QWidget):
         p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         rows, cols = self.grid.shape
         cell, x0, y0 = self._layout()
+        p.fillRect(self.rect(), self.palette().color(self.backgroundRole()))
         if self.placeholder:
             p.setPen(QColor(t.muted))
             p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.placeholder)

@@ -100,10 +100,28 @@ class DocumentView(QWidget):
         if cls is None:
             return None
         try:
-            return cls(doc.task)
+            panel = cls(doc.task)
         except Exception as exc:  # noqa: BLE001
             self.message.emit(f"Adapt panel unavailable: {exc}")
             return None
+        if hasattr(panel, "errorRaised"):
+            panel.errorRaised.connect(self.errorRaised)
+        if hasattr(panel, "attemptsReady"):
+            panel.attemptsReady.connect(self._use_adapted_attempt)
+        return panel
+
+    def _use_adapted_attempt(self, result: Any) -> None:
+        """Put the adapted model's first attempt for the current test input into the output editor (undoable)."""
+        try:
+            grid = result.predictions[self.doc.test_index].attempts[0]
+        except (AttributeError, IndexError, TypeError):
+            return
+        self.doc.set_output(np.asarray(grid), "Use adapted answer")
+
+    def shutdown(self) -> None:
+        self.solve.shutdown()
+        if self.adapt is not None and hasattr(self.adapt, "shutdown"):
+            self.adapt.shutdown()
 
     def answer_grid(self) -> np.ndarray:
         """What "export solution" writes: the model's answer at the selected step, else the user's own grid."""
@@ -473,7 +491,7 @@ class MainWindow(QMainWindow):
             return False
         if not self.confirm_discard(w):
             return False
-        w.solve.shutdown()
+        w.shutdown()
         self.tabs.removeTab(index)
         w.deleteLater()
         self._update_actions()
@@ -485,7 +503,7 @@ class MainWindow(QMainWindow):
                 event.ignore()
                 return
         for view in self.views():
-            view.solve.shutdown()
+            view.shutdown()
         if self.training is not None and hasattr(self.training, "shutdown"):
             try:
                 self.training.shutdown()

@@ -39,7 +39,8 @@ class _Job(QRunnable):
         try:
             result = self.fn(*self.args)
         except BaseException as exc:  # noqa: BLE001 - every failure must reach the user as a message
-            traceback.print_exc()
+            if type(exc).__name__ not in ("LabError", "PuzzleError", "CheckpointError"):
+                traceback.print_exc()  # unexpected: keep the details in the log
             outcome, payload = self.signals.failed, describe_error(exc)
         else:
             outcome, payload = self.signals.done, result

@@ -169,3 +169,53 @@ def ssh_lab(jobs_home, sshd_server, remote_base, monkeypatch):
     monkeypatch.setenv("TRM_LAB_SSH_CONFIG", str(sshd_server.ssh_config))
     (jobs_home / "hosts.json").write_text(_json.dumps({"*": {"python": _sys.executable, "base": str(remote_base)}}))
     return sshd_server
+
+
+def measure() -> None:
+    """`python tests/sshd.py`: submit (cold: ships code + makes the venv; warm) and poll latency of an SSH job
+    against a throw-away sshd, with the stand-in trainer."""
+    import statistics
+    import tempfile
+    import time
+
+    root = Path(tempfile.mkdtemp(prefix="trm-ssh-measure-"))
+    server = SSHServer(root / "sshd").start()
+    home = root / "home"
+    home.mkdir()
+    os.environ.update(TRM_LAB_HOME=str(home), TRM_LAB_SSH_CONFIG=str(server.ssh_config), TRM_LAB_TRAINER=STANDIN)
+    (home / "hosts.json").write_text(_json.dumps({"*": {"python": _sys.executable, "base": str(root / "remote")}}))
+    from trainers.jobs.manager import JobManager
+
+    manager = JobManager()
+    try:
+        t = time.monotonic()
+        job = manager.submit("x", hosts=["trm-a"], args=["--set", "steps=400", "--set", "step_s=0.05"])
+        cold = time.monotonic() - t
+        t = time.monotonic()
+        manager.submit("x", hosts=["trm-a"], args=["--set", "steps=3"])
+        warm = time.monotonic() - t
+        lat = []
+        for _ in range(20):
+            t = time.monotonic()
+            job = manager.poll(job, pull=False)
+            lat.append(time.monotonic() - t)
+        ssh = manager.ssh.ssh("trm-a")
+        rt = []
+        for _ in range(10):
+            t = time.monotonic()
+            ssh.run(["true"])
+            rt.append(time.monotonic() - t)
+        print(f"submit: cold {cold:.1f} s, warm {warm:.2f} s; poll: median {statistics.median(lat) * 1000:.0f} ms, "
+              f"max {max(lat) * 1000:.0f} ms; multiplexed `ssh true`: median {statistics.median(rt) * 1000:.0f} ms; "
+              f"load average {open('/proc/loadavg').read().split()[0]}")
+    finally:
+        kill_leftovers(root / "remote" / "jobs")
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys_path = str(Path(__file__).resolve().parents[1])
+    if sys_path not in _sys.path:
+        _sys.path.insert(0, sys_path)
+    measure()

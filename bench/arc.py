@@ -31,6 +31,12 @@ EXPERIMENTS: dict[str, tuple[str, list[str]]] = {
                "20 CPU-s, 16 views",
                ["--corpus", "arc1-train", "--ids", "0d3d703e,b1948b0a,c8f0f002,3c9b0459,6150a2bd,67a3c6ac,68b16354,"
                 "74dd1130,9dfd6313,ed36ccf7,a416b8f3,25ff71a9", "--budget-s", "20", "--views", "16"]),
+    "easy3-base-all": ("3 of the easy12 tasks, arc-base start, all weights fine-tuned, 20 CPU-s, 16 views",
+                       ["--corpus", "arc1-train", "--ids", "b1948b0a,c8f0f002,6150a2bd", "--budget-s", "20",
+                        "--views", "16", "--base", "arc-base", "--all-weights"]),
+    "easy3-base-frozen": ("3 of the easy12 tasks, arc-base start, puzzle embeddings only, 20 CPU-s, 16 views",
+                          ["--corpus", "arc1-train", "--ids", "b1948b0a,c8f0f002,6150a2bd", "--budget-s", "20",
+                           "--views", "16", "--base", "arc-base"]),
     "small-fresh-10": ("15 evaluation tasks with grids <= 11, fresh, 10 CPU-s, 16 views",
                        ["--corpus", "arc1-eval", "--max-grid", "11", "--tasks", "15", "--budget-s", "10",
                         "--views", "16"]),

@@ -26,10 +26,17 @@ from trm_lab import theme
 # ---------------------------------------------------------------------------------------------------------------
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; an export should get the usual permissions
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -50,6 +57,7 @@ def atomic_copy(src: str | os.PathLike, dst: str | os.PathLike) -> None:
     dst.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())
     try:
         shutil.copyfile(src, tmp)
         os.replace(tmp, dst)

@@ -78,10 +78,15 @@ class DocumentView(QWidget):
         left = QWidget()
         left_lay = QVBoxLayout(left)
         left_lay.setContentsMargins(0, 0, 8, 0)
-        left_lay.addWidget(self.editor, 1)
         self.adapt = self._adapt_area(doc)
-        if self.adapt is not None:
-            left_lay.addWidget(self.adapt)
+        if self.adapt is not None:  # ARC: the task and "Adapt to this task" share the left side as two tabs
+            self.left_tabs = QTabWidget()
+            self.left_tabs.setDocumentMode(True)
+            self.left_tabs.addTab(self.editor, "Task")
+            self.left_tabs.addTab(self.adapt, "Adapt to this task")
+            left_lay.addWidget(self.left_tabs, 1)
+        else:
+            left_lay.addWidget(self.editor, 1)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(left)
         self.splitter.addWidget(self.solve)

@@ -200,7 +200,8 @@ class SolvePanel(QWidget):
         self.plot.setMenuEnabled(False)
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.hideButtons()
-        self.plot.setYRange(0, 1.02, padding=0)
+        self.plot.setYRange(-0.03, 1.06, padding=0)
+        self.plot.setXRange(0.5, 16.5, padding=0)
         self.plot.setLabel("bottom", "step")
         self.plot.showGrid(x=True, y=True, alpha=0.15)
         for name in ("left", "bottom"):  # axes (and their grid lines) stay put while steps stream: paint them once
@@ -215,6 +216,7 @@ class SolvePanel(QWidget):
         self.plot.addItem(self.selected_line)
         self.plot.scene().sigMouseClicked.connect(self._on_plot_click)
         self.apply_theme()
+        self._render_plot()
 
         self.verdict = QLabel("")
         self.verdict.setProperty("role", "verdict")

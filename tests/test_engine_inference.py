@@ -51,6 +51,17 @@ def test_steps_follow_the_model_and_scale_past_the_trained_count():
     assert not steps[-1].halted.any()
 
 
+def test_micro_batches_give_the_same_steps():
+    model = random_model(seed=2, mixer="mlp", pos_encodings="none")
+    inputs = torch.randint(1, 6, (5, 16))
+    whole = list(solve_steps(model, inputs, options=SolveOptions(max_steps=3, micro_batch=5, **CPU)))
+    split = list(solve_steps(model, inputs, options=SolveOptions(max_steps=3, micro_batch=2, **CPU)))
+    for a, b in zip(whole, split, strict=True):
+        assert torch.equal(a.tokens, b.tokens)
+        assert torch.allclose(a.halt_prob, b.halt_prob, atol=1e-6)
+        assert torch.allclose(a.confidence, b.confidence, atol=1e-5)
+
+
 def test_inner_cycles_yield_each_cycle_then_the_full_step():
     model = random_model(mixer="mlp", pos_encodings="none")
     inputs = torch.randint(1, 6, (2, 16))

@@ -193,8 +193,8 @@ SHIMS = {  # only what the reference's model files use, for a venv without pydan
 
 
 def run_reference_comparison(checkout: Path, batches: list[int], dtypes: list[str], reps: int) -> None:
-    """The reference's own model code (a TinyRecursiveModels checkout) against ours, same weights' shapes, one
-    supervision step each, interleaved so that a busy machine slows both alike. Paper Sudoku config."""
+    """The reference's own model code (a TinyRecursiveModels checkout) against the engine (as `solve_steps` runs it),
+    one supervision step each, interleaved so that a busy machine slows both alike. Paper Sudoku config."""
     import importlib.util
     import tempfile
 
@@ -224,8 +224,12 @@ def run_reference_comparison(checkout: Path, batches: list[int], dtypes: list[st
                     ref(ref.initial_carry(data), data)
 
             def our_step(ours=ours, data=data, batch=batch):
-                with torch.inference_mode():
-                    ours(ours.embed(data["inputs"]), *ours.initial_state(batch))
+                with torch.inference_mode():  # as solve_steps runs a step on CPU
+                    x = ours.embed(data["inputs"])
+                    y, z = ours.initial_state(batch)
+                    for _ in range(cfg.H_cycles):
+                        y, z = recurse_in_chunks(ours, x, y, z, CPU_MICRO_BATCH)
+                    ours.read_out(y)
 
             ref_step()
             our_step()

@@ -231,8 +231,9 @@ def run_reference_comparison(checkout: Path, batches: list[int], dtypes: list[st
                         y, z = recurse_in_chunks(ours, x, y, z, CPU_MICRO_BATCH)
                     ours.read_out(y)
 
-            ref_step()
-            our_step()
+            if batch < 32:  # warm-up; a large batch's one-time costs are noise against its step
+                ref_step()
+                our_step()
             pairs = [(_time(ref_step), _time(our_step)) for _ in range(reps)]
             r, o = statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs)
             flops = step_flops(cfg, batch)
@@ -252,6 +253,7 @@ def main() -> int:
     parser.add_argument("--reference", type=Path, metavar="CHECKOUT",
                         help="also time the reference model code from this TinyRecursiveModels checkout")
     parser.add_argument("--reference-only", action="store_true", help="only the reference comparison")
+    parser.add_argument("--reference-reps", type=int, default=3, help="interleaved pairs per comparison")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -263,7 +265,7 @@ def main() -> int:
         print(f"matmul peak {name}: {value:.1f} GFLOP/s (2048^3, best of 5)")
     names = args.configs or list(CONFIGS)
     if args.reference:
-        run_reference_comparison(args.reference, args.batches, args.dtypes, 3)
+        run_reference_comparison(args.reference, args.batches, args.dtypes, args.reference_reps)
     if args.reference_only:
         return 0
     if args.quick:

@@ -287,3 +287,27 @@ def test_unsaved_changes_prompt_on_close(qtbot, window, monkeypatch, tmp_path):
     # clean documents close without a question
     v3 = window.new_sudoku(9)
     assert window.close_tab(window.tabs.indexOf(v3)) and len(asked) == 4
+
+
+def test_broken_reference_checkpoint_gives_a_dialog(qtbot, window, tmp_path, dialogs):
+    ref = tmp_path / "step_100"
+    ref.write_bytes(b"not a torch checkpoint")
+    view = window.new_sudoku(9)
+    view.solve.add_checkpoint(ref)
+    qtbot.waitUntil(lambda: bool(dialogs), timeout=30000)
+    assert "Could not open the checkpoint" in dialogs[0] and ("step_100" in dialogs[0] or "all_config" in dialogs[0])
+    assert view.solve.current_model_path() != str(ref)
+
+
+def test_bundled_models_come_first(qtbot, window, lab_env):
+    from test_gui_support import make_checkpoint
+
+    bundled = lab_env.parents[2] / "bundled"
+    make_checkpoint(bundled / "zz-bundled-sudoku9.safetensors", sudoku.encoding(9))
+    window.refresh_models()
+    qtbot.waitSignal(window.modelsListed, timeout=30000).wait()
+    view = window.new_sudoku(9)
+    box = view.solve.model_box
+    labels = [box.itemText(i) for i in range(box.count())]
+    assert labels[0].startswith("zz-bundled-sudoku9") and "bundled" in labels[0]
+    assert "yours" in labels[1] and labels[-1] == "Open checkpoint\u2026"

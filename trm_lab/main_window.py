@@ -39,7 +39,7 @@ from trm_lab.widgets.arc_editor import ArcEditor
 from trm_lab.widgets.generate_dialog import GenerateDialog, GenerateRequest, generate
 from trm_lab.widgets.maze_editor import MazeEditor
 from trm_lab.widgets.sudoku_editor import SudokuEditor
-from trm_lab.workers import describe_error, run_async
+from trm_lab.workers import describe_error, is_reference, load_model, run_async
 
 PUZZLE_FILTER = ("Puzzles (*.txt *.csv *.json *.sdk *.maze);;Sudoku / maze text (*.txt *.csv);;"
                  "ARC task (*.json);;All files (*)")
@@ -667,7 +667,17 @@ class MainWindow(QMainWindow):
         if path is None:
             return None
         card = next((m.card for m in cached_models() or [] if str(m.path) == model_path), None)
+        if is_reference(model_path):  # a reference import is exported in our format, with its provenance
+            return self._guard(lambda: self._export_imported(model_path, view.doc.kind, path), path)
         return self._guard(lambda: export.export_checkpoint(model_path, path, card), path)
+
+    @staticmethod
+    def _export_imported(model_path: str, kind: str, dest: Path) -> None:
+        from engine.checkpoint import save_checkpoint
+
+        loaded = load_model(model_path, kind)
+        training = {**(loaded.training or {}), "imported_from": str(model_path)}
+        save_checkpoint(dest.with_suffix(".safetensors"), loaded.model, encoding=loaded.encoding, training=training)
 
     def _guard(self, fn, path: Path) -> Path | None:
         try:

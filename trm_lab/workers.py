@@ -84,24 +84,29 @@ _model_cache: dict[str, Any] = {}
 _cache_lock = threading.Lock()
 
 
-REFERENCE_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin")
+def is_reference(path: str | Path) -> bool:
+    """Anything but our `.safetensors` is taken for a reference `pretrain.py` checkpoint (often `step_N`, no suffix)."""
+    return Path(path).suffix.lower() != ".safetensors"
 
 
-def load_model(path: str) -> Any:
-    """Load a checkpoint once (`.safetensors`, or a reference `.pt` state dict with all_config.yaml beside it)."""
+def _load_any(path: str, kind: str | None = None) -> Any:
+    p = Path(path)
+    if is_reference(p):
+        from engine.checkpoint import import_reference
+
+        return import_reference(p, config_yaml=None, kind=kind)  # all_config.yaml beside it
+    from engine.checkpoint import load_checkpoint
+
+    return load_checkpoint(p)
+
+
+def load_model(path: str, kind: str | None = None) -> Any:
+    """Load a checkpoint once (`.safetensors`, or a reference checkpoint with all_config.yaml beside it; `kind`
+    tells the importer the puzzle kind when its config does not)."""
     with _cache_lock:
         if path in _model_cache:
             return _model_cache[path]
-    p = Path(path)
-    if p.suffix.lower() in REFERENCE_SUFFIXES:
-        from engine.checkpoint import import_reference
-
-        yaml = p.parent / "all_config.yaml"
-        loaded = import_reference(p, config_yaml=yaml if yaml.is_file() else None)
-    else:
-        from engine.checkpoint import load_checkpoint
-
-        loaded = load_checkpoint(p)
+    loaded = _load_any(path, kind)
     with _cache_lock:
         _model_cache[path] = loaded
     return loaded
@@ -122,7 +127,6 @@ def _solver_main(conn: Any, cancel: Any) -> None:
         pass
     import torch
 
-    from engine.checkpoint import load_checkpoint
     from engine.inference import solve_puzzle
 
     torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
@@ -134,20 +138,13 @@ def _solver_main(conn: Any, cancel: Any) -> None:
             return
         if request is None:
             return
-        path, grid, options = request
+        path, kind, grid, options = request
         cancelled = False
         try:
             key = (path, os.path.getmtime(path))
             if key not in cache:
                 cache.clear()
-                p = Path(path)
-                if p.suffix.lower() in REFERENCE_SUFFIXES:
-                    from engine.checkpoint import import_reference
-
-                    yaml = p.parent / "all_config.yaml"
-                    cache[key] = import_reference(p, config_yaml=yaml if yaml.is_file() else None)
-                else:
-                    cache[key] = load_checkpoint(p)
+                cache[key] = _load_any(path, kind)
             for step in solve_puzzle(cache[key], grid, options):
                 if cancel.is_set():
                     cancelled = True
@@ -241,6 +238,7 @@ class SolveThread(QThread):
     def __init__(self, loaded: Any, grid: Any, options: Any, parent: QObject | None = None):
         super().__init__(parent)
         self.path = str(loaded.path)
+        self.kind = loaded.encoding.kind
         self.grid, self.options = grid, options
         self._cancel = threading.Event()
         self._solver: SolverProcess | None = None
@@ -266,7 +264,7 @@ class SolveThread(QThread):
         if self._cancel.is_set():
             solver.cancel_event.set()
         try:
-            solver.conn.send((self.path, self.grid, self.options))
+            solver.conn.send((self.path, self.kind, self.grid, self.options))
             while True:
                 if not solver.conn.poll(0.5):
                     if not solver.alive():

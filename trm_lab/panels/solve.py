@@ -313,7 +313,7 @@ class SolvePanel(QWidget):
         if self.model_box.itemData(index) == OPEN_CHECKPOINT:
             path, _ = QFileDialog.getOpenFileName(
                 self, "Open checkpoint", "",
-                "Checkpoints (*.safetensors *.pt *.pth *.ckpt);;All files (*)")
+                "TRM Lab checkpoints (*.safetensors);;Reference checkpoints (step_* *.pt *.pth *.ckpt);;All files (*)")
             self.refresh_models()  # back to the previous choice until the checkpoint has loaded
             if path:
                 self.add_checkpoint(path)
@@ -346,7 +346,7 @@ class SolvePanel(QWidget):
             self.refresh_models()
 
         self.message.emit(f"Loading {Path(path).name}\u2026")
-        run_async(load_model, path, on_done=ok, on_error=fail)
+        run_async(load_model, path, self.doc.kind, on_done=ok, on_error=fail)
 
     # -- solving ------------------------------------------------------------------------------------------
     @property
@@ -370,7 +370,7 @@ class SolvePanel(QWidget):
         self.solve_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         self.message.emit("Loading the model\u2026")
-        run_async(load_model, path, on_done=self._start, on_error=self._load_failed)
+        run_async(load_model, path, self.doc.kind, on_done=self._start, on_error=self._load_failed)
 
     def _load_failed(self, msg: str) -> None:
         self.solve_button.setEnabled(True)

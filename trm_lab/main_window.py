@@ -151,7 +151,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("TRM Lab")
         self.resize(1280, 820)
         self.setAcceptDrops(True)
-        self._untitled = 0
+        self._untitled: dict[str, int] = {}  # per kind: "Untitled Sudoku 2", "Untitled Maze 1"
         self.tabs = QTabWidget()
         self.tabs.setTabsClosable(True)
         self.tabs.setMovable(True)
@@ -342,8 +342,8 @@ class MainWindow(QMainWindow):
 
     def add_document(self, doc: Document) -> DocumentView:
         if not doc.path and not getattr(doc, "untitled_number", 0):
-            self._untitled += 1
-            doc.untitled_number = self._untitled
+            self._untitled[doc.kind] = self._untitled.get(doc.kind, 0) + 1
+            doc.untitled_number = self._untitled[doc.kind]
         view = DocumentView(doc)
         view.errorRaised.connect(self.show_error)
         view.message.connect(lambda m: self.statusBar().showMessage(m, 6000))

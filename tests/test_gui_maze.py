@@ -130,3 +130,10 @@ def test_maze_file_round_trip(qtbot, window, tmp_path):
     assert window.save()
     assert not doc.dirty and maze.load(path)[0].grid[3, 3] == MAZE_WALL
     assert str(path.resolve()) in window.settings.recent_files
+
+
+def test_checkpoint_from_training_opens_in_a_fitting_puzzle(qtbot, window, models, dialogs):
+    window.open_checkpoint_in_solver(str(models["maze"]))
+    qtbot.waitUntil(lambda: window.current_document() is not None
+                    and window.current_view().solve.current_model_path() == str(models["maze"]), timeout=30000)
+    assert window.current_document().kind == "maze" and dialogs == []

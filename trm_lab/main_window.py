@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 
 from trm_lab import export, theme
 from trm_lab.panels.arc_browser import ArcBrowser
-from trm_lab.panels.solve import SolvePanel, cached_models, list_models_safe
+from trm_lab.panels.solve import SolvePanel, cached_models, list_models_safe, model_fits
 from trm_lab.session import (
     ArcDocument,
     Document,
@@ -235,6 +235,31 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(0, lambda: self.statusBar().showMessage(msg, 8000))
             return
         self.tabs.addTab(self.training, "Training")
+        if hasattr(self.training, "open_checkpoint"):
+            self.training.open_checkpoint.connect(self.open_checkpoint_in_solver)
+        if hasattr(self.training, "message"):
+            self.training.message.connect(lambda m: self.statusBar().showMessage(m, 6000))
+
+    def open_checkpoint_in_solver(self, path: str) -> None:
+        """A checkpoint from the Training tab: select it in a puzzle tab it fits (a new puzzle if none does)."""
+
+        def done(loaded: Any) -> None:
+            enc = loaded.encoding
+            view = next((v for v in reversed(self.views()) if model_fits(enc.kind, enc.rows, v.doc)), None)
+            if view is None:
+                if enc.kind == "sudoku" and enc.rows in (4, 6, 9):
+                    view = self.new_sudoku(enc.rows)
+                elif enc.kind == "maze":
+                    view = self.new_maze(min(enc.rows, 30))
+                else:
+                    self.show_arc_browser()
+                    self.statusBar().showMessage("Open an ARC task, then pick this model in its solve panel", 8000)
+                    return
+            self.tabs.setCurrentWidget(view)
+            view.solve.add_checkpoint(path)
+
+        run_async(load_model, str(path), None, on_done=done,
+                  on_error=lambda m: self.show_error(f"Could not open the checkpoint:\n{m}"))
 
     def _act(self, text: str, slot, shortcut: Any = None, tip: str = "") -> QAction:
         a = QAction(text, self)

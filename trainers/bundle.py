@@ -43,9 +43,16 @@ def training_time_s(run: Path) -> float:
     return total + last
 
 
+class BundleError(RuntimeError):
+    pass
+
+
 def _cli(*args: str, timeout: float = 3600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "trm_lab.cli", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout, check=True)
+    proc = subprocess.run([sys.executable, "-m", "trm_lab.cli", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout)
+    if proc.returncode:
+        raise BundleError(f"`trm-lab {' '.join(args)}` failed: {proc.stderr.strip()[-500:]}")
+    return proc
 
 
 def training_fingerprints(cfg: TrainConfig, steps: int) -> set[tuple]:
@@ -222,5 +229,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    np.seterr(all="ignore")
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BundleError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)

@@ -245,3 +245,19 @@ def test_gif_encoder_round_trips_through_qt(qtbot, tmp_path):
     while reader.canRead():
         got.append(image_to_rgb(reader.read()))
     assert len(got) == 3 and all((a == b).all() for a, b in zip(got, frames, strict=True))
+
+
+def test_training_tab_is_embedded_when_available(qtbot, lab_env):
+    from trm_lab.main_window import MainWindow
+    from trm_lab.workers import wait_for_workers
+
+    w = MainWindow(Settings(), load_training=True)
+    w.show()
+    assert w.training is not None
+    names = [w.tabs.tabText(i) for i in range(w.tabs.count())]
+    assert names == ["Start", "Training"]
+    w.tabs.setCurrentWidget(w.training)
+    assert w.current_document() is None and not w.act_save.isEnabled()
+    qtbot.wait(200)
+    wait_for_workers()
+    assert w.close()

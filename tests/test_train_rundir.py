@@ -94,3 +94,23 @@ def tiny_dataset():
     q = torch.from_numpy(np.stack([p[0] for p in pairs]).reshape(32, -1).astype(np.int64) + 1)
     a = torch.from_numpy(np.stack([p[1] for p in pairs]).reshape(32, -1).astype(np.int64) + 1)
     return MemoryDataset(q, a, make_encoding("sudoku", 4, 4, 6, 16))
+
+
+def test_export_keeps_only_the_model_and_training_time_spans_resumes(tmp_path, tiny_dataset):
+    from safetensors.torch import load_file
+
+    from trainers.bundle import training_time_s
+    from trainers.checkpointing import export_model
+
+    run = _tiny_run(tmp_path, tiny_dataset)
+    src = latest_checkpoint(run)
+    dst = export_model(src, tmp_path / "m.safetensors", training_update={"preset": "x"})
+    tensors = load_file(dst)
+    assert tensors and not any("/" in k for k in tensors)
+    assert dst.stat().st_size < src.stat().st_size
+    loaded = load_checkpoint(dst)
+    assert loaded.training["preset"] == "x" and loaded.training["steps"] == 4
+    w = RunWriter(tmp_path / "segments")
+    for e in (1.0, 2.0, 0.5, 3.0):  # two segments: 2 s, then 3 s after a resume
+        w.append_metrics({"split": "train", "elapsed_s": e})
+    assert training_time_s(tmp_path / "segments") == 5.0

@@ -341,7 +341,7 @@ def train(config: TrainConfig, dataset: TrainDataset, run_dir: str | Path | None
                 dist.all_reduce(flag, op=dist.ReduceOp.MAX)
                 stopping = bool(flag.item())
 
-            if step % config.log_every == 0 or step == config.steps or stopping:
+            if (config.log_every and step % config.log_every == 0) or step == config.steps or stopping:
                 _all_reduce_(sums)
                 now = time.perf_counter()
                 row = _train_row(sums, step, config, dataset, lr, interval_steps, now - t_interval, now - t_start)
@@ -353,7 +353,7 @@ def train(config: TrainConfig, dataset: TrainDataset, run_dir: str | Path | None
                 interval_steps, t_interval = 0, time.perf_counter()
             if config.eval_every and (step % config.eval_every == 0 or step == config.steps):
                 run_eval()
-            if step % config.checkpoint_every == 0 or step == config.steps or stopping:
+            if (config.checkpoint_every and step % config.checkpoint_every == 0) or step == config.steps or stopping:
                 save()
             if stopping:
                 if budget_s is None or not message:

@@ -252,7 +252,8 @@ class SolvePanel(QWidget):
         self._set_timeline_enabled(False)
         self.refresh_models()
         doc.subscribe(self._on_doc)
-        QTimer.singleShot(0, prewarm_solver)  # the solver process imports torch while the user edits
+        # start the solver process (off the GUI thread: forking takes a moment) so it imports torch while you edit
+        QTimer.singleShot(0, lambda: run_async(prewarm_solver, on_done=lambda _: None, on_error=lambda _m: None))
 
     # -- models -------------------------------------------------------------------------------------------
     def _legend_text(self) -> str:

@@ -202,7 +202,7 @@ def run_eval(args: argparse.Namespace) -> int:
     kind, items, loaded = prepare(args)
     import torch
 
-    from engine.inference import GridCodec, solve_steps
+    from engine.inference import GridCodec, pick_device, solve_steps
 
     items = [i for i in items if i.expected is not None]
     if not items:
@@ -245,7 +245,7 @@ def run_eval(args: argparse.Namespace) -> int:
         "mean_halting_step": float(halt_step[halted].mean()) if halted.any() else None,
         "never_halted": int((~halted).sum()),
         "puzzles_per_s": n / seconds if seconds > 0 else None, "seconds": seconds,
-        "device": str(opts.device), "dtype": opts.dtype,
+        "device": str(pick_device(opts.device)), "dtype": opts.dtype,
     }
     if args.json:
         json.dump(report, sys.stdout)

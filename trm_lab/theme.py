@@ -118,6 +118,14 @@ def apply(app: QApplication, mode: str = "system") -> Theme:
         QPushButton[accent="true"] {{ background: {theme.accent}; color: white; border-radius: 4px;
                                       padding: 6px 16px; font-weight: 600; border: none; }}
         QPushButton[accent="true"]:disabled {{ background: {theme.grid_line}; color: {theme.muted}; }}
+        QRadioButton::indicator, QCheckBox::indicator {{ width: 12px; height: 12px; background: {theme.base};
+                                                        border: 1px solid {theme.muted}; }}
+        QRadioButton::indicator {{ border-radius: 7px; }}
+        QCheckBox::indicator {{ border-radius: 3px; }}
+        QRadioButton::indicator:checked {{ background: qradialgradient(cx:0.5, cy:0.5, radius:0.5, fx:0.5, fy:0.5,
+                                           stop:0 {theme.accent}, stop:0.55 {theme.accent}, stop:0.65 {theme.base}); }}
+        QCheckBox::indicator:checked {{ background: {theme.accent}; border-color: {theme.accent}; }}
+        QRadioButton::indicator:disabled, QCheckBox::indicator:disabled {{ border-color: {theme.grid_line}; }}
         """
     )
     return theme

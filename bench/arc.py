@@ -37,6 +37,10 @@ EXPERIMENTS: dict[str, tuple[str, list[str]]] = {
     "easy3-base-frozen": ("3 of the easy12 tasks, arc-base start, puzzle embeddings only, 20 CPU-s, 16 views",
                           ["--corpus", "arc1-train", "--ids", "b1948b0a,c8f0f002,6150a2bd", "--budget-s", "20",
                            "--views", "16", "--base", "arc-base"]),
+    "eval-small5-base-all": ("the first 5 evaluation tasks with grids <= 11 (unseen by arc-base), arc-base start, all "
+                             "weights, 3 CPU-s, 8 views (compare with the same tasks in eval50)",
+                             ["--corpus", "arc1-eval", "--max-grid", "11", "--tasks", "5", "--budget-s", "3",
+                              "--views", "8", "--base", "arc-base", "--all-weights"]),
     "small-fresh-10": ("15 evaluation tasks with grids <= 11, fresh, 10 CPU-s, 16 views",
                        ["--corpus", "arc1-eval", "--max-grid", "11", "--tasks", "15", "--budget-s", "10",
                         "--views", "16"]),

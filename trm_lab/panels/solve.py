@@ -210,6 +210,7 @@ class SolvePanel(QWidget):
         self.halt_curve = self.plot.plot([], [], name="halting confidence")
         self.changed_curve = self.plot.plot([], [], name="cells changed")
         self.acc_curve = self.plot.plot([], [], name="accuracy")
+        self.halt_curve.setZValue(3)  # the halting curve stays visible where it meets accuracy at 1.0
         self.threshold_line = pg.InfiniteLine(angle=0, movable=False)
         self.selected_line = pg.InfiniteLine(angle=90, movable=False)
         self.plot.addItem(self.threshold_line)
@@ -612,7 +613,9 @@ class SolvePanel(QWidget):
             ax.setTextPen(pg.mkPen(t.text))
         self.halt_curve.setPen(pg.mkPen(t.accent, width=2))
         self.changed_curve.setPen(pg.mkPen(t.changed, width=2, style=Qt.PenStyle.DashLine))
-        self.acc_curve.setPen(pg.mkPen(t.good, width=2))
+        good = QColor(t.good)
+        good.setAlphaF(0.55)
+        self.acc_curve.setPen(pg.mkPen(good, width=6))  # a wide band under the halting line, so both show at 1.0
         self.threshold_line.setPen(pg.mkPen(t.error, width=1, style=Qt.PenStyle.DotLine))
         sel = QColor(t.muted)
         self.selected_line.setPen(pg.mkPen(sel, width=1))

@@ -328,3 +328,24 @@ def test_a_dying_solver_process_becomes_a_message(qtbot, window, models, dialogs
     assert panel.session.state == "failed" and panel.verdict.text() == "Failed"
     assert dialogs and "solve failed" in dialogs[0]
     assert panel.solve_button.isEnabled()
+
+
+def test_the_bundled_4x4_model_solves_in_the_window(qtbot, window, lab_env):
+    """End to end with a real trained model: the bundled sudoku4 (its card: 100 % exact on 7-10 givens)."""
+    import shutil
+    from pathlib import Path
+
+    src = Path(__file__).resolve().parents[1] / "assets" / "models" / "sudoku4.safetensors"
+    bundled = lab_env.parents[2] / "bundled"
+    shutil.copy(src, bundled / src.name)
+    window.refresh_models()
+    qtbot.waitSignal(window.modelsListed, timeout=30000).wait()
+    puzzle = sudoku.generate(1, seed=5, clues=(8, 8), size=4, workers=1)[0]
+    view = window.add_document(SudokuDocument(4, puzzle.givens, puzzle.solution))
+    panel = view.solve
+    assert panel.model_box.itemText(0).startswith("sudoku4") and "bundled" in panel.model_box.itemText(0)
+    solve_and_wait(qtbot, panel)
+    s = panel.session
+    assert s.verdict.status == "solved" and panel.verdict.text() == "Solved"
+    assert (s.steps[-1].grid == puzzle.solution).all()
+    assert not panel.view.errors.any()

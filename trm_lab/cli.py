@@ -28,17 +28,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
+    if _opens_window(parser, argv):
         from trm_lab.app import run_app
 
-        return run_app()
+        return run_app(argv)  # `trm-lab [FILE ...] [--startup-probe]`
+    args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def _opens_window(parser: argparse.ArgumentParser, argv: list[str]) -> bool:
+    """No sub-command means the window; its arguments are files to open (and --startup-probe)."""
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    return all(a not in commands and (a == "--startup-probe" or not a.startswith("-")) for a in argv[:1])
 
 
 if __name__ == "__main__":

@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 import os
 import struct
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
+from engine.atomic import atomic_path
 from engine.config import TRMConfig
 from engine.model import TRM
 from engine.puzzles.base import Encoding, PuzzleError
@@ -68,17 +68,8 @@ def save_checkpoint(
         if key in RESERVED_METADATA:
             raise ValueError(f"extra metadata may not replace {key!r}")
         metadata[key] = value if isinstance(value, str) else json.dumps(value, default=str)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         save_file(tensors, tmp, metadata=metadata)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 import csv
 import io
 import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from engine.atomic import atomic_write_bytes, atomic_write_text  # noqa: F401  (re-exported for puzzle modules)
 
 MAX_FILE_BYTES = 256 * 1024 * 1024  # refuse anything larger than this: no puzzle corpus we read comes close
 MAX_GRID = 30  # the reference models' largest canvas (ARC and Maze-Hard)
@@ -70,35 +71,6 @@ class Encoding:
         if enc.rows < 1 or enc.cols < 1 or enc.vocab_size < 1 or enc.seq_len != enc.rows * enc.cols:
             raise PuzzleError(f"inconsistent puzzle encoding {enc.to_dict()}")
         return enc
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write to a temp file beside `path`, then `os.replace`, so a reader never sees half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        try:  # mkstemp makes the file private; keep an existing file's mode, else the usual rw-r--r--
-            mode = path.stat().st_mode & 0o777
-        except OSError:
-            mode = 0o644
-        if hasattr(os, "fchmod"):
-            os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def read_text(path: str | os.PathLike) -> str:

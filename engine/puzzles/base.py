@@ -168,3 +168,31 @@ def write_csv(rows: list[tuple[str, str, str, str]]) -> str:
     writer.writerow(["source", "question", "answer", "rating"])
     writer.writerows(rows)
     return buf.getvalue()
+
+
+def map_jobs(job_fn, jobs: list, *, workers: int, progress=None, max_chunk: int = 16) -> list:
+    """`[job_fn(j) for j in jobs]`, in a process pool when `workers` > 1, reporting `progress(done, total)`.
+
+    forkserver/spawn, not fork: callers (the window's worker threads) may be multi-threaded. Results keep the jobs'
+    order, so seeded generation gives the same output for any number of workers.
+    """
+    out: list = []
+    if workers <= 1:
+        results = map(job_fn, jobs)
+        pool = None
+    else:
+        import multiprocessing as mp
+
+        ctx = mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
+        pool = ctx.Pool(workers)
+        results = pool.imap(job_fn, jobs, chunksize=max(1, min(max_chunk, len(jobs) // (workers * 8))))
+    try:
+        for result in results:
+            out.append(result)
+            if progress:
+                progress(len(out), len(jobs))
+    finally:
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+    return out

@@ -21,6 +21,7 @@ from engine.puzzles.base import (
     atomic_write_text,
     iter_csv,
     looks_like_csv,
+    map_jobs,
     read_text,
     write_csv,
 )
@@ -454,19 +455,4 @@ def generate(count: int, *, seed: int, size: int = 15, min_path: int | None = No
     jobs = [(s, size, min_path) for s in np.random.SeedSequence(seed).spawn(count)]
     if workers is None:
         workers = min(os.cpu_count() or 1, 8) if count * size * size >= 200_000 else 1
-    out: list[Maze] = []
-    if workers <= 1:
-        for job in jobs:
-            out.append(_generate_job(job))
-            if progress:
-                progress(len(out), count)
-        return out
-    import multiprocessing as mp
-
-    ctx = mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
-    with ctx.Pool(workers) as pool:
-        for maze in pool.imap(_generate_job, jobs, chunksize=max(1, min(16, count // (workers * 8)))):
-            out.append(maze)
-            if progress:
-                progress(len(out), count)
-    return out
+    return map_jobs(_generate_job, jobs, workers=workers, progress=progress, max_chunk=16)

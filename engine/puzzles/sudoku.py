@@ -19,6 +19,7 @@ from engine.puzzles.base import (
     atomic_write_text,
     iter_csv,
     looks_like_csv,
+    map_jobs,
     read_text,
     write_csv,
 )
@@ -441,20 +442,4 @@ def generate(count: int, *, seed: int, clues: tuple[int, int] | None = None, siz
     jobs = [(s, clues, size) for s in seeds]
     if workers is None:
         workers = min(os.cpu_count() or 1, 8) if count >= 64 else 1
-    out: list[Sudoku] = []
-    if workers <= 1:
-        for job in jobs:
-            out.append(_generate_job(job))
-            if progress:
-                progress(len(out), count)
-        return out
-    import multiprocessing as mp
-
-    # forkserver/spawn, not fork: callers (the window's worker threads) may be multi-threaded
-    ctx = mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
-    with ctx.Pool(workers) as pool:
-        for puzzle in pool.imap(_generate_job, jobs, chunksize=max(1, min(32, count // (workers * 8)))):
-            out.append(puzzle)
-            if progress:
-                progress(len(out), count)
-    return out
+    return map_jobs(_generate_job, jobs, workers=workers, progress=progress, max_chunk=32)

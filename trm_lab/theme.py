@@ -104,6 +104,7 @@ def apply(app: QApplication, mode: str = "system") -> Theme:
     pal.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.ButtonText, c(theme.muted))
     pal.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.WindowText, c(theme.muted))
     app.setPalette(pal)
+    _style_plots(theme)
     app.setStyleSheet(
         f"""
         QToolTip {{ color: {theme.text}; background: {theme.base}; border: 1px solid {theme.grid_line}; }}
@@ -129,3 +130,13 @@ def apply(app: QApplication, mode: str = "system") -> Theme:
         """
     )
     return theme
+
+
+def _style_plots(theme: Theme) -> None:
+    """pyqtgraph draws on its own black canvas unless told: new plots follow the theme, open ones are repainted."""
+    import pyqtgraph as pg
+
+    pg.setConfigOptions(background=theme.base, foreground=theme.text, antialias=True)
+    for widget in QApplication.allWidgets():
+        if isinstance(widget, pg.GraphicsView):
+            widget.setBackground(theme.base)

@@ -178,7 +178,11 @@ def _describe_data(cfg: TrainConfig) -> str:
     if d.kind == "sudoku":
         return (f"generated {d.size}x{d.size} Sudokus with unique solutions, {d.clues[0]}-{d.clues[1]} givens, a pool "
                 f"of up to {d.pool_size} puzzles (growing with the steps) with a fresh random symmetry on every draw.")
-    return f"{d.size}x{d.size} mazes generated fresh for every draw (engine.puzzles.maze, hard: long shortest paths)."
+    text = f"{d.size}x{d.size} mazes generated fresh for every draw (engine.puzzles.maze, hard: long shortest paths)"
+    if d.curriculum_start and d.curriculum_steps:
+        text += (f", with a size curriculum: {d.curriculum_start}x{d.curriculum_start} mazes padded with walls at "
+                 f"first, growing to {d.size}x{d.size} over {d.curriculum_steps} steps")
+    return text + "."
 
 
 def main(argv: list[str] | None = None) -> int:

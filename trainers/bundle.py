@@ -114,7 +114,7 @@ def write_card(path: Path, *, name: str, cfg: TrainConfig, run: Path, ckpt: Path
                tiers: list[dict], train_s: float, targets: dict[str, float], notes: str) -> None:
     loaded = load_checkpoint(model_path)
     training = loaded.training
-    evals = [r for r in read_metrics(run)[0] if r.get("split") == "eval"]
+    evals = [r for r in read_metrics(run)[0] if r.get("split") == "eval" and r["step"] <= training.get("steps", 0)]
     last_eval = evals[-1] if evals else None
     lines = [
         f"# {name}",
@@ -152,8 +152,9 @@ def write_card(path: Path, *, name: str, cfg: TrainConfig, run: Path, ckpt: Path
     overlaps = sum(t["overlap_with_training"] for t in tiers)
     lines.append(f"Held-out check: {overlaps} generated puzzles matched a training puzzle (up to augmentation) and "
                  "were left out of the counts above"
-                 + (" (fingerprint check against every pool puzzle the run could draw; small grids have few "
-                    "distinct puzzles, so many match)." if
+                 + (" (fingerprint check against every pool puzzle the run could draw"
+                    + ("; small grids have few distinct puzzles, so many match)." if cfg.data.size < 9 else ").")
+                    if
                     cfg.data.kind == "sudoku" else " (exact match against the first 100 training batches; training "
                     "mazes come from a different seed stream)."))
     lines.append("")
@@ -196,10 +197,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--command", default=None, help="the command(s) that trained it, separated by ';'")
     ap.add_argument("--notes", default="")
     ap.add_argument("--out", type=Path, default=ROOT / "assets" / "models")
+    ap.add_argument("--step", type=int, default=None, help="export this step's checkpoint (default: the newest)")
     args = ap.parse_args(argv)
 
     cfg = TrainConfig.load(args.run / "config.json")
-    ckpt = latest_checkpoint(args.run)
+    ckpt = (latest_checkpoint(args.run) if args.step is None
+            else args.run / "checkpoints" / f"step_{args.step}.safetensors")
     if ckpt is None:
         print(f"error: {args.run}: no complete checkpoint", file=sys.stderr)
         return 2

@@ -190,3 +190,12 @@ def test_adamw_matches_torch_adamw():
     again.step(0.01)
     ref.step()
     assert torch.allclose(again.params[0], b, atol=1e-6)
+
+
+def test_a_run_without_ema_checkpoints_and_resumes(tmp_path, sudoku4):
+    cfg = TrainConfig.from_dict({**MICRO, "ema": None, "steps": 6})
+    first = train(cfg, sudoku4, tmp_path / "run")
+    assert first.state == "finished" and latest_checkpoint(tmp_path / "run").name == "step_6.safetensors"
+    more = TrainConfig.from_dict({**MICRO, "ema": None, "steps": 8})
+    resumed = train(more, sudoku4, tmp_path / "run", resume=True)
+    assert resumed.step == 8 and latest_checkpoint(tmp_path / "run").name == "step_8.safetensors"

@@ -494,7 +494,8 @@ def _save(path: Path, model: TRM, ema_model: TRM, optimizer, carry: dict | None,
           dataset: TrainDataset, step: int, data_index: int, wall_s: float, result: TrainResult) -> None:
     extra: dict[str, torch.Tensor] = {}
     for name, p in model.named_parameters():
-        extra[f"{TRAIN_PREFIX}raw/{name}"] = p.detach()
+        # Without EMA the saved model *is* the raw model; safetensors refuses two names for one storage.
+        extra[f"{TRAIN_PREFIX}raw/{name}"] = p.detach() if ema_model is not model else p.detach().clone()
     for k, v in optimizer.state_tensors().items():
         extra[f"{TRAIN_PREFIX}opt/{k}"] = v
     for name, t in (carry or {}).items():

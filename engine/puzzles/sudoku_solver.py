@@ -173,6 +173,11 @@ def search(values: list[int], n: int, limit: int, digit_order: list[int] | None 
         else:
             mask = cand[best]
             options = [(best, bit) for bit in order_bits if mask & bit]
+        try_each(options, empties)
+        undo(trail)
+
+    def try_each(options, empties) -> None:
+        """Place each (cell, digit bit) in turn, search below it, take it back; stop once `limit` is reached."""
         for cell, bit in options:
             r, c, b = idx[cell]
             if values[cell] or (masks[r] | masks[c] | masks[b]) & bit:
@@ -188,7 +193,6 @@ def search(values: list[int], n: int, limit: int, digit_order: list[int] | None 
             masks[b] ^= bit
             if found[0] >= limit:
                 break
-        undo(trail)
 
     empties = [i for i, v in enumerate(values) if not v]
     if forbid is None:
@@ -197,17 +201,5 @@ def search(values: list[int], n: int, limit: int, digit_order: list[int] | None 
     cell, digit = forbid
     r, c, b = idx[cell]
     allowed = full & ~(masks[r] | masks[c] | masks[b]) & ~(1 << (digit - 1))
-    for bit in order_bits:
-        if allowed & bit:
-            values[cell] = bit_value[bit]
-            masks[r] |= bit
-            masks[c] |= bit
-            masks[b] |= bit
-            rec(empties)
-            values[cell] = 0
-            masks[r] ^= bit
-            masks[c] ^= bit
-            masks[b] ^= bit
-            if found[0] >= limit:
-                break
+    try_each([(cell, bit) for bit in order_bits if allowed & bit], empties)
     return found[0], found[1], found[2]

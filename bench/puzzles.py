@@ -71,20 +71,12 @@ def main() -> int:
     for name, ms in per.items():
         log(f"  {name:40s} {ms:8.2f} ms")
 
-    easy, dt = timed(lambda: sudoku.generate(n_easy, seed=2025, clues=(30, 35), workers=workers))
-    results["generate_30_35"] = {"count": n_easy, "seconds": dt, "per_s": n_easy / dt}
-    log(f"Generate 9x9, 30-35 givens: {n_easy} in {dt:.1f} s = {n_easy / dt:.0f}/s ({workers} workers)")
-
-    results["solve_generated_30_35"] = summary(solve_times([p.givens for p in easy]))
-    s = results["solve_generated_30_35"]
-    log(f"Sudoku solve, {n_easy} generated (30-35 givens): median {s['median_ms']:.2f} ms, max {s['max_ms']:.2f} ms")
-
-    hard, dt = timed(lambda: sudoku.generate(n_hard, seed=2025, clues=(22, 27), workers=workers))
-    results["generate_22_27"] = {"count": n_hard, "seconds": dt, "per_s": n_hard / dt}
-    log(f"Generate 9x9, 22-27 givens: {n_hard} in {dt:.1f} s = {n_hard / dt:.1f}/s")
-    results["solve_generated_22_27"] = summary(solve_times([p.givens for p in hard]))
-    s = results["solve_generated_22_27"]
-    log(f"Sudoku solve, {n_hard} generated (22-27 givens): median {s['median_ms']:.2f} ms, max {s['max_ms']:.2f} ms")
+    for n, (lo, hi) in ((n_easy, (30, 35)), (n_hard, (22, 27))):
+        puzzles, dt = timed(lambda n=n, lo=lo, hi=hi: sudoku.generate(n, seed=2025, clues=(lo, hi), workers=workers))
+        results[f"generate_{lo}_{hi}"] = {"count": n, "seconds": dt, "per_s": n / dt}
+        log(f"Generate 9x9, {lo}-{hi} givens: {n} in {dt:.1f} s = {n / dt:.1f}/s ({workers} workers)")
+        s = results[f"solve_generated_{lo}_{hi}"] = summary(solve_times([p.givens for p in puzzles]))
+        log(f"Sudoku solve, {n} generated ({lo}-{hi} givens): median {s['median_ms']:.2f} ms, max {s['max_ms']:.2f} ms")
 
     for size, count in ((15, n_maze15), (30, n_maze30)):
         mazes, dt = timed(lambda size=size, count=count: maze.generate(count, seed=2025, size=size, workers=workers))

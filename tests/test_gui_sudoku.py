@@ -184,13 +184,19 @@ def test_wrong_kind_checkpoint_is_refused_with_a_message(qtbot, window, models, 
     assert "maze model" in shown[0] and "cannot solve" in shown[0]
 
 
-def test_cancel_stops_the_solve(qtbot, window, models):
+def start_long_solve(qtbot, window, models):
+    """A 9x9 Sudoku solving for 256 steps: long enough to interrupt."""
     view = window.add_document(SudokuDocument(9, grid_of(SUDOKU_LINE)))
     panel = view.solve
     pick_model(panel, models["sudoku"])
     panel.steps.setValue(256)
     with qtbot.waitSignal(panel.sessionStarted, timeout=30000):
         panel.solve()
+    return panel
+
+
+def test_cancel_stops_the_solve(qtbot, window, models):
+    panel = start_long_solve(qtbot, window, models)
     qtbot.waitUntil(lambda: len(panel.session.steps) >= 2, timeout=30000)
     window.act_cancel.trigger()
     qtbot.waitUntil(lambda: panel.session.state != "running", timeout=30000)
@@ -315,12 +321,7 @@ def test_bundled_models_come_first(qtbot, window, lab_env):
 
 
 def test_a_dying_solver_process_becomes_a_message(qtbot, window, models, dialogs):
-    view = window.add_document(SudokuDocument(9, grid_of(SUDOKU_LINE)))
-    panel = view.solve
-    pick_model(panel, models["sudoku"])
-    panel.steps.setValue(256)
-    with qtbot.waitSignal(panel.sessionStarted, timeout=30000):
-        panel.solve()
+    panel = start_long_solve(qtbot, window, models)
     qtbot.waitUntil(lambda: panel.thread is not None and panel.thread._solver is not None
                     and len(panel.session.steps) >= 1, timeout=30000)
     panel.thread._solver.process.kill()

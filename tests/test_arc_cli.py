@@ -101,6 +101,16 @@ def test_adapt_prints_attempts_with_votes(tmp_path, capsys):
     assert len(result["test"][0]["attempts"]) == 2
 
 
+def test_supervision_steps_sets_the_fresh_models_steps_per_sample(tmp_path, capsys):
+    path = tmp_path / "swap.json"
+    path.write_text(json.dumps(_task_json(5)))
+    args = ["--budget-s", "20", "--max-steps", "3", "--views", "4", "--threads", "1", "--supervision-steps", "3"]
+    code, out, err = _run(capsys, "adapt", str(path), "--json", *args)
+    assert code == 0, err
+    final = json.loads(out)["final"]
+    assert final["step"] == 3 and final["mean_steps"] == 3.0  # the whole batch halts together at step 3
+
+
 def test_bad_input_is_a_message_naming_the_file_not_a_traceback(tmp_path, capsys):
     bad = tmp_path / "broken.json"
     bad.write_text('{"train": [{"input": [[1, 2]], "output": [[1, 12]]}], "test": [{"input": [[1]]}]}')
@@ -117,3 +127,6 @@ def test_bad_input_is_a_message_naming_the_file_not_a_traceback(tmp_path, capsys
 
     code, _, err = _run(capsys, "eval-arc", "--corpus", "arc1-eval", "--tasks", "0", *QUICK)
     assert code == 2 and "--tasks" in err
+
+    code, _, err = _run(capsys, "adapt", str(good), "--supervision-steps", "0", *QUICK)
+    assert code == 2 and "--supervision-steps must be 1-16" in err

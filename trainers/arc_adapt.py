@@ -56,7 +56,9 @@ class AdaptOptions:
     L_layers: int = 2
     H_cycles: int = 2
     L_cycles: int = 2
-    halt_max_steps: int = 4  # fewer supervision steps per sample = more fresh samples per CPU second
+    # One supervision step per sample: at 30 CPU-s, 1 step solved 3 of 6 simple training tasks, 2 steps 2, 4 steps 1
+    # (bench/arc_tune.py, bench/results/arc-tune-halt.txt): in minutes, fresh samples teach more than refinement.
+    halt_max_steps: int = 1
     mixer: str = "attention"
     predict_steps: int | None = None  # supervision steps at prediction (None: halt_max_steps)
     seed: int = 0

@@ -35,6 +35,8 @@ def _add_adapt_options(p: argparse.ArgumentParser, budget: float) -> None:
     p.add_argument("--views", type=int, default=None, help="augmented views per task, identity included")
     p.add_argument("--canvas", type=int, default=None,
                    help="fresh model: canvas side (default: the task's largest grid + 1, rounded up)")
+    p.add_argument("--supervision-steps", type=int, default=None, metavar="N",
+                   help="fresh model: supervision steps per sample in training and prediction (default 1)")
     p.add_argument("--max-steps", type=int, default=None, help="also stop training after this many optimiser steps")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     p.add_argument("--seed", type=int, default=0)
@@ -80,6 +82,10 @@ def _options(args):
         if args.views < 1:
             raise PuzzleError(f"--views must be at least 1, got {args.views}")
         opts.num_views = args.views
+    if args.supervision_steps is not None:
+        if not 1 <= args.supervision_steps <= 16:
+            raise PuzzleError(f"--supervision-steps must be 1-16, got {args.supervision_steps}")
+        opts.halt_max_steps = args.supervision_steps
     return opts
 
 

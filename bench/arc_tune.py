@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import torch
 
-from engine.puzzles import arc
-from trainers import arc_adapt
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the packages, not bench/engine.py
+
+from engine.puzzles import arc  # noqa: E402
+from trainers import arc_adapt  # noqa: E402
 
 
 def main(argv: list[str]) -> None:

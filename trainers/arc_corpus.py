@@ -24,7 +24,7 @@ from trainers import arc_data
 from trainers.data import IGNORE_LABEL, Batch
 
 # The fresh adaptation model's architecture (trainers.arc_adapt.AdaptOptions), so a base and a fresh model compare.
-BASE_MODEL = dict(hidden_size=64, num_heads=4, expansion=4.0, L_layers=2, H_cycles=2, L_cycles=2, halt_max_steps=4,
+BASE_MODEL = dict(hidden_size=64, num_heads=4, expansion=4.0, L_layers=2, H_cycles=2, L_cycles=2, halt_max_steps=1,
                   mixer="attention", pos_encodings="rope", puzzle_emb_ndim=64, puzzle_emb_len=1,
                   forward_dtype="float32")
 

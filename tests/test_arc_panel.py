@@ -91,3 +91,30 @@ def test_cancel_stops_training_and_still_answers(qtbot):
     qtbot.waitUntil(lambda: not panel.running, timeout=10_000)
     panel.shutdown()
     QApplication.processEvents()
+
+
+@pytest.mark.timeout(60)
+def test_training_runs_in_its_own_process_and_failures_are_messages(qtbot, tmp_path):
+    import os
+
+    panel = ArcAdaptPanel(_task("elsewhere"))
+    qtbot.addWidget(panel)
+    _quick(panel, None)
+    panel.budget.setValue(600)
+    with qtbot.waitSignal(panel.attemptsReady, timeout=50_000):
+        panel.start()
+        qtbot.waitUntil(lambda: len(panel._history) >= 1, timeout=30_000)
+        child = panel.thread._process
+        assert child.is_alive() and child.pid != os.getpid()
+        panel.cancel()
+    qtbot.waitUntil(lambda: not panel.running, timeout=10_000)
+    assert not child.is_alive()
+
+    # A base checkpoint that is not there: one line naming the file, reported from the child process.
+    panel.base.addItem("missing", str(tmp_path / "missing-base.safetensors"))
+    panel.base.setCurrentIndex(panel.base.count() - 1)
+    with qtbot.waitSignal(panel.errorRaised, timeout=30_000) as blocker:
+        panel.start()
+    assert "missing-base.safetensors" in blocker.args[0] and "Traceback" not in blocker.args[0]
+    qtbot.waitUntil(lambda: not panel.running, timeout=10_000)
+    assert panel.adapt_button.isEnabled()

@@ -392,3 +392,17 @@ def adapt_and_predict(
         history=adapted.history,
         stopped=adapted.stopped,
     )
+
+
+def adapt_in_child(task: arc.ArcTask, opts: AdaptOptions, messages, stop) -> None:
+    """Entry point of the adaptation process the window starts (training runs in its own process, never beside the
+    event loop): progress, then the result or an error, go to `messages` as ("progress" | "result" | "error", x);
+    `stop` (a multiprocessing Event) asks the trainer to stop after its current step and answer."""
+    try:
+        result = adapt_and_predict(task, opts, lambda p: messages.put(("progress", p)), stop.is_set)
+    except Exception as exc:  # noqa: BLE001 - whatever happens reaches the user as one line
+        name = type(exc).__name__
+        plain = name in ("PuzzleError", "CheckpointError", "AdaptError")  # their messages name the file already
+        messages.put(("error", str(exc) if plain else f"{name}: {exc}"))
+    else:
+        messages.put(("result", result))

@@ -1,14 +1,14 @@
 """"Adapt to this task": fit a TRM to one ARC task's demonstrations, watch it learn, browse the voted answers.
 
-Training runs in an `AdaptThread` (a QThread) that calls `trainers.arc_adapt.adapt_and_predict`; progress and the
-result come back as queued signals, so the event loop never trains. Cancel asks the trainer to stop after its
-current step; the answers are then predicted from what it has learnt so far.
+Training runs in a process of its own (`trainers.arc_adapt.adapt_in_child`), relayed by an `AdaptThread` whose
+signals bring progress and the result back to the event loop, so the window never trains. Cancel asks the trainer
+to stop after its current step; the answers are then predicted from what it has learnt so far.
 """
 
 from __future__ import annotations
 
-import threading
-import traceback
+import multiprocessing
+import queue
 from typing import Any
 
 import numpy as np
@@ -33,7 +33,8 @@ FRESH = "fresh tiny TRM"
 
 
 class AdaptThread(QThread):
-    """Runs one adaptation off the event loop; `cancel()` stops training after the current optimiser step."""
+    """Relays one adaptation that runs in its own process (training never shares the window's interpreter and
+    GIL); `cancel()` asks it to stop after the current optimiser step and answer with what it has learnt."""
 
     progress = Signal(object)  # trainers.arc_adapt.AdaptProgress
     finishedWith = Signal(object)  # trainers.arc_adapt.AdaptResult
@@ -42,23 +43,42 @@ class AdaptThread(QThread):
     def __init__(self, task: Any, options: Any, parent: QObject | None = None):
         super().__init__(parent)
         self.task, self.options = task, options
-        self._cancel = threading.Event()
+        context = multiprocessing.get_context("spawn")
+        self._context = context
+        self._stop = context.Event()
+        self._process: Any = None
 
     def cancel(self) -> None:
-        self._cancel.set()
+        self._stop.set()
+
+    def kill(self) -> None:
+        """End the process now (closing the window while it trains)."""
+        self._stop.set()
+        if self._process is not None and self._process.is_alive():
+            self._process.kill()
 
     def run(self) -> None:
-        try:
-            from trainers.arc_adapt import adapt_and_predict
+        from trainers.arc_adapt import adapt_in_child
 
-            result = adapt_and_predict(self.task, self.options, on_progress=self.progress.emit,
-                                       should_stop=self._cancel.is_set)
-        except BaseException as exc:  # noqa: BLE001 - every failure reaches the user as a message
-            traceback.print_exc()
-            self.failedWith.emit(f"{type(exc).__name__}: {exc}" if type(exc).__name__ not in
-                                 ("PuzzleError", "CheckpointError", "AdaptError") else str(exc))
-            return
-        self.finishedWith.emit(result)
+        messages = self._context.Queue()
+        self._process = self._context.Process(target=adapt_in_child, name="trm-lab-adapt", daemon=True,
+                                              args=(self.task, self.options, messages, self._stop))
+        self._process.start()
+        while True:
+            try:
+                kind, payload = messages.get(timeout=0.1)
+            except queue.Empty:
+                if not self._process.is_alive() and messages.empty():
+                    code = self._process.exitcode
+                    self.failedWith.emit(f"the adaptation process ended unexpectedly (exit code {code})")
+                    break
+                continue
+            if kind == "progress":
+                self.progress.emit(payload)
+                continue
+            (self.finishedWith if kind == "result" else self.failedWith).emit(payload)
+            break
+        self._process.join(5)
 
 
 def _arc_models() -> list[tuple[str, str]]:
@@ -208,7 +228,9 @@ class ArcAdaptPanel(QWidget):
         """Stop and join the worker (the window calls this on close)."""
         if self.thread is not None:
             self.thread.cancel()
-            self.thread.wait(timeout_ms)
+            if not self.thread.wait(timeout_ms):
+                self.thread.kill()
+                self.thread.wait(timeout_ms)
 
     def _on_thread_done(self) -> None:
         thread, self.thread = self.thread, None

@@ -4,7 +4,8 @@
     .venv/bin/python tools/screenshots.py --only sudoku --theme dark --suffix -dark
 
 Views: a Sudoku solved and shown at a mid step, a maze (solved when a maze model is installed, else with its BFS
-path), an ARC task with a partly edited output, and the Training tab. Uses the installed (bundled + user) models.
+path), an ARC task with a partly edited output, "Adapt to this task" after adapting to a simple ARC-AGI-1 training
+task (colour replacement, c8f0f002) for 40 s, and the Training tab. Uses the installed (bundled + user) models.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", choices=("sudoku", "maze", "arc", "training"), action="append")
+    ap.add_argument("--only", choices=("sudoku", "maze", "arc", "adapt", "training"), action="append")
     ap.add_argument("--theme", default="light", choices=("light", "dark"))
     ap.add_argument("--suffix", default="")
     ap.add_argument("--size", default="1440x900")
@@ -30,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     OUT.mkdir(parents=True, exist_ok=True)
-    written = shoot(args.only or ["sudoku", "maze", "arc", "training"], args.theme, args.suffix,
+    written = shoot(args.only or ["sudoku", "maze", "arc", "adapt", "training"], args.theme, args.suffix,
                     tuple(int(v) for v in args.size.split("x")))
     if not args.only and not args.no_variants:
         me = [sys.executable, str(Path(__file__).resolve())]
@@ -119,6 +120,23 @@ def shoot(views: list[str], theme_name: str, suffix: str, size: tuple[int, int])
         wait(app, 300)
         save("arc")
         window.arc_dock.hide()
+    if "adapt" in views:
+        import time
+
+        from engine.puzzles import arc
+
+        view = window.open_arc_task(arc.bundled_tasks("arc1", "train")["c8f0f002"])
+        panel = view.adapt
+        view.left_tabs.setCurrentWidget(panel)
+        panel.budget.setValue(40)
+        done: list = []
+        panel.attemptsReady.connect(done.append)
+        panel.errorRaised.connect(done.append)
+        panel.start()
+        t0 = time.time()
+        while (not done or panel.running) and time.time() - t0 < 300:
+            wait(app, 200)
+        save("adapt")
     if "training" in views and window.training is not None:
         window.tabs.setCurrentWidget(window.training)
         save("training")

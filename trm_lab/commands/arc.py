@@ -38,7 +38,8 @@ def _add_adapt_options(p: argparse.ArgumentParser, budget: float) -> None:
     p.add_argument("--supervision-steps", type=int, default=None, metavar="N",
                    help="fresh model: supervision steps per sample in training and prediction (default 1)")
     p.add_argument("--max-steps", type=int, default=None, help="also stop training after this many optimiser steps")
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1: the tiny model gains nothing "
+                   "from more, and extra threads stall on a busy machine)")
     p.add_argument("--seed", type=int, default=0)
 
 

@@ -22,8 +22,8 @@ def colour_task(seed: int = 1, size: int = 5, demos: int = 4) -> arc.ArcTask:
 
 
 # A CPU-light setting that learns the colour swap in ~120 steps (one thread: the test machine is shared).
-FAST = dict(num_views=8, lr=3e-3, puzzle_emb_lr=3e-2, halt_max_steps=2, hidden_size=32, num_heads=2, threads=1,
-            progress_every_s=0.2)
+FAST = dict(base=None, num_views=8, lr=3e-3, puzzle_emb_lr=3e-2, halt_max_steps=2, hidden_size=32, num_heads=2,
+            threads=1, progress_every_s=0.2)
 
 
 @pytest.mark.timeout(400)  # ~15 CPU-seconds; the generous wall limit is for a heavily shared machine
@@ -70,12 +70,13 @@ def test_base_model_with_frozen_weights_learns_only_puzzle_embeddings(tmp_path):
         base.puzzle_emb.weight.normal_()
     path = save_checkpoint(tmp_path / "arc-tiny.safetensors", base, encoding=arc.encoding(8), training={})
 
-    adapted = prepare(colour_task(), AdaptOptions(base=str(path), **FAST))
+    frozen = {**FAST, "base": str(path), "freeze_weights": True}
+    adapted = prepare(colour_task(), AdaptOptions(**frozen))
     assert adapted.data.canvas == 8  # the base's canvas, not the task's own 6
     assert adapted.model.puzzle_emb.weight.shape[0] == 9  # blank + 8 views
     start = {k: v.clone() for k, v in adapted.model.state_dict().items()}
     assert torch.allclose(start["puzzle_emb.weight"][1], base.puzzle_emb.weight[1:].mean(0))
-    train(adapted, AdaptOptions(base=str(path), budget_s=30, max_train_steps=5, **FAST))
+    train(adapted, AdaptOptions(budget_s=30, max_train_steps=5, **frozen))
     after = adapted.model.state_dict()
     for name, tensor in after.items():
         if name == "puzzle_emb.weight":
@@ -88,3 +89,8 @@ def test_base_model_with_frozen_weights_learns_only_puzzle_embeddings(tmp_path):
                       [arc.ArcPair(np.zeros((9, 9), np.int8))])
     with pytest.raises(AdaptError, match="canvas 8 is smaller"):
         prepare(big, AdaptOptions(base=str(path)))
+    # The default (AUTO) takes the bundled base only where the task fits its canvas, else starts fresh.
+    huge = arc.ArcTask("huge", [arc.ArcPair(np.zeros((20, 20), np.int8), np.zeros((20, 20), np.int8))],
+                       [arc.ArcPair(np.zeros((20, 20), np.int8))])
+    assert prepare(huge, AdaptOptions(num_views=2)).base is None
+    assert prepare(colour_task(), AdaptOptions(num_views=2)).base == "arc-base"

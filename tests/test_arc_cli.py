@@ -88,7 +88,7 @@ def test_eval_arc_on_the_bundled_corpus_without_files(capsys):
 def test_adapt_prints_attempts_with_votes(tmp_path, capsys):
     path = tmp_path / "swap.json"
     path.write_text(json.dumps(_task_json(3)))
-    code, out, err = _run(capsys, "adapt", str(path), *QUICK)
+    code, out, err = _run(capsys, "adapt", str(path), "--fresh", *QUICK)
     assert code == 0, err
     assert "swap: 4 views on a 6x6 canvas, 4 steps" in out
     assert "attempt 1 (" in out and "of 4 votes" in out
@@ -104,7 +104,8 @@ def test_adapt_prints_attempts_with_votes(tmp_path, capsys):
 def test_supervision_steps_sets_the_fresh_models_steps_per_sample(tmp_path, capsys):
     path = tmp_path / "swap.json"
     path.write_text(json.dumps(_task_json(5)))
-    args = ["--budget-s", "20", "--max-steps", "3", "--views", "4", "--threads", "1", "--supervision-steps", "3"]
+    args = ["--fresh", "--budget-s", "20", "--max-steps", "3", "--views", "4", "--threads", "1",
+            "--supervision-steps", "3"]
     code, out, err = _run(capsys, "adapt", str(path), "--json", *args)
     assert code == 0, err
     final = json.loads(out)["final"]

@@ -22,6 +22,10 @@ def _task(task_id: str = "swap") -> arc.ArcTask:
 
 
 def _quick(panel: ArcAdaptPanel, steps: int) -> None:
+    from trainers.arc_adapt import AUTO
+
+    assert panel.base.currentData() == AUTO  # the default start: the bundled base where the task fits
+    panel.base.setCurrentIndex(panel.base.findData(None))  # a fresh model at test size
     o = panel.options
     o.max_train_steps, o.num_views, o.hidden_size, o.num_heads, o.threads = steps, 4, 32, 2, 1
     o.progress_every_s = 0.05

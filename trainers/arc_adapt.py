@@ -34,13 +34,20 @@ class AdaptError(RuntimeError):
     """Adaptation cannot run as asked (e.g. the base model's canvas is too small for the task)."""
 
 
+AUTO = "auto"
+BUNDLED_BASE = "arc-base"
+
+
 @dataclass
 class AdaptOptions:
     budget_s: float = 120.0  # training budget, in seconds of `clock`
     clock: str = "wall"  # "wall", or "cpu": this process's CPU seconds (comparable runs on a shared machine)
     max_train_steps: int | None = None  # optional cap on optimiser steps (tests, benchmarks)
-    base: str | Path | None = None  # checkpoint to start from (None: a fresh tiny TRM)
-    freeze_weights: bool = True  # with a base: train only the puzzle embeddings (the reference's freeze_weights)
+    # Checkpoint to start from; None: a fresh tiny TRM; AUTO: the bundled arc-base when the task fits its canvas.
+    base: str | Path | None = AUTO
+    # With a base, True trains only the puzzle embeddings (the reference's freeze_weights); fine-tuning every weight
+    # fits far faster at minute budgets (bench/results/arc-base-vs-fresh.json).
+    freeze_weights: bool = False
     num_views: int = 32  # identity + distinct dihedral x colour augmentations (the reference uses 1000)
     translate: bool = True
     canvas: int | None = None  # None: the task's largest grid + 1, rounded up (a base model fixes its own)
@@ -159,16 +166,25 @@ def fresh_config(seq_len: int, num_identifiers: int, opts: AdaptOptions) -> TRMC
     )
 
 
-def _from_base(base: str | Path, task: arc.ArcTask, opts: AdaptOptions) -> tuple[TRM, int, str]:
-    """The base model with a fresh puzzle-embedding table for this task's views (rows start at the base's mean)."""
-    from engine.checkpoint import load_checkpoint
+def _from_base(base: str | Path, task: arc.ArcTask) -> tuple[TRM, int, str] | None:
+    """The base model with a fresh puzzle-embedding table for this task's views (rows start at the base's mean).
+    With AUTO: the bundled base, or None (start fresh) when it is missing or the task does not fit its canvas."""
+    from engine.checkpoint import CheckpointError, load_checkpoint
     from engine.registry import resolve_model
 
-    loaded = load_checkpoint(resolve_model(str(base)))
+    auto = base == AUTO
+    try:
+        loaded = load_checkpoint(resolve_model(BUNDLED_BASE if auto else str(base)))
+    except (CheckpointError, OSError):
+        if auto:
+            return None
+        raise
     if loaded.encoding.kind != "arc":
         raise AdaptError(f"{loaded.path}: a {loaded.encoding.kind} model, not an ARC model")
     canvas = loaded.encoding.rows
     if arc_data.task_max_dim(task) > canvas:
+        if auto:
+            return None
         raise AdaptError(
             f"{loaded.path}: canvas {canvas} is smaller than task {task.task_id}'s largest grid "
             f"({arc_data.task_max_dim(task)})"
@@ -192,8 +208,9 @@ def _rebuild_embeddings(model: TRM, num_identifiers: int) -> TRM:
 def prepare(task: arc.ArcTask, opts: AdaptOptions) -> Adapted:
     """Build the augmented task and the model to fit (fresh, or the base with new puzzle embeddings)."""
     torch.manual_seed(opts.seed)
-    if opts.base is not None:
-        base_model, canvas, name = _from_base(opts.base, task, opts)
+    picked = None if opts.base is None else _from_base(opts.base, task)
+    if picked is not None:
+        base_model, canvas, name = picked
         data = arc_data.build(task, num_views=opts.num_views, canvas=canvas, seed=opts.seed, translate=opts.translate)
         if base_model.cfg.puzzle_emb_ndim <= 0:
             raise AdaptError(f"{name}: the base model has no puzzle embedding to adapt")

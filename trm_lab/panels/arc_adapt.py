@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 from trm_lab.widgets.grid_view import GridView
 
 FRESH = "fresh tiny TRM"
+AUTO_LABEL = "arc-base if the task fits, else fresh"
 
 
 class AdaptThread(QThread):
@@ -114,7 +115,10 @@ class ArcAdaptPanel(QWidget):
         self.budget.setValue(int(self.options.budget_s))
         self.budget.setSuffix(" s")
         self.budget.setToolTip("Training time budget")
+        from trainers.arc_adapt import AUTO
+
         self.base = QComboBox()
+        self.base.addItem(AUTO_LABEL, AUTO)
         self.base.addItem(FRESH, None)
         for label, path in _arc_models():
             self.base.addItem(label, path)

@@ -5,7 +5,8 @@
 
 Views: a Sudoku solved and shown at a mid step, a maze (solved when a maze model is installed, else with its BFS
 path), an ARC task with a partly edited output, "Adapt to this task" after adapting to a simple ARC-AGI-1 training
-task (colour replacement, c8f0f002) for 40 s, and the Training tab. Uses the installed (bundled + user) models.
+task (colour replacement, c8f0f002; arc-base has seen it in training) for 40 s, and the Training tab. Uses the
+installed (bundled + user) models.
 """
 
 from __future__ import annotations

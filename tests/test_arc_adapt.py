@@ -40,7 +40,9 @@ def test_adaptation_solves_a_colour_mapping_task():
     assert np.array_equal(pred.attempts[0], task.test[0].output)  # the vote winner is the answer
     assert sum(c.votes for c in pred.candidates) == 8  # every view voted once
     best = pred.candidates[0]
-    assert len(best.steps) == 2 and len(best.step_halt) == 2  # the recursion steps behind the answer
+    # The recursion behind the answer: 2 supervision steps x T=2 latent recursions, each named.
+    assert len(best.steps) == len(best.step_halt) == 4
+    assert best.step_names == ["step 1, recursion 1 of 2", "step 1", "step 2, recursion 1 of 2", "step 2"]
     assert np.array_equal(best.steps[-1], best.grid)
 
 

@@ -71,11 +71,14 @@ def test_panel_adapts_offscreen_and_shows_voted_attempts(qtbot):
     assert np.array_equal(panel.view.grid, shown)
     # The step slider walks through that candidate's recursion steps.
     steps = pred.candidates[0].steps
-    assert panel.step_slider.maximum() == len(steps) == panel.options.halt_max_steps
+    # Every latent recursion of every supervision step is a frame, named as such.
+    o = panel.options
+    assert panel.step_slider.maximum() == len(steps) == o.halt_max_steps * o.H_cycles
+    assert pred.candidates[0].step_names[-1] == f"step {o.halt_max_steps}"
     panel.step_slider.setValue(1)
     first_step = steps[0] if steps[0].size else np.zeros((1, 1))
     assert np.array_equal(panel.view.grid, first_step)
-    assert panel.step_label.text().startswith(f"1/{len(steps)}")
+    assert panel.step_label.text().startswith(f"1/{len(steps)}  step 1, recursion 1 of {o.H_cycles}")
 
 
 @pytest.mark.timeout(60)

@@ -355,18 +355,22 @@ def predict(adapted: Adapted, opts: AdaptOptions | None = None, chunk: int = 64)
     n_steps = opts.predict_steps or model.cfg.halt_max_steps
     inputs, ids, where = data.test_batch()
     answers: dict[int, list[ViewAnswer]] = {t: [] for t in range(len(data.task.test))}
-    options = SolveOptions(max_steps=n_steps, device="cpu", dtype="float32")
+    # Inner cycles too: with one supervision step the recursion is still there to watch (T latent recursions).
+    options = SolveOptions(max_steps=n_steps, device="cpu", dtype="float32", inner_cycles=True)
+    T = model.cfg.H_cycles
     for lo in range(0, len(where), chunk):
         per_step = [
-            (step.tokens.numpy(), step.halt_prob.numpy())
+            (step.tokens.numpy(), step.halt_prob.numpy(),
+             f"step {step.index}" if step.cycle is None else f"step {step.index}, recursion {step.cycle} of {T}")
             for step in solve_steps(model, inputs[lo : lo + chunk], ids[lo : lo + chunk], options)
         ]
+        names = [name for _, _, name in per_step]
         for row in range(len(per_step[0][1])):
             v, t = where[lo + row]
             aug = data.views[v].augmentation
-            grids = [_decode_back(tokens[row], data.canvas, aug) for tokens, _ in per_step]
-            halts = [float(h[row]) for _, h in per_step]
-            answers[t].append(ViewAnswer(data.views[v].name, grids[-1], halts[-1], grids, halts))
+            grids = [_decode_back(tokens[row], data.canvas, aug) for tokens, _, _ in per_step]
+            halts = [float(h[row]) for _, h, _ in per_step]
+            answers[t].append(ViewAnswer(data.views[v].name, grids[-1], halts[-1], grids, halts, names))
     results = []
     for t, pair in enumerate(data.task.test):
         candidates = vote(answers[t])

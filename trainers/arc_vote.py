@@ -20,8 +20,11 @@ class ViewAnswer:
     view: str  # the augmentation's name
     grid: np.ndarray
     halt_prob: float  # sigmoid of the Q-halt logit at the final step
-    steps: list[np.ndarray] = field(default_factory=list)  # the grid after each supervision step (inverse-mapped)
+    # The grid after each recursion the model was read at (inverse-mapped): every latent recursion of every
+    # supervision step, named in `step_names` ("step 1, recursion 1 of 2", ..., "step 1").
+    steps: list[np.ndarray] = field(default_factory=list)
     step_halt: list[float] = field(default_factory=list)
+    step_names: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -32,6 +35,7 @@ class Candidate:
     views: list[str]
     steps: list[np.ndarray]  # steps of the most confident view that voted for this grid
     step_halt: list[float]
+    step_names: list[str] = field(default_factory=list)
 
 
 def grid_key(grid: np.ndarray) -> bytes:
@@ -56,6 +60,7 @@ def vote(answers: Iterable[ViewAnswer]) -> list[Candidate]:
                 views=[a.view for a in pool],
                 steps=best.steps,
                 step_halt=best.step_halt,
+                step_names=best.step_names,
             )
         )
     candidates.sort(key=lambda c: (c.votes, c.mean_halt), reverse=True)

@@ -324,7 +324,8 @@ class ArcAdaptPanel(QWidget):
             prev = c.steps[i - 1] if i > 0 else None
             changed = None if prev is None or prev.shape != grid.shape else grid != prev
             halt = c.step_halt[i] if i < len(c.step_halt) else float("nan")
-            self.step_label.setText(f"{i + 1}/{len(c.steps)}  halt {halt:.2f}")
+            name = c.step_names[i] if i < len(c.step_names) else f"step {i + 1}"
+            self.step_label.setText(f"{i + 1}/{len(c.steps)}  {name}  halt {halt:.2f}")
         else:
             grid, changed = c.grid, None
             self.step_label.setText("")

@@ -135,8 +135,13 @@ def apply(app: QApplication, mode: str = "system") -> Theme:
 def _style_plots(theme: Theme) -> None:
     """pyqtgraph draws on its own black canvas unless told: new plots follow the theme, open ones are repainted."""
     import pyqtgraph as pg
+    import shiboken6
+    from PySide6.QtCore import QCoreApplication, QEvent
 
     pg.setConfigOptions(background=theme.base, foreground=theme.text, antialias=True)
+    # Widgets closed with deleteLater() are still listed until the loop deletes them; touching one of those crashed
+    # (a segfault in CI), so finish those deletions first and skip any wrapper whose C++ side is gone.
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
     for widget in QApplication.allWidgets():
-        if isinstance(widget, pg.GraphicsView):
+        if shiboken6.isValid(widget) and isinstance(widget, pg.GraphicsView):
             widget.setBackground(theme.base)

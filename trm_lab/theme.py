@@ -5,6 +5,7 @@ Widgets ask `current()` for colours at paint time, so switching the palette is o
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 from PySide6.QtCore import Qt
@@ -81,6 +82,9 @@ def resolve(mode: str) -> Theme:
     return DARK if system_is_dark() else LIGHT
 
 
+_PLOTS: weakref.WeakSet = weakref.WeakSet()  # pyqtgraph views open in the window
+
+
 def apply(app: QApplication, mode: str = "system") -> Theme:
     """Install the Fusion style with our palette (mode: system | light | dark); returns the theme in use."""
     global _current
@@ -132,16 +136,19 @@ def apply(app: QApplication, mode: str = "system") -> Theme:
     return theme
 
 
+def themed_plot(widget):
+    """Register a pyqtgraph view so a theme change repaints it; returns it."""
+    _PLOTS.add(widget)
+    return widget
+
+
 def _style_plots(theme: Theme) -> None:
-    """pyqtgraph draws on its own black canvas unless told: new plots follow the theme, open ones are repainted."""
+    """pyqtgraph draws on its own black canvas unless told: new plots follow the theme, open ones are repainted.
+    Open ones are the registered ones (walking QApplication.allWidgets() crashed on widgets being deleted)."""
     import pyqtgraph as pg
     import shiboken6
-    from PySide6.QtCore import QCoreApplication, QEvent
 
     pg.setConfigOptions(background=theme.base, foreground=theme.text, antialias=True)
-    # Widgets closed with deleteLater() are still listed until the loop deletes them; touching one of those crashed
-    # (a segfault in CI), so finish those deletions first and skip any wrapper whose C++ side is gone.
-    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
-    for widget in QApplication.allWidgets():
-        if shiboken6.isValid(widget) and isinstance(widget, pg.GraphicsView):
+    for widget in list(_PLOTS):
+        if shiboken6.isValid(widget):
             widget.setBackground(theme.base)

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from trm_lab import theme
 from trm_lab.widgets.grid_view import GridView
 
 FRESH = "fresh tiny TRM"
@@ -133,7 +134,7 @@ class ArcAdaptPanel(QWidget):
         controls.addWidget(self.base, 1)
         controls.addWidget(self.cancel_button)
 
-        self.plot = pg.PlotWidget()
+        self.plot = theme.themed_plot(pg.PlotWidget())
         self.plot.setMinimumHeight(140)
         self.plot.addLegend(offset=(5, 5))
         self.plot.setLabel("bottom", "optimiser step")

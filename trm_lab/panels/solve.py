@@ -194,7 +194,7 @@ class SolvePanel(QWidget):
         self.legend.setWordWrap(True)
 
         # -- plot --------------------------------------------------------------------------------------------
-        self.plot = pg.PlotWidget()
+        self.plot = theme.themed_plot(pg.PlotWidget())
         self.plot.setMinimumHeight(150)
         self.plot.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         self.plot.setMenuEnabled(False)

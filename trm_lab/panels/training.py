@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from trainers.jobs import Job, JobError
 from trainers.jobs.manager import JobManager
+from trm_lab import theme
 from trm_lab.panels.training_dialog import NewRunDialog
 from trm_lab.panels.training_monitor import JobMonitor, MonitorThread
 
@@ -120,7 +121,7 @@ class TrainingPanel(QWidget):
         right = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(right)
         split.setStretchFactor(1, 2)
-        self.plots = pg.GraphicsLayoutWidget()
+        self.plots = theme.themed_plot(pg.GraphicsLayoutWidget())
         self.curves: dict[str, dict[str, pg.PlotDataItem]] = {}
         for i, title in enumerate(CURVES):
             plot = self.plots.addPlot(row=i // 3, col=i % 3, title=title)

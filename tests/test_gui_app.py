@@ -123,6 +123,12 @@ def test_theme_toggle_and_generate(qtbot, window):
     qtbot.waitUntil(lambda: window.current_document() is not None, timeout=30000)
     doc = window.current_document()
     assert doc.size == 4 and int((doc.givens > 0).sum()) == 8 and sudoku.solve(doc.givens).count == 1
+    # An open plot follows a theme change (pyqtgraph otherwise keeps its own canvas colour).
+    plot = window.views()[-1].solve.plot
+    window.set_theme("dark")
+    assert plot.backgroundBrush().color().name() == theme.DARK.base
+    window.set_theme("light")
+    assert plot.backgroundBrush().color().name() == theme.LIGHT.base
 
 
 def test_every_menu_action_has_a_tooltip_and_common_ones_have_shortcuts(window):

@@ -723,7 +723,7 @@ class MainWindow(QMainWindow):
         for v in self.views():
             v.solve.apply_theme()
             v.editor.update()
-        for w in QApplication.allWidgets():
+        for w in self.findChildren(QWidget):  # this window's widgets only: others may be mid-deletion
             w.update()
 
     def toggle_theme(self) -> None:

@@ -15,13 +15,19 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThread, QThreadPool, Signal
 
+OWN_ERRORS = ("LabError", "PuzzleError", "CheckpointError", "AdaptError")  # their messages name the file already
+
 
 def describe_error(exc: BaseException) -> str:
     """A one-paragraph message for a dialog: our own errors speak for themselves, others get their type named."""
-    name = type(exc).__name__
-    if name in ("LabError", "PuzzleError", "CheckpointError"):
-        return str(exc)
-    return f"{name}: {exc}" if str(exc) else name
+    return describe_named_error(type(exc).__name__, str(exc))
+
+
+def describe_named_error(name: str, text: str) -> str:
+    """`describe_error` for an exception known by name and message (one raised in another process)."""
+    if name in OWN_ERRORS:
+        return text
+    return f"{name}: {text}" if text else name
 
 
 class _Signals(QObject):
@@ -39,7 +45,7 @@ class _Job(QRunnable):
         try:
             result = self.fn(*self.args)
         except BaseException as exc:  # noqa: BLE001 - every failure must reach the user as a message
-            if type(exc).__name__ not in ("LabError", "PuzzleError", "CheckpointError"):
+            if type(exc).__name__ not in OWN_ERRORS:
                 traceback.print_exc()  # unexpected: keep the details in the log
             outcome, payload = self.signals.failed, describe_error(exc)
         else:

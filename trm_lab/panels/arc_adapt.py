@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 
 from trm_lab import theme
 from trm_lab.widgets.grid_view import GridView
+from trm_lab.workers import describe_named_error
 
 FRESH = "fresh tiny TRM"
 AUTO_LABEL = "arc-base if the task fits, else fresh"
@@ -45,9 +46,8 @@ class AdaptThread(QThread):
     def __init__(self, task: Any, options: Any, parent: QObject | None = None):
         super().__init__(parent)
         self.task, self.options = task, options
-        context = multiprocessing.get_context("spawn")
-        self._context = context
-        self._stop = context.Event()
+        self._context = multiprocessing.get_context("spawn")
+        self._stop = self._context.Event()
         self._process: Any = None
 
     def cancel(self) -> None:
@@ -78,7 +78,10 @@ class AdaptThread(QThread):
             if kind == "progress":
                 self.progress.emit(payload)
                 continue
-            (self.finishedWith if kind == "result" else self.failedWith).emit(payload)
+            if kind == "result":
+                self.finishedWith.emit(payload)
+            else:
+                self.failedWith.emit(describe_named_error(*payload))
             break
         self._process.join(5)
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, fields
 from typing import Literal
 
 Mixer = Literal["attention", "mlp"]
-PosEncoding = Literal["rope", "learned", "none"]
+PosEncoding = Literal["rope", "relative2d", "learned", "none"]
 
 
 @dataclass
@@ -23,7 +24,7 @@ class TRMConfig:
     halt_max_steps: int = 16  # supervision steps
     halt_exploration_prob: float = 0.1
     mixer: Mixer = "attention"  # "mlp" = the reference's mlp_t (an MLP over the sequence)
-    pos_encodings: PosEncoding = "rope"
+    pos_encodings: PosEncoding = "rope"  # relative2d: a learned bias per head for every (row, column) offset
     puzzle_emb_ndim: int = 0  # 0 = no puzzle embedding
     puzzle_emb_len: int = 16  # prefix positions; 0 = ceil(puzzle_emb_ndim / hidden_size)
     num_puzzle_identifiers: int = 1
@@ -35,8 +36,10 @@ class TRMConfig:
     def __post_init__(self) -> None:
         if self.mixer not in ("attention", "mlp"):
             raise ValueError(f"mixer must be 'attention' or 'mlp', not {self.mixer!r}")
-        if self.pos_encodings not in ("rope", "learned", "none"):
-            raise ValueError(f"pos_encodings must be rope, learned or none, not {self.pos_encodings!r}")
+        if self.pos_encodings not in ("rope", "relative2d", "learned", "none"):
+            raise ValueError(f"pos_encodings must be rope, relative2d, learned or none, not {self.pos_encodings!r}")
+        if self.pos_encodings == "relative2d" and (self.mixer != "attention" or self.grid_side ** 2 != self.seq_len):
+            raise ValueError(f"relative2d needs attention over a square grid, not {self.mixer} over {self.seq_len}")
         if self.mixer == "attention" and self.hidden_size % self.num_heads:
             raise ValueError(f"hidden_size {self.hidden_size} is not divisible by num_heads {self.num_heads}")
 
@@ -48,6 +51,11 @@ class TRMConfig:
         if self.puzzle_emb_len == 0:
             return -(self.puzzle_emb_ndim // -self.hidden_size)
         return self.puzzle_emb_len
+
+    @property
+    def grid_side(self) -> int:
+        """Side of the square grid the tokens are laid out on (row-major)."""
+        return math.isqrt(self.seq_len)
 
     @property
     def total_len(self) -> int:

@@ -107,6 +107,36 @@ class Rotary(nn.Module):
         return (x.to(wide) * self.cos.to(wide) + rotated.to(wide) * self.sin.to(wide)).to(x.dtype)
 
 
+def local_prior(num_heads: int, side: int) -> torch.Tensor:
+    """-2 * slope * (|row offset| + |column offset|), with slopes 1, 1/2, 1/4 ... per head (a 2D ALiBi): heads start
+    looking at their neighbourhoods, from the nearest cells to wide. Started at zero (uniform attention), a maze
+    model stayed at the trivial "every open cell is path" for 1,000 steps; with this it solved 70% of 9 x 9 mazes."""
+    dr, dc = torch.meshgrid(torch.arange(1 - side, side), torch.arange(1 - side, side), indexing="ij")
+    distance = (dr.abs() + dc.abs()).float().reshape(-1)
+    slopes = 2.0 ** -torch.arange(num_heads).float()
+    return -2.0 * slopes[:, None] * distance
+
+
+class RelativeBias2D(nn.Module):
+    """A learned attention bias per head for every (row offset, column offset) on the square token grid, shared by
+    all layers (T5/Swin style); puzzle-embedding prefix positions get no bias. Unlike 1D RoPE over the flattened
+    grid, "look one row up" is a single parameter, which is what maze routing is made of."""
+
+    def __init__(self, num_heads: int, side: int, prefix_len: int):
+        super().__init__()
+        self.table = nn.Parameter(local_prior(num_heads, side))
+        rows, cols = torch.arange(side * side) // side, torch.arange(side * side) % side
+        index = (rows[:, None] - rows[None, :] + side - 1) * (2 * side - 1) + cols[:, None] - cols[None, :] + side - 1
+        self.register_buffer("index", index, persistent=False)
+        self.prefix_len = prefix_len
+
+    def forward(self) -> torch.Tensor:  # (heads, S, S), added to the attention scores
+        return F.pad(self.table[:, self.index], (self.prefix_len, 0, self.prefix_len, 0))
+
+
+Positions = Rotary | torch.Tensor | None  # what attention is told about positions: RoPE tables or a score bias
+
+
 class Attention(nn.Module):
     def __init__(self, cfg: TRMConfig):
         super().__init__()
@@ -115,12 +145,15 @@ class Attention(nn.Module):
         self.qkv_proj = linear(cfg.hidden_size, 3 * cfg.hidden_size)
         self.o_proj = linear(cfg.hidden_size, cfg.hidden_size)
 
-    def forward(self, h: torch.Tensor, rotary: Rotary | None) -> torch.Tensor:
+    def forward(self, h: torch.Tensor, positions: Positions) -> torch.Tensor:
         B, S, D = h.shape
         q, k, v = self.qkv_proj(h).view(B, S, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
-        if rotary is not None:
-            q, k = rotary(q), rotary(k)
-        out = F.scaled_dot_product_attention(q, k, v)
+        bias = positions if isinstance(positions, torch.Tensor) else None
+        if isinstance(positions, Rotary):
+            q, k = positions(q), positions(k)
+        if bias is not None:
+            bias = bias.to(q.dtype)[None]  # a 4D mask takes torch's fast CPU kernel; a 3D one is 4x slower
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
         return self.o_proj(out.transpose(1, 2).reshape(B, S, D))
 
 
@@ -137,12 +170,12 @@ class Block(nn.Module):
             self.self_attn = Attention(cfg)
         self.mlp = SwiGLU(cfg.hidden_size, cfg.expansion)
 
-    def forward(self, h: torch.Tensor, rotary: Rotary | None) -> torch.Tensor:
+    def forward(self, h: torch.Tensor, positions: Positions) -> torch.Tensor:
         if self.sequence_mixing:
             # The reference runs mlp_t on the transposed state (B, D, S), so this norm is over positions.
             h = rms_norm(h + self.mlp_t(h), self.eps, dim=-2)
         else:
-            h = rms_norm(h + self.self_attn(h, rotary), self.eps)
+            h = rms_norm(h + self.self_attn(h, positions), self.eps)
         return rms_norm(h + self.mlp(h), self.eps)
 
 
@@ -153,10 +186,10 @@ class Network(nn.Module):
         super().__init__()
         self.layers = nn.ModuleList(Block(cfg) for _ in range(cfg.L_layers))
 
-    def forward(self, state: torch.Tensor, injection: torch.Tensor, rotary: Rotary | None) -> torch.Tensor:
+    def forward(self, state: torch.Tensor, injection: torch.Tensor, positions: Positions) -> torch.Tensor:
         h = state + injection
         for layer in self.layers:
-            h = layer(h, rotary)
+            h = layer(h, positions)
         return h
 
 
@@ -189,6 +222,8 @@ class TRM(nn.Module):
             if cfg.pos_encodings == "rope" and cfg.mixer == "attention"
             else None
         )
+        if cfg.pos_encodings == "relative2d":
+            self.relative_bias = RelativeBias2D(cfg.num_heads, cfg.grid_side, cfg.prefix_len)
         self.net = Network(cfg)
         self.lm_head = linear(D, cfg.vocab_size)
         self.q_head = linear(D, 2, bias=True)
@@ -220,9 +255,10 @@ class TRM(nn.Module):
     def latent_recursion(self, x, y, z):
         """n times z = net(z, x + y), then y = net(y, z): refine the reasoning, then the answer once."""
         injection = y + x  # fixed while z is refined
+        positions = self.relative_bias() if self.cfg.pos_encodings == "relative2d" else self.rotary
         for _ in range(self.cfg.L_cycles):
-            z = self.net(z, injection, self.rotary)
-        y = self.net(y, z, self.rotary)
+            z = self.net(z, injection, positions)
+        y = self.net(y, z, positions)
         return y, z
 
     def deep_recursion(self, x, y, z):

@@ -101,3 +101,16 @@ def test_pt_files_load_only_weights(tmp_path):
     (tmp_path / "all_config.yaml").write_text("arch:\n  name: recursive_reasoning.trm@X\n  hidden_size: 4\n")
     with pytest.raises(CheckpointError, match="evil.pt: not a readable PyTorch state dict"):
         load_checkpoint(evil)
+
+
+def test_relative2d_model_round_trips_with_its_bias_table(tmp_path):
+    model = small_model(pos_encodings="relative2d")
+    with torch.no_grad():
+        model.relative_bias.table.normal_()
+    path = save_checkpoint(tmp_path / "rel.safetensors", model, encoding=ENC, training={})
+    loaded = load_checkpoint(path).model
+    assert torch.equal(loaded.relative_bias.table, model.relative_bias.table)
+    x = model.embed(torch.randint(1, ENC.vocab_size, (2, ENC.seq_len)))
+    y, z = model.initial_state(2)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x, y, z).logits, model.eval()(x, y, z).logits)

@@ -55,6 +55,21 @@ def test_output_format_follows_suffix(tmp_path):
     assert [M.to_flat(m.grid) for m in M.load(grids)] == [M.to_flat(m.grid) for m in loaded]
 
 
+def _open_pairs(grid: np.ndarray) -> int:
+    passable = grid != M.WALL
+    return int((passable[1:] & passable[:-1]).sum() + (passable[:, 1:] & passable[:, :-1]).sum())
+
+
+def test_loops_zero_gives_perfect_mazes_and_the_default_has_loops(tmp_path):
+    perfect, looped = tmp_path / "perfect.csv", tmp_path / "looped.csv"
+    assert run("maze", "--count", "4", "--seed", "5", "--size", "13", "--loops", "0", "-o", str(perfect)).returncode \
+        == 0
+    assert run("maze", "--count", "4", "--seed", "5", "--size", "13", "-o", str(looped)).returncode == 0
+    for m in M.load(perfect):  # a tree: one fewer corridor joint than open cells, so one route between any two
+        assert _open_pairs(m.grid) == int((m.grid != M.WALL).sum()) - 1
+    assert any(_open_pairs(m.grid) > int((m.grid != M.WALL).sum()) - 1 for m in M.load(looped))
+
+
 def main(capsys, *args: str) -> tuple[int, str]:
     """In-process run (same code path as the console script, without a process start per case)."""
     from trm_lab.cli import main as cli_main
@@ -74,6 +89,10 @@ def test_bad_arguments_give_one_line_errors(tmp_path, capsys):
     assert code == 2 and "maze size must be 5-30" in err
     code, err = main(capsys, "maze", "--clues", "30-35")
     assert code == 2 and "--clues applies to Sudoku only" in err
+    code, err = main(capsys, "sudoku", "--loops", "0")
+    assert code == 2 and "--loops apply to mazes only" in err
+    code, err = main(capsys, "maze", "--loops", "1.5")
+    assert code == 2 and "--loops must be between 0 and 1" in err
     code, err = main(capsys, "sudoku", "--clues", "abc")
     assert code == 2 and "expected a range like 30-35" in err
     code, err = main(capsys, "sudoku", "--size", "5")

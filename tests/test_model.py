@@ -69,3 +69,45 @@ def test_bfloat16_cast_keeps_rope_tables_in_float32():
     assert model.rotary.cos.dtype == torch.float32 and model.y_init.dtype == torch.bfloat16
     fresh = TRM(TRMConfig(vocab_size=6, seq_len=10, hidden_size=16, num_heads=2))
     assert torch.equal(model.rotary.sin, fresh.rotary.sin)
+
+
+def test_relative2d_bias_depends_only_on_the_row_and_column_offset():
+    cfg = TRMConfig(vocab_size=6, seq_len=16, hidden_size=16, num_heads=2, pos_encodings="relative2d",
+                    puzzle_emb_ndim=16, puzzle_emb_len=1)
+    model = TRM(cfg)
+    with torch.no_grad():
+        model.relative_bias.table.normal_()
+    bias = model.relative_bias()
+    assert bias.shape == (2, 17, 17)
+    assert bias[:, 0].abs().sum() == 0 and bias[:, :, 0].abs().sum() == 0  # the puzzle prefix gets no bias
+    cell = bias[:, 1:, 1:].view(2, 4, 4, 4, 4)  # (head, query row, query col, key row, key col)
+    torch.testing.assert_close(cell[:, 1, 1, 0, 2], cell[:, 3, 2, 2, 3])  # both: one row up, one column right
+    assert not torch.equal(cell[:, 1, 1, 0, 2], cell[:, 1, 1, 2, 0])
+
+
+def test_relative2d_attention_can_read_exactly_one_neighbour():
+    """A large bias on one offset turns a head into "copy the cell to my left": what maze routing is built from."""
+    cfg = TRMConfig(vocab_size=6, seq_len=25, hidden_size=8, num_heads=1, pos_encodings="relative2d")
+    model = TRM(cfg)
+    side = 2 * 5 - 1
+    with torch.no_grad():
+        model.relative_bias.table.fill_(-1e4)
+        model.relative_bias.table[0, (0 + 4) * side + (1 + 4)] = 0.0  # query minus key = (0 rows, +1 column)
+    attention = model.net.layers[0].self_attn
+    h = torch.randn(1, 25, 8)
+    with torch.no_grad():
+        out = attention(h, model.relative_bias())
+        _, _, v = attention.qkv_proj(h).chunk(3, dim=-1)
+        expected = attention.o_proj(v)
+    grid_out, grid_expected = out.view(5, 5, 8), expected.view(5, 5, 8)
+    torch.testing.assert_close(grid_out[:, 1:], grid_expected[:, :-1], atol=1e-5, rtol=1e-5)
+
+
+def test_relative2d_needs_a_square_grid_and_attention():
+    for bad in ({"seq_len": 12}, {"seq_len": 16, "mixer": "mlp"}):
+        try:
+            TRMConfig(vocab_size=6, **{"hidden_size": 16, "num_heads": 2, "pos_encodings": "relative2d", **bad})
+        except ValueError as err:
+            assert "relative2d" in str(err)
+        else:
+            raise AssertionError(f"{bad} accepted")

@@ -80,12 +80,14 @@ def _cache_dir() -> Path | None:
 
 
 def measure_tier(model_path: Path, kind: str, size: int, count: int, seed: int, clues: tuple[int, int] | None,
-                 train_fp: set[tuple] | None, workdir: Path) -> dict:
-    name = f"{kind}{size}-" + (f"{clues[0]}-{clues[1]}" if clues else "all")
+                 train_fp: set[tuple] | None, workdir: Path, loops: float | None = None) -> dict:
+    name = f"{kind}{size}-" + (f"{clues[0]}-{clues[1]}" if clues else "all" if loops is None else f"loops{loops:g}")
     path = workdir / f"{name}.csv"
     args = ["generate", kind, "--count", str(count), "--seed", str(seed), "--size", str(size), "-o", str(path)]
     if clues:
         args += ["--clues", f"{clues[0]}-{clues[1]}"]
+    if loops is not None:
+        args += ["--loops", f"{loops:g}"]
     _cli(*args)
     shown = "trm-lab " + " ".join(a if a != str(path) else f"{name}.csv" for a in args)
     overlap, evaluated = 0, count
@@ -103,7 +105,9 @@ def measure_tier(model_path: Path, kind: str, size: int, count: int, seed: int, 
             path = workdir / f"{name}-heldout.csv"
             module.save(path, fresh)
     report = json.loads(_cli("eval", str(path), "--model", str(model_path), "--json").stdout)
-    return {"tier": f"{clues[0]}-{clues[1]} givens" if clues else f"{size}x{size}", "count": evaluated,
+    tier = (f"{clues[0]}-{clues[1]} givens" if clues else f"{size}x{size}" if loops is None
+            else f"{size}x{size}, " + ("no loops" if loops == 0 else f"loops {loops:g}"))
+    return {"tier": tier, "count": evaluated,
             "seed": seed, "generate": shown,
             "exact_accuracy": report["exact_accuracy"], "cell_accuracy": report["cell_accuracy"],
             "mean_halting_step": report["mean_halting_step"], "puzzles_per_s": report["puzzles_per_s"],
@@ -179,10 +183,14 @@ def _describe_data(cfg: TrainConfig) -> str:
     if d.kind == "sudoku":
         return (f"generated {d.size}x{d.size} Sudokus with unique solutions, {d.clues[0]}-{d.clues[1]} givens, a pool "
                 f"of up to {d.pool_size} puzzles (growing with the steps) with a fresh random symmetry on every draw.")
-    text = f"{d.size}x{d.size} mazes generated fresh for every draw (engine.puzzles.maze, hard: long shortest paths)"
+    text = f"{d.size}x{d.size} mazes generated fresh for every draw (engine.puzzles.maze, hard: long shortest paths"
+    text += ("; perfect: one route between any two cells)" if d.maze_loops == 0
+             else f"; loops: {d.maze_loops:g} of the inner walls knocked out)")
     if d.curriculum_start and d.curriculum_steps:
         text += (f", with a size curriculum: {d.curriculum_start}x{d.curriculum_start} mazes padded with walls at "
                  f"first, growing to {d.size}x{d.size} over {d.curriculum_steps} steps")
+    if cfg.init_from:
+        text += f". Started from the weights of `{cfg.init_from}`, not at random"
     return text + "."
 
 
@@ -190,7 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m trainers.bundle", description=__doc__.split("\n\n")[0])
     ap.add_argument("run", type=Path)
     ap.add_argument("name")
-    ap.add_argument("--tiers", default="", help="Sudoku givens ranges, e.g. 40-50,33-39 (default: one tier)")
+    ap.add_argument("--tiers", default="", help="Sudoku givens ranges, e.g. 40-50,33-39 (default: one tier); "
+                    "mazes: loop fractions, e.g. 0,0.2 (default: the run's)")
     ap.add_argument("--count", type=int, default=200)
     ap.add_argument("--seed", type=int, default=424242)
     ap.add_argument("--targets", default="{}", help='JSON {"40-50 givens": 0.99, ...}')
@@ -220,11 +229,14 @@ def main(argv: list[str] | None = None) -> int:
     train_fp = None
     if cfg.data.source == "generate":
         train_fp = training_fingerprints(cfg, steps) if kind == "sudoku" else training_maze_keys(cfg, steps)
-    tiers = [tuple(int(x) for x in t.split("-")) for t in args.tiers.split(",") if t] or [None]
+    if kind == "maze":
+        tiers = [(None, float(t)) for t in args.tiers.split(",") if t] or [(None, cfg.data.maze_loops)]
+    else:
+        tiers = [(tuple(int(x) for x in t.split("-")), None) for t in args.tiers.split(",") if t] or [(None, None)]
     results = []
     with tempfile.TemporaryDirectory() as tmp:
-        for i, clues in enumerate(tiers):
-            r = measure_tier(model_path, kind, size, args.count, args.seed + i, clues, train_fp, Path(tmp))
+        for i, (clues, loops) in enumerate(tiers):
+            r = measure_tier(model_path, kind, size, args.count, args.seed + i, clues, train_fp, Path(tmp), loops)
             print(json.dumps({k: v for k, v in r.items() if k != "exact_accuracy_per_step"}), flush=True)
             results.append(r)
     write_card(args.out / f"{args.name}.md", name=args.name, cfg=cfg, run=args.run, ckpt=ckpt,

@@ -14,6 +14,8 @@ import torch
 from safetensors import safe_open
 
 from engine.checkpoint import CheckpointError, load_checkpoint, read_metadata, save_checkpoint
+from engine.config import TRMConfig
+from engine.model import TRM, local_prior
 
 TRAIN_PREFIX = "train/"
 
@@ -55,4 +57,46 @@ def export_model(src: Path, dst: Path, training_update: dict | None = None) -> P
     return save_checkpoint(dst, loaded.model, encoding=loaded.encoding, training=training)
 
 
-__all__ = ["TRAIN_PREFIX", "code_version", "read_train_checkpoint", "export_model", "save_checkpoint"]
+def start_weights(path: Path, cfg: TRMConfig) -> TRM:
+    """A `cfg` model starting from the weights of `path` (a model file, a training checkpoint or a run directory's
+    newest one): fine-tuning, or growing a relative2d model to a larger canvas, which is how a maze model learnt on
+    small mazes (cheap steps) carries over to large ones. Learnt offsets keep their values, new farther ones start
+    from the local prior; every other tensor must match."""
+    from trainers.rundir import latest_checkpoint
+
+    path = Path(path)
+    if path.is_dir():
+        newest = latest_checkpoint(path)
+        if newest is None:
+            raise CheckpointError(f"{path}: no complete checkpoint to start from")
+        path = newest
+    source = load_checkpoint(path).model.state_dict()
+    model = TRM(cfg)
+    state = model.state_dict()
+    missing = sorted(set(state) - set(source))
+    extra = sorted(set(source) - set(state))
+    if missing or extra:
+        raise CheckpointError(f"{path}: a different architecture (missing {missing[:3]}, extra {extra[:3]})")
+    for name, tensor in state.items():
+        new = source[name]
+        if name == "relative_bias.table" and new.shape != tensor.shape:
+            new = _recentre(new, cfg.num_heads, cfg.grid_side)
+        if new.shape != tensor.shape:
+            raise CheckpointError(f"{path}: {name} has shape {tuple(new.shape)} there, this model needs "
+                                  f"{tuple(tensor.shape)} (only a relative2d model can change its canvas)")
+        state[name] = new
+    model.load_state_dict(state)
+    return model
+
+
+def _recentre(table: torch.Tensor, heads: int, side: int) -> torch.Tensor:
+    """The offsets both canvases share copied into the local prior of `side` (cropped when it is smaller)."""
+    old = (int(round(table.shape[-1] ** 0.5)) + 1) // 2
+    out = local_prior(heads, side).view(heads, 2 * side - 1, 2 * side - 1)
+    keep = min(old, side)
+    src = table.view(heads, 2 * old - 1, 2 * old - 1)[:, old - keep: old + keep - 1, old - keep: old + keep - 1]
+    out[:, side - keep: side + keep - 1, side - keep: side + keep - 1] = src
+    return out.reshape(heads, -1)
+
+
+__all__ = ["start_weights", "TRAIN_PREFIX", "code_version", "read_train_checkpoint", "export_model", "save_checkpoint"]

@@ -65,6 +65,7 @@ class TrainConfig:
     device: str = "auto"
     compile: bool = False
     threads: int | None = None  # torch intra-op threads (None = torch default)
+    init_from: str = ""  # start from these weights (model file, training checkpoint or run directory), not at random
     notes: str = ""  # free text: where the recipe comes from, what it needs
 
     def __post_init__(self) -> None:

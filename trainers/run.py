@@ -105,8 +105,10 @@ def run(args: argparse.Namespace, *, on_metrics: Callable[[dict], None] | None =
 
     import torch
 
+    from engine.checkpoint import CheckpointError
+    from trainers.checkpointing import start_weights
     from trainers.data import build_datasets
-    from trainers.loop import train
+    from trainers.loop import resolve_model_config, train
     from trainers.rundir import RunWriter
 
     if cfg.threads:
@@ -121,9 +123,16 @@ def run(args: argparse.Namespace, *, on_metrics: Callable[[dict], None] | None =
                 RunWriter(run_dir).set_status("failed", step=0, total_steps=cfg.steps, message=str(exc))
             print(f"error: {exc}", file=sys.stderr)
             return 2
+        init_model = None
+        if cfg.init_from and not args.resume:
+            try:
+                init_model = start_weights(Path(cfg.init_from), resolve_model_config(cfg, dataset))
+            except (CheckpointError, ValueError) as exc:
+                print(f"error: init_from: {exc}", file=sys.stderr)
+                return 2
         try:
             result = train(cfg, dataset, run_dir, eval_set=eval_set, on_metrics=on_metrics,
-                           resume=bool(args.resume))
+                           resume=bool(args.resume), init_model=init_model)
         except FileNotFoundError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

@@ -441,18 +441,19 @@ def generate_one(seed: np.random.SeedSequence | int, size: int = 15, min_path: i
 
 
 def _generate_job(args: tuple) -> Maze:
-    seed, size, min_path = args
-    return generate_one(seed, size, min_path)
+    seed, size, min_path, loops = args
+    return generate_one(seed, size, min_path, loop_fraction=loops)
 
 
-def generate(count: int, *, seed: int, size: int = 15, min_path: int | None = None, workers: int | None = None,
-             progress=None) -> list[Maze]:
-    """`count` mazes (`solution` filled, `rating` = shortest path length). Maze k depends only on (seed, k)."""
+def generate(count: int, *, seed: int, size: int = 15, min_path: int | None = None, loops: float = 0.2,
+             workers: int | None = None, progress=None) -> list[Maze]:
+    """`count` mazes (`solution` filled, `rating` = shortest path length). Maze k depends only on (seed, k).
+    `loops`: fraction of loop walls knocked out (0: perfect mazes, a single route between any two cells)."""
     if count < 0:
         raise PuzzleError(f"count must be >= 0, got {count}")
     if not MIN_SIZE <= size <= MAX_GRID:
         raise PuzzleError(f"maze size must be {MIN_SIZE}-{MAX_GRID}, got {size}")
-    jobs = [(s, size, min_path) for s in np.random.SeedSequence(seed).spawn(count)]
+    jobs = [(s, size, min_path, loops) for s in np.random.SeedSequence(seed).spawn(count)]
     if workers is None:
         workers = min(os.cpu_count() or 1, 8) if count * size * size >= 200_000 else 1
     return map_jobs(_generate_job, jobs, workers=workers, progress=progress, max_chunk=16)

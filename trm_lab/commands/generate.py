@@ -35,6 +35,9 @@ def register(subparsers) -> None:
     p.add_argument("--size", type=int, default=None,
                    help="Sudoku: 4, 6 or 9 (default 9); maze: side length 5-30 (default 15)")
     p.add_argument("--min-path", type=int, default=None, help="maze: shortest path length to reach (default: hard)")
+    p.add_argument("--loops", type=float, default=None,
+                   help="maze: fraction of inner walls knocked out to add longer routes; 0 = perfect mazes, one "
+                        "route (default 0.2)")
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores for large counts)")
     p.add_argument("-o", "--output", type=Path, default=None, help="output file (.csv, else lines/text grids)")
     p.set_defaults(func=run)
@@ -65,8 +68,8 @@ def run(args: argparse.Namespace) -> int:
         if args.count < 0:
             raise PuzzleError(f"--count must be >= 0, got {args.count}")
         if args.kind == "sudoku":
-            if args.min_path is not None:
-                raise PuzzleError("--min-path applies to mazes only")
+            if args.min_path is not None or args.loops is not None:
+                raise PuzzleError("--min-path and --loops apply to mazes only")
             size = 9 if args.size is None else args.size
             puzzles = sudoku.generate(args.count, seed=args.seed, clues=args.clues, size=size, workers=args.workers,
                                       progress=_progress(f"sudoku {size}x{size}"))
@@ -75,8 +78,11 @@ def run(args: argparse.Namespace) -> int:
             if args.clues is not None:
                 raise PuzzleError("--clues applies to Sudoku only; use --size for mazes")
             size = 15 if args.size is None else args.size
+            if args.loops is not None and not 0 <= args.loops <= 1:
+                raise PuzzleError(f"--loops must be between 0 and 1, got {args.loops}")
             puzzles = maze.generate(args.count, seed=args.seed, size=size, min_path=args.min_path,
-                                    workers=args.workers, progress=_progress(f"maze {size}x{size}"))
+                                    loops=0.2 if args.loops is None else args.loops, workers=args.workers,
+                                    progress=_progress(f"maze {size}x{size}"))
             module = maze
         for i, p in enumerate(puzzles):
             p.source = f"trm-lab-{args.kind}-seed{args.seed}-{i}"

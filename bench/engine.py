@@ -39,6 +39,9 @@ CONFIGS = {
     "maze15-cpu (attn 64)": (TRMConfig(vocab_size=6, seq_len=225, hidden_size=64, num_heads=4, expansion=2.0,
                                        H_cycles=2, L_cycles=3, mixer="attention", pos_encodings="rope"),
                              {1: 12, 64: 6}),
+    "maze15-cpu (attn 64, relative2d)": (TRMConfig(vocab_size=6, seq_len=225, hidden_size=64, num_heads=4,
+                                                   expansion=2.0, H_cycles=2, L_cycles=3, mixer="attention",
+                                                   pos_encodings="relative2d"), {1: 12, 64: 6}),
 }
 
 

@@ -39,6 +39,33 @@ class LoadedModel:
     training: dict = field(default_factory=dict)
     path: Path | None = None
     name: str = ""
+    _canvases: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def any_maze_size(self) -> bool:
+        return fits_any_maze(self.encoding.kind, self.config.pos_encodings)
+
+    def fitted(self, rows: int, cols: int) -> LoadedModel:
+        """This model for a rows x cols puzzle: a relative2d maze model on a canvas of the maze's own size (cached),
+        any other model as it is (a smaller maze is then padded with walls)."""
+        if not self.any_maze_size:
+            return self
+        from engine.model import with_canvas
+        from engine.puzzles import maze
+
+        side = max(rows, cols, maze.MIN_SIZE)
+        if side == self.encoding.rows:
+            return self
+        if side not in self._canvases:
+            model = with_canvas(self.model, side)
+            self._canvases[side] = LoadedModel(model, model.cfg, maze.encoding(side), self.training, self.path,
+                                               self.name)
+        return self._canvases[side]
+
+
+def fits_any_maze(kind: str, pos_encodings: str | None) -> bool:
+    """A relative2d maze model solves mazes of any size (LoadedModel.fitted), not only up to its canvas."""
+    return kind == "maze" and pos_encodings == "relative2d"
 
 
 def save_checkpoint(

@@ -224,8 +224,10 @@ def solve_puzzle(loaded, grid: np.ndarray, options: SolveOptions | None = None, 
                  ) -> Iterator[GridStep]:
     """Encode `grid` with the model's encoding, solve it step by step, decode every step back to a grid.
 
-    A smaller maze is padded with walls to the model's size (and cropped back); an ARC grid is put on the canvas.
+    A relative2d maze model runs on the maze's own size (`LoadedModel.fitted`); for other models a smaller maze is
+    padded with walls to the model's size (and cropped back); an ARC grid is put on the canvas.
     """
+    loaded = loaded.fitted(*np.asarray(grid).shape[:2]) if np.asarray(grid).ndim == 2 else loaded
     codec = GridCodec(loaded.encoding, grid)
     ids = torch.tensor([puzzle_id]) if loaded.config.prefix_len else None
     for step in solve_steps(loaded.model, codec.tokens[None], ids, options):

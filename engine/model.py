@@ -8,7 +8,7 @@ reasoning state (z_L). Weights and behaviour match the reference implementation;
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -117,6 +117,17 @@ def local_prior(num_heads: int, side: int) -> torch.Tensor:
     return -2.0 * slopes[:, None] * distance
 
 
+def resize_table(table: torch.Tensor, num_heads: int, side: int) -> torch.Tensor:
+    """A bias table for a `side` canvas: the offsets both canvases share keep their learnt values, farther ones (a
+    larger canvas) start from the local prior."""
+    old = (math.isqrt(table.shape[-1]) + 1) // 2
+    out = local_prior(num_heads, side).to(table).view(num_heads, 2 * side - 1, 2 * side - 1)
+    keep = min(old, side)
+    shared = table.view(num_heads, 2 * old - 1, 2 * old - 1)[:, old - keep: old + keep - 1, old - keep: old + keep - 1]
+    out[:, side - keep: side + keep - 1, side - keep: side + keep - 1] = shared
+    return out.reshape(num_heads, -1)
+
+
 class RelativeBias2D(nn.Module):
     """A learned attention bias per head for every (row offset, column offset) on the square token grid, shared by
     all layers (T5/Swin style); puzzle-embedding prefix positions get no bias. Unlike 1D RoPE over the flattened
@@ -148,11 +159,10 @@ class Attention(nn.Module):
     def forward(self, h: torch.Tensor, positions: Positions) -> torch.Tensor:
         B, S, D = h.shape
         q, k, v = self.qkv_proj(h).view(B, S, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
-        bias = positions if isinstance(positions, torch.Tensor) else None
         if isinstance(positions, Rotary):
             q, k = positions(q), positions(k)
-        if bias is not None:
-            bias = bias.to(q.dtype)[None]  # a 4D mask takes torch's fast CPU kernel; a 3D one is 4x slower
+        # A 4D bias takes torch's fast CPU kernel; a 3D one is 4x slower.
+        bias = positions.to(q.dtype)[None] if isinstance(positions, torch.Tensor) else None
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
         return self.o_proj(out.transpose(1, 2).reshape(B, S, D))
 
@@ -278,6 +288,17 @@ class TRM(nn.Module):
         """Answer logits from y's token positions; halting logits (float32) from its first position."""
         q = self.q_head(y[:, 0]).float()
         return self.lm_head(y[:, self.cfg.prefix_len :]), q[:, 0], q[:, 1]
+
+
+def with_canvas(model: TRM, side: int) -> TRM:
+    """The same relative2d model on a side x side canvas. Attention weights do not depend on the canvas and the bias
+    table is resized, so a maze model can run on each maze's own size: no padding it never saw, and larger mazes."""
+    cfg = replace(model.cfg, seq_len=side * side)
+    state = dict(model.state_dict())
+    state["relative_bias.table"] = resize_table(state["relative_bias.table"], cfg.num_heads, side)
+    out = TRM(cfg)
+    out.load_state_dict(state)
+    return out.to(next(model.parameters()).device).train(model.training)
 
 
 def count_parameters(model: TRM, include_embeddings: bool = False) -> int:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import platformdirs
 
-from engine.checkpoint import CheckpointError, read_metadata
+from engine.checkpoint import CheckpointError, fits_any_maze, read_metadata
 from engine.puzzles.base import Encoding, PuzzleError
 
 BUNDLED_DIR = Path(__file__).resolve().parents[1] / "assets" / "models"
@@ -86,7 +86,8 @@ def resolve_model(name_or_path: str | os.PathLike, **dirs) -> Path:
 
 def default_model(kind: str, rows: int | None = None, **dirs) -> ModelEntry | None:
     """The model to use for a puzzle: same kind; for `rows`, an exact size first, else (mazes, ARC) the smallest
-    model that fits, since smaller mazes pad to the model and ARC grids sit on its canvas."""
+    model that fits, since smaller mazes pad to the model and ARC grids sit on its canvas; for a larger maze, a
+    model that takes any maze size."""
     candidates = [e for e in list_models(**dirs) if e.kind == kind]
     if rows is None:
         return candidates[0] if candidates else None
@@ -96,4 +97,5 @@ def default_model(kind: str, rows: int | None = None, **dirs) -> ModelEntry | No
     if kind == "sudoku":
         return None
     bigger = sorted((e for e in candidates if e.encoding.rows >= rows), key=lambda e: (e.encoding.rows, not e.bundled))
-    return bigger[0] if bigger else None
+    any_size = [e for e in candidates if fits_any_maze(kind, e.config.get("pos_encodings"))]
+    return (bigger or any_size or [None])[0]

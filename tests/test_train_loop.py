@@ -141,7 +141,7 @@ def test_every_preset_loads_and_builds_its_model():
     from engine.model import TRM, count_parameters
 
     names = list_presets()
-    assert {"tiny-sudoku4", "cpu-sudoku4", "cpu-sudoku6", "cpu-sudoku9", "cpu-maze15"} <= set(names)
+    assert {"tiny-sudoku4", "cpu-sudoku4", "cpu-sudoku6", "cpu-sudoku9", "cpu-maze9", "cpu-maze15"} <= set(names)
     for name in names:
         cfg = load_preset(name)
         assert cfg.preset == name

@@ -15,7 +15,7 @@ from safetensors import safe_open
 
 from engine.checkpoint import CheckpointError, load_checkpoint, read_metadata, save_checkpoint
 from engine.config import TRMConfig
-from engine.model import TRM, local_prior
+from engine.model import TRM, resize_table
 
 TRAIN_PREFIX = "train/"
 
@@ -80,23 +80,13 @@ def start_weights(path: Path, cfg: TRMConfig) -> TRM:
     for name, tensor in state.items():
         new = source[name]
         if name == "relative_bias.table" and new.shape != tensor.shape:
-            new = _recentre(new, cfg.num_heads, cfg.grid_side)
+            new = resize_table(new, cfg.num_heads, cfg.grid_side)
         if new.shape != tensor.shape:
             raise CheckpointError(f"{path}: {name} has shape {tuple(new.shape)} there, this model needs "
                                   f"{tuple(tensor.shape)} (only a relative2d model can change its canvas)")
         state[name] = new
     model.load_state_dict(state)
     return model
-
-
-def _recentre(table: torch.Tensor, heads: int, side: int) -> torch.Tensor:
-    """The offsets both canvases share copied into the local prior of `side` (cropped when it is smaller)."""
-    old = (int(round(table.shape[-1] ** 0.5)) + 1) // 2
-    out = local_prior(heads, side).view(heads, 2 * side - 1, 2 * side - 1)
-    keep = min(old, side)
-    src = table.view(heads, 2 * old - 1, 2 * old - 1)[:, old - keep: old + keep - 1, old - keep: old + keep - 1]
-    out[:, side - keep: side + keep - 1, side - keep: side + keep - 1] = src
-    return out.reshape(heads, -1)
 
 
 __all__ = ["start_weights", "TRAIN_PREFIX", "code_version", "read_train_checkpoint", "export_model", "save_checkpoint"]

@@ -245,7 +245,8 @@ class MainWindow(QMainWindow):
 
         def done(loaded: Any) -> None:
             enc = loaded.encoding
-            view = next((v for v in reversed(self.views()) if model_fits(enc.kind, enc.rows, v.doc)), None)
+            view = next((v for v in reversed(self.views())
+                         if model_fits(enc.kind, enc.rows, v.doc, loaded.config.pos_encodings)), None)
             if view is None:
                 if enc.kind == "sudoku" and enc.rows in (4, 6, 9):
                     view = self.new_sudoku(enc.rows)

@@ -107,7 +107,7 @@ def prepare(args: argparse.Namespace):
         raise CommandError(f"{path}: no puzzles in the file")
     loaded = load_model(args, kind, items)
     for item in items:  # every puzzle must fit the model before any output
-        GridCodec(loaded.encoding, item.grid)
+        GridCodec(loaded.fitted(*item.grid.shape).encoding, item.grid)
     return kind, items, loaded
 
 
@@ -208,6 +208,8 @@ def run_eval(args: argparse.Namespace) -> int:
     if not items:
         raise CommandError(f"{args.file}: no puzzle has a known answer to compare with")
     opts = options(args, loaded)
+    # One canvas for the batch: a relative2d maze model takes the largest maze's size, smaller ones are padded.
+    loaded = loaded.fitted(max(i.grid.shape[0] for i in items), max(i.grid.shape[1] for i in items))
     codecs = [GridCodec(loaded.encoding, item.grid) for item in items]
     n, steps = len(items), opts.max_steps
     exact = np.zeros((steps, n), dtype=bool)

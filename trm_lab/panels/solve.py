@@ -41,15 +41,17 @@ OPEN_CHECKPOINT = "__open__"
 SPEEDS = (("0.5\u00d7", 1.0), ("1\u00d7", 2.0), ("2\u00d7", 4.0), ("4\u00d7", 8.0))  # steps per second
 
 
-def model_fits(entry_kind: str, rows: int, doc: Document) -> bool:
+def model_fits(entry_kind: str, rows: int, doc: Document, pos_encodings: str | None = None) -> bool:
     """Can a model of this kind and grid size solve the document's puzzle?"""
+    from engine.checkpoint import fits_any_maze
+
     if entry_kind != doc.kind:
         return False
     grid = doc.puzzle_input()
     if doc.kind == "sudoku":
         return rows == grid.shape[0]
     if doc.kind == "maze":
-        return rows >= max(grid.shape)
+        return rows >= max(grid.shape) or fits_any_maze(entry_kind, pos_encodings)
     return rows >= max(grid.shape) + 1 or rows >= 30  # ARC: the grid plus its end-of-grid marker on the canvas
 
 
@@ -274,7 +276,8 @@ class SolvePanel(QWidget):
         listed = cached_models()
         entries = listed or []
         same_kind = [e for e in entries if e.kind == self.doc.kind]
-        fitting = [e for e in same_kind if model_fits(e.kind, e.encoding.rows, self.doc)]
+        fitting = [e for e in same_kind
+                   if model_fits(e.kind, e.encoding.rows, self.doc, e.config.get("pos_encodings"))]
         fitting.sort(key=lambda e: (not e.bundled, e.encoding.rows, e.name))
         for e in fitting:
             tag = "bundled" if e.bundled else "yours"
@@ -326,7 +329,7 @@ class SolvePanel(QWidget):
 
         def ok(loaded: Any) -> None:
             enc = loaded.encoding
-            if not model_fits(enc.kind, enc.rows, self.doc):
+            if not model_fits(enc.kind, enc.rows, self.doc, loaded.config.pos_encodings):
                 self.errorRaised.emit(
                     f"{Path(path).name} is a {enc.kind} model for {enc.rows}\u00d7{enc.cols} grids; it cannot solve "
                     f"this {self.doc.kind} puzzle ({self.doc.puzzle_input().shape[0]}\u00d7"
@@ -384,7 +387,7 @@ class SolvePanel(QWidget):
             self.solve_button.setEnabled(True)
             return
         enc = loaded.encoding
-        if not model_fits(enc.kind, enc.rows, self.doc):
+        if not model_fits(enc.kind, enc.rows, self.doc, loaded.config.pos_encodings):
             self._load_failed(f"{loaded.name or 'this model'} is a {enc.kind} model for {enc.rows}\u00d7{enc.cols} "
                               f"grids, not for this puzzle.")
             return

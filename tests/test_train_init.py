@@ -77,3 +77,13 @@ def test_a_run_started_from_a_smaller_mazes_run_carries_its_weights(tmp_path):
     bad = _train(tmp_path, "bad", init_from=str(tmp_path / "nowhere"))
     assert bad.returncode == 2 and "init_from" in bad.stderr and "nowhere" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_export_can_set_the_supervision_steps_the_model_runs(tmp_path):
+    from trainers.checkpointing import export_model
+
+    src = save_checkpoint(tmp_path / "m.safetensors", _maze_model(5), encoding=maze.encoding(5), training={})
+    out = export_model(src, tmp_path / "out.safetensors", max_steps=4)
+    loaded = load_checkpoint(out)
+    assert loaded.config.halt_max_steps == 4 and _maze_model(5).cfg.halt_max_steps == 16
+    assert torch.equal(loaded.model.relative_bias.table, load_checkpoint(src).model.relative_bias.table)

@@ -89,7 +89,7 @@ def shoot(views: list[str], theme_name: str, suffix: str, size: tuple[int, int])
         from engine.puzzles import maze
 
         sizes = sorted({m.encoding.rows for m in models if m.kind == "maze"})
-        n = sizes[0] if sizes else 15
+        n = max(sizes) if sizes else 15
         m = maze.generate(1, seed=3, size=n, loops=0.0, workers=1)[0]  # the kind the bundled model learnt
         view = window.new_maze(n)
         view.doc.replace(m.grid, m.solution)

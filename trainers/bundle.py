@@ -125,7 +125,9 @@ def write_card(path: Path, *, name: str, cfg: TrainConfig, run: Path, ckpt: Path
         "",
         f"TRM trained on this project's CPU (2 shared cores) with the `{cfg.preset}` preset "
         f"({loaded.config.mixer} mixer, hidden {loaded.config.hidden_size}, {loaded.config.L_layers} layers, "
-        f"T={loaded.config.H_cycles}, n={loaded.config.L_cycles}, {loaded.config.halt_max_steps} supervision steps; "
+        f"T={loaded.config.H_cycles}, n={loaded.config.L_cycles}, {loaded.config.halt_max_steps} supervision steps"
+        + ("; " if loaded.config.halt_max_steps == cfg.model.get("halt_max_steps", 16)
+           else f" (trained with {cfg.model.get('halt_max_steps', 16)}); ") +
         f"{count_parameters(loaded.model):,} parameters without embeddings). EMA weights.",
         "",
         "## Training",
@@ -207,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--notes", default="")
     ap.add_argument("--out", type=Path, default=ROOT / "assets" / "models")
     ap.add_argument("--step", type=int, default=None, help="export this step's checkpoint (default: the newest)")
+    ap.add_argument("--max-steps", type=int, default=None,
+                    help="supervision steps the exported model runs by default (default: as trained)")
     args = ap.parse_args(argv)
 
     cfg = TrainConfig.load(args.run / "config.json")
@@ -219,7 +223,8 @@ def main(argv: list[str] | None = None) -> int:
     model_path = args.out / f"{args.name}.safetensors"
     command = args.command or f"python -m trainers.run {cfg.preset} --out {args.run}"
     export_model(ckpt, model_path, training_update={"preset": cfg.preset, "command": command,
-                                                     "wall_time_s": round(training_time_s(args.run), 1)})
+                                                     "wall_time_s": round(training_time_s(args.run), 1)},
+                 max_steps=args.max_steps)
     model_path.chmod(0o644)
     if model_path.stat().st_size > MAX_BYTES:
         print(f"error: {model_path} is {model_path.stat().st_size} bytes (> 8 MB)", file=sys.stderr)

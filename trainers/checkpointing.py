@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -48,9 +49,12 @@ def read_train_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str
     return model, train, state
 
 
-def export_model(src: Path, dst: Path, training_update: dict | None = None) -> Path:
-    """The model-only copy (EMA weights, metadata; no optimizer or carry) of a training checkpoint."""
+def export_model(src: Path, dst: Path, training_update: dict | None = None, max_steps: int | None = None) -> Path:
+    """The model-only copy (EMA weights, metadata; no optimizer or carry) of a training checkpoint. `max_steps`: the
+    supervision steps the copy runs by default (its halt_max_steps), if not the ones it was trained with."""
     loaded = load_checkpoint(src)
+    if max_steps is not None:
+        loaded.model.cfg = replace(loaded.model.cfg, halt_max_steps=max_steps)
     training = dict(loaded.training)
     training.update(training_update or {})
     training["exported"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

@@ -278,7 +278,8 @@ class SolvePanel(QWidget):
         same_kind = [e for e in entries if e.kind == self.doc.kind]
         fitting = [e for e in same_kind
                    if model_fits(e.kind, e.encoding.rows, self.doc, e.config.get("pos_encodings"))]
-        fitting.sort(key=lambda e: (not e.bundled, e.encoding.rows, e.name))
+        side = max(self.doc.puzzle_input().shape)  # first the models trained at least this large
+        fitting.sort(key=lambda e: (not e.bundled, e.encoding.rows < side, e.encoding.rows, e.name))
         for e in fitting:
             tag = "bundled" if e.bundled else "yours"
             self.model_box.addItem(f"{e.name}  ({tag}, {e.encoding.rows}\u00d7{e.encoding.cols})", str(e.path))

@@ -97,5 +97,6 @@ def default_model(kind: str, rows: int | None = None, **dirs) -> ModelEntry | No
     if kind == "sudoku":
         return None
     bigger = sorted((e for e in candidates if e.encoding.rows >= rows), key=lambda e: (e.encoding.rows, not e.bundled))
-    any_size = [e for e in candidates if fits_any_maze(kind, e.config.get("pos_encodings"))]
+    any_size = sorted((e for e in candidates if fits_any_maze(kind, e.config.get("pos_encodings"))),
+                      key=lambda e: (-e.encoding.rows, not e.bundled))  # the one trained nearest the maze's size
     return (bigger or any_size or [None])[0]

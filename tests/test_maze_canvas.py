@@ -54,6 +54,9 @@ def test_only_relative2d_maze_models_take_larger_mazes(dirs, tmp_path):  # noqa:
     save_checkpoint(dirs / "rel9.safetensors", _model(9), encoding=maze.encoding(9), training={})
     assert registry.default_model("maze", 13).name == "rel9"
     assert registry.default_model("maze", 9).name in ("rel9", "rope9")
+    save_checkpoint(dirs / "rel11.safetensors", _model(11), encoding=maze.encoding(11), training={})
+    assert registry.default_model("maze", 13).name == "rel11"  # trained nearest the maze's size
+    assert registry.default_model("maze", 10).name == "rel11"  # the smallest that holds it, as before
 
 
 def test_the_solve_panel_offers_a_relative2d_model_for_any_maze():

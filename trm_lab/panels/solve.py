@@ -278,8 +278,8 @@ class SolvePanel(QWidget):
         same_kind = [e for e in entries if e.kind == self.doc.kind]
         fitting = [e for e in same_kind
                    if model_fits(e.kind, e.encoding.rows, self.doc, e.config.get("pos_encodings"))]
-        side = max(self.doc.puzzle_input().shape)  # first the models trained at least this large
-        fitting.sort(key=lambda e: (not e.bundled, e.encoding.rows < side, e.encoding.rows, e.name))
+        side = max(self.doc.puzzle_input().shape)  # first the model trained on the nearest size, larger before smaller
+        fitting.sort(key=lambda e: (not e.bundled, e.encoding.rows < side, abs(e.encoding.rows - side), e.name))
         for e in fitting:
             tag = "bundled" if e.bundled else "yours"
             self.model_box.addItem(f"{e.name}  ({tag}, {e.encoding.rows}\u00d7{e.encoding.cols})", str(e.path))

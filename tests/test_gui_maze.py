@@ -137,3 +137,27 @@ def test_checkpoint_from_training_opens_in_a_fitting_puzzle(qtbot, window, model
     qtbot.waitUntil(lambda: window.current_document() is not None
                     and window.current_view().solve.current_model_path() == str(models["maze"]), timeout=30000)
     assert window.current_document().kind == "maze" and dialogs == []
+
+
+def test_bundled_maze_models_solve_mazes_of_other_sizes(qtbot, window, lab_env):
+    """End to end with the real bundled relative2d models: an 11x11 maze on its own canvas, and a 21x21 maze (larger
+    than any model) offered the one trained nearest its size."""
+    import shutil
+    from pathlib import Path
+
+    from trm_lab.session import MazeDocument
+
+    bundled = lab_env.parents[2] / "bundled"
+    for name in ("maze9", "maze15"):
+        shutil.copy(Path(__file__).resolve().parents[1] / "assets" / "models" / f"{name}.safetensors", bundled)
+    window.refresh_models()
+    qtbot.waitSignal(window.modelsListed, timeout=30000).wait()
+    m = maze.generate(1, seed=12, size=11, loops=0.0, workers=1)[0]
+    view = window.add_document(MazeDocument(m.grid))
+    panel = view.solve
+    assert panel.model_box.itemText(0).startswith("maze15")  # the smallest trained at least this large
+    solve_and_wait(qtbot, panel)
+    assert panel.session.verdict.status == "solved", panel.verdict_detail.text()
+    assert panel.session.steps[-1].grid.shape == (11, 11)
+    big = window.new_maze(21)
+    assert big.solve.model_box.itemText(0).startswith("maze15") and big.solve.current_model_path() is not None

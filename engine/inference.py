@@ -227,7 +227,9 @@ def solve_puzzle(loaded, grid: np.ndarray, options: SolveOptions | None = None, 
     A relative2d maze model runs on the maze's own size (`LoadedModel.fitted`); for other models a smaller maze is
     padded with walls to the model's size (and cropped back); an ARC grid is put on the canvas.
     """
-    loaded = loaded.fitted(*np.asarray(grid).shape[:2]) if np.asarray(grid).ndim == 2 else loaded
+    grid = np.asarray(grid)
+    if grid.ndim == 2:  # anything else is GridCodec's to reject
+        loaded = loaded.fitted(*grid.shape)
     codec = GridCodec(loaded.encoding, grid)
     ids = torch.tensor([puzzle_id]) if loaded.config.prefix_len else None
     for step in solve_steps(loaded.model, codec.tokens[None], ids, options):

@@ -28,10 +28,7 @@ class ModelEntry:
     encoding: Encoding
     bundled: bool
     card: dict = field(default_factory=dict)  # the `<name>.json` card, or {"text": ...} from `<name>.md`
-
-    @property
-    def config(self) -> dict:
-        return json.loads(read_metadata(self.path).get("config", "{}"))
+    config: dict = field(default_factory=dict)  # TRMConfig fields, read with the rest of the metadata when listed
 
 
 def read_card(path: Path) -> dict:
@@ -56,9 +53,10 @@ def _entry(path: Path, bundled: bool) -> ModelEntry | None:
     try:
         meta = read_metadata(path)
         encoding = Encoding.from_dict(json.loads(meta["puzzle"]))
+        config = json.loads(meta.get("config", "{}"))
     except (CheckpointError, PuzzleError, KeyError, ValueError):
         return None  # not a usable trm-lab checkpoint: leave it out of the list
-    return ModelEntry(path.stem, path, encoding.kind, encoding, bundled, read_card(path))
+    return ModelEntry(path.stem, path, encoding.kind, encoding, bundled, read_card(path), config)
 
 
 def list_models(bundled_dir: Path | None = None, user_dir: Path | None = None) -> list[ModelEntry]:

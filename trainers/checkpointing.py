@@ -16,7 +16,7 @@ from safetensors import safe_open
 
 from engine.checkpoint import CheckpointError, load_checkpoint, read_metadata, save_checkpoint
 from engine.config import TRMConfig
-from engine.model import TRM, resize_table
+from engine.model import TRM, with_canvas
 
 TRAIN_PREFIX = "train/"
 
@@ -74,7 +74,10 @@ def start_weights(path: Path, cfg: TRMConfig) -> TRM:
         if newest is None:
             raise CheckpointError(f"{path}: no complete checkpoint to start from")
         path = newest
-    source = load_checkpoint(path).model.state_dict()
+    source_model = load_checkpoint(path).model
+    if cfg.pos_encodings == source_model.cfg.pos_encodings == "relative2d" and source_model.cfg.seq_len != cfg.seq_len:
+        source_model = with_canvas(source_model, cfg.grid_side)  # its bias table resized; every other tensor must match
+    source = source_model.state_dict()
     model = TRM(cfg)
     state = model.state_dict()
     missing = sorted(set(state) - set(source))
@@ -83,8 +86,6 @@ def start_weights(path: Path, cfg: TRMConfig) -> TRM:
         raise CheckpointError(f"{path}: a different architecture (missing {missing[:3]}, extra {extra[:3]})")
     for name, tensor in state.items():
         new = source[name]
-        if name == "relative_bias.table" and new.shape != tensor.shape:
-            new = resize_table(new, cfg.num_heads, cfg.grid_side)
         if new.shape != tensor.shape:
             raise CheckpointError(f"{path}: {name} has shape {tuple(new.shape)} there, this model needs "
                                   f"{tuple(tensor.shape)} (only a relative2d model can change its canvas)")

@@ -24,7 +24,9 @@ class DataConfig:
     pool_growth: float = 2.0
     augment: bool = True
     maze_loops: float = 0.2  # loop fraction of generated mazes (engine.puzzles.maze.generate_one's default)
-    maze_min_path: int | None = None  # shortest-path length at least this (None: the generator's "hard" default)
+    maze_min_path: int | None = None  # shortest-path length at least this (None: the style's default)
+    maze_style: str = "dfs"  # "dfs" (depth-first maze with maze_loops) or "hard" (Maze-Hard's random walls)
+    maze_density: list[float] | None = None  # "hard": wall density range (None: 0.3-0.5, as Maze-Hard)
     curriculum_start: int | None = None  # mazes: smallest side at step 0 (padded with walls), growing linearly to
     curriculum_steps: int = 0  # `size` over this many steps (0 = no curriculum)
     arc_corpus: str = "arc1"  # ARC pretraining: bundled corpus (arc1 | arc2) when source is "generate"

@@ -291,7 +291,8 @@ class MazeDataset:
                     seq = np.random.SeedSequence([self.seed, 5, index, slot, attempt])
                     side = self.maze_size(index, rng)
                     grid, sol = puzzlegen.generate_maze(seq, side, self.cfg.maze_loops,
-                                                        self.cfg.maze_min_path if side == n else None)
+                                                        self.cfg.maze_min_path if side == n else None,
+                                                        self.cfg.maze_style, self.cfg.maze_density)
                     if side < n:
                         grid, sol = _pad_walls(grid, n), _pad_walls(sol, n)
                 else:
@@ -488,7 +489,7 @@ def build_eval_set(cfg: DataConfig) -> tuple[EvalSet, set[tuple]]:
         q, a = np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
     elif cfg.kind == "maze":
         pairs = [puzzlegen.generate_maze(np.random.SeedSequence([cfg.eval_seed, 1, j]), cfg.size, cfg.maze_loops,
-                                         cfg.maze_min_path)
+                                         cfg.maze_min_path, cfg.maze_style, cfg.maze_density)
                  for j in range(cfg.eval_count)]
         q, a = np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
     else:

@@ -440,20 +440,97 @@ def generate_one(seed: np.random.SeedSequence | int, size: int = 15, min_path: i
                       f"(longest found: {best}); ask for a shorter min_path")
 
 
+HARD_DENSITY = (0.3, 0.5)
+MAZE_STYLES = ("dfs", "hard")
+
+
+def hard_min_path(size: int) -> int:
+    """Maze-Hard keeps 30 x 30 grids whose shortest path is longer than 110 steps; smaller sides scale that by
+    area (20 x 20: 49, 15 x 15: 28)."""
+    return max(4, round(111 * size * size / 900))
+
+
+def bfs_many(passable: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """Breadth-first distances for a batch of grids at once (B, H, W booleans; -1 = unreachable): one whole
+    wavefront per numpy step, so a thousand grids cost about what one costs in a Python loop."""
+    dist = np.where(start, 0, -1).astype(np.int16)
+    frontier = start.copy()
+    d = 0
+    while frontier.any():
+        d += 1
+        grown = np.zeros_like(frontier)
+        grown[:, 1:] |= frontier[:, :-1]
+        grown[:, :-1] |= frontier[:, 1:]
+        grown[:, :, 1:] |= frontier[:, :, :-1]
+        grown[:, :, :-1] |= frontier[:, :, 1:]
+        frontier = grown & passable & (dist < 0)
+        dist[frontier] = d
+    return dist
+
+
+def _random_cell(rng: np.random.Generator, mask: np.ndarray) -> np.ndarray:
+    """One uniformly random True cell of each grid of a (B, H, W) batch (as flat indices)."""
+    keys = np.where(mask, rng.random(mask.shape), -1.0)
+    return keys.reshape(len(mask), -1).argmax(axis=1)
+
+
+def generate_hard_one(seed: np.random.SeedSequence | int, size: int = 30, min_path: int | None = None,
+                      density: tuple[float, float] = HARD_DENSITY, batch: int = 32, max_tries: int = 20_000) -> Maze:
+    """One Maze-Hard-style grid (the procedure of Lehnert et al. that HRM used): walls on a random `density`
+    fraction of the cells, S a random open cell, G a random open cell at least `min_path` steps from it. The
+    answer is one shortest path (many routes tie; `is_valid_solution` accepts any). Candidate grids are drawn and
+    searched `batch` at a time; reproducible from `seed`."""
+    if not MIN_SIZE <= size <= MAX_GRID:
+        raise PuzzleError(f"maze size must be {MIN_SIZE}-{MAX_GRID}, got {size}")
+    lo, hi = density
+    if not 0 <= lo <= hi < 1:
+        raise PuzzleError(f"wall density must be a range within 0-1, got {lo}-{hi}")
+    need = hard_min_path(size) if min_path is None else int(min_path)
+    rng = np.random.default_rng(seed)
+    best = 0
+    for _ in range(max(1, max_tries // batch)):
+        walls = rng.random((batch, size, size)) < rng.uniform(lo, hi, batch)[:, None, None]
+        passable = ~walls
+        usable = passable.reshape(batch, -1).any(axis=1)
+        start = np.zeros_like(passable)
+        start.reshape(batch, -1)[np.arange(batch), _random_cell(rng, passable)] = True
+        start &= usable[:, None, None]
+        dist = bfs_many(passable, start)
+        far = dist >= need
+        best = max(best, int(dist.max()))
+        hits = np.flatnonzero(far.reshape(batch, -1).any(axis=1))
+        if len(hits) == 0:
+            continue
+        k = int(hits[0])
+        goal = int(_random_cell(rng, far[k : k + 1])[0])
+        grid = np.where(walls[k], WALL, OPEN).astype(np.int8)
+        grid[np.unravel_index(int(np.flatnonzero(start[k])[0]), grid.shape)] = START
+        grid[np.unravel_index(goal, grid.shape)] = GOAL
+        return Maze(grid, shortest_path(grid), rating=float(dist[k].reshape(-1)[goal]))
+    raise PuzzleError(f"no {size} x {size} random-wall grid with a shortest path of {need} steps in {max_tries} "
+                      f"tries (longest found: {best}); ask for a shorter min_path")
+
+
 def _generate_job(args: tuple) -> Maze:
-    seed, size, min_path, loops = args
+    seed, size, min_path, loops, style, density = args
+    if style == "hard":
+        return generate_hard_one(seed, size, min_path, density)
     return generate_one(seed, size, min_path, loop_fraction=loops)
 
 
 def generate(count: int, *, seed: int, size: int = 15, min_path: int | None = None, loops: float = 0.2,
-             workers: int | None = None, progress=None) -> list[Maze]:
+             style: str = "dfs", density: tuple[float, float] = HARD_DENSITY, workers: int | None = None,
+             progress=None) -> list[Maze]:
     """`count` mazes (`solution` filled, `rating` = shortest path length). Maze k depends only on (seed, k).
-    `loops`: fraction of loop walls knocked out (0: perfect mazes, a single route between any two cells)."""
+    `style`: "dfs" (a depth-first maze, `loops` the fraction of loop walls knocked out, 0: perfect mazes) or "hard"
+    (Maze-Hard's random walls at a `density` range, see `generate_hard_one`)."""
+    if style not in MAZE_STYLES:
+        raise PuzzleError(f"maze style must be one of {', '.join(MAZE_STYLES)}, not {style!r}")
     if count < 0:
         raise PuzzleError(f"count must be >= 0, got {count}")
     if not MIN_SIZE <= size <= MAX_GRID:
         raise PuzzleError(f"maze size must be {MIN_SIZE}-{MAX_GRID}, got {size}")
-    jobs = [(s, size, min_path, loops) for s in np.random.SeedSequence(seed).spawn(count)]
+    jobs = [(s, size, min_path, loops, style, tuple(density)) for s in np.random.SeedSequence(seed).spawn(count)]
     if workers is None:
         workers = min(os.cpu_count() or 1, 8) if count * size * size >= 200_000 else 1
     return map_jobs(_generate_job, jobs, workers=workers, progress=progress, max_chunk=16)

@@ -46,17 +46,19 @@ def solution_csv(grid: np.ndarray) -> str:
 
 
 def solution_json(kind: str, grid: np.ndarray, *, task_id: str | None = None,
-                  attempts: Sequence[np.ndarray] | None = None) -> str:
-    """ARC: the ARC Prize submission format (one entry per test input); other kinds: {"kind", "grid"}."""
+                  attempts: Sequence[Sequence[np.ndarray]] | None = None) -> str:
+    """ARC: the ARC Prize submission format, one {attempt_1, attempt_2} per test input (`attempts` holds each test
+    input's one or two grids; one is repeated as attempt 2); other kinds: {"kind", "grid"}."""
     if kind == "arc":
-        outs = list(attempts) if attempts is not None else [grid]
-        entry = [{"attempt_1": np.asarray(g).tolist(), "attempt_2": np.asarray(g).tolist()} for g in outs]
+        tries = list(attempts) if attempts is not None else [[grid]]
+        entry = [{"attempt_1": np.asarray(pair[0]).tolist(), "attempt_2": np.asarray(pair[-1]).tolist()}
+                 for pair in tries]
         return json.dumps({task_id or "task": entry})
     return json.dumps({"kind": kind, "grid": np.asarray(grid).tolist()})
 
 
 def export_solution(path: str | os.PathLike, kind: str, grid: np.ndarray, *, task_id: str | None = None,
-                    attempts: Sequence[np.ndarray] | None = None) -> None:
+                    attempts: Sequence[Sequence[np.ndarray]] | None = None) -> None:
     """Pick the format from the suffix: .csv, .json, anything else is text."""
     suffix = Path(path).suffix.lower()
     if suffix == ".csv":

@@ -53,6 +53,11 @@ def optional_widget(module: str, name: str) -> Any | None:
         return None
 
 
+def output_untouched(grid: np.ndarray) -> bool:
+    """An ARC output still as a new document starts it (3 x 3 black): nothing of the user's to lose."""
+    return grid.shape == (3, 3) and not np.asarray(grid).any()
+
+
 class DocumentView(QWidget):
     """One tab: the document's editor on the left, its solve panel on the right."""
 
@@ -80,6 +85,7 @@ class DocumentView(QWidget):
         left_lay.setContentsMargins(0, 0, 8, 0)
         self.adapt = self._adapt_area(doc)
         if self.adapt is not None:  # ARC: the task and "Adapt to this task" share the left side as two tabs
+            self.solve.adaptRequested.connect(lambda: self.left_tabs.setCurrentWidget(self.adapt))
             self.left_tabs = QTabWidget()
             self.left_tabs.setDocumentMode(True)
             self.left_tabs.addTab(self.editor, "Task")
@@ -113,15 +119,44 @@ class DocumentView(QWidget):
             panel.errorRaised.connect(self.errorRaised)
         if hasattr(panel, "attemptsReady"):
             panel.attemptsReady.connect(self._use_adapted_attempt)
+        if hasattr(panel, "useGrid"):
+            panel.useGrid.connect(self._use_grid)
         return panel
 
     def _use_adapted_attempt(self, result: Any) -> None:
-        """Put the adapted model's first attempt for the current test input into the output editor (undoable)."""
-        try:
-            grid = result.predictions[self.doc.test_index].attempts[0]
-        except (AttributeError, IndexError, TypeError):
-            return
-        self.doc.set_output(np.asarray(grid), "Use adapted answer")
+        """Fill each output the user has not touched with the adaptation's attempt 1 (undoable); an output the user
+        made is never replaced: "Use as output" in the Adapt panel copies an attempt on request."""
+        kept = []
+        for i, pred in enumerate(getattr(result, "predictions", [])[: len(self.doc.outputs)]):
+            if not pred.attempts:
+                continue
+            if not output_untouched(self.doc.outputs[i]):
+                kept.append(i + 1)
+                continue
+            index = self.doc.test_index
+            self.doc.test_index = i
+            self.doc.set_output(np.asarray(pred.attempts[0]), "Use adapted answer")
+            self.doc.test_index = index
+        if kept:
+            which = ", ".join(map(str, kept))
+            self.message.emit(f"Adaptation done; your output for test {which} is kept (\u201cUse as output\u201d in "
+                              "the Adapt tab copies an attempt)")
+        self.solve.set_adapted(result)
+
+    def _use_grid(self, test_index: int, grid: np.ndarray) -> None:
+        self.doc.test_index = min(test_index, len(self.doc.outputs) - 1)
+        if hasattr(self.editor, "test_pick"):
+            self.editor.test_pick.setCurrentIndex(self.doc.test_index)
+        self.doc.set_output(grid, "Use adapted answer")
+        self.message.emit(f"Test {self.doc.test_index + 1}: the adapted answer is now your output (Undo restores "
+                          "yours)")
+
+    def adapted_attempts(self) -> list[list[np.ndarray]] | None:
+        """The adaptation's (attempt 1, attempt 2) per test input, if this task has been adapted to."""
+        result = getattr(self.adapt, "result", None)
+        if result is None:
+            return None
+        return [[np.asarray(a) for a in p.attempts[:2]] for p in result.predictions]
 
     def shutdown(self) -> None:
         self.solve.shutdown()
@@ -278,7 +313,7 @@ class MainWindow(QMainWindow):
         self.act_new_sudoku = self._act("New &Sudoku 9\u00d79", lambda: self.new_sudoku(9), K.New)
         self.act_new_sudoku6 = self._act("New Sudoku 6\u00d76", lambda: self.new_sudoku(6))
         self.act_new_sudoku4 = self._act("New Sudoku 4\u00d74", lambda: self.new_sudoku(4))
-        self.act_new_maze = self._act("New &Maze", self.new_maze, "Ctrl+Shift+N")
+        self.act_new_maze = self._act("New &Maze", lambda: self.new_maze(15), "Ctrl+Shift+N")
         self.act_open = self._act("&Open\u2026", self.open_dialog, K.Open, "Open a Sudoku, maze or ARC task file")
         self.act_save = self._act("&Save", self.save, K.Save)
         self.act_save_as = self._act("Save &As\u2026", self.save_as, K.SaveAs)
@@ -626,11 +661,21 @@ class MainWindow(QMainWindow):
         grid = view.answer_grid()
         attempts = None
         task_id = None
+        source = ""
         if isinstance(view.doc, ArcDocument):
             task_id = view.doc.task.task_id
-            attempts = [grid if i == view.doc.test_index else out for i, out in enumerate(view.doc.outputs)]
-        return self._guard(lambda: export.export_solution(path, view.doc.kind, grid, task_id=task_id,
-                                                          attempts=attempts), path)
+            attempts = view.adapted_attempts()
+            if attempts is not None:
+                source = "the adaptation's attempts 1 and 2"
+            else:
+                attempts = [[out] for out in view.doc.outputs]
+                source = "your output as both attempts"
+            grid = view.doc.output.copy()
+        written = self._guard(lambda: export.export_solution(path, view.doc.kind, grid, task_id=task_id,
+                                                             attempts=attempts), path)
+        if written is not None and source and path.suffix.lower() == ".json":
+            self.statusBar().showMessage(f"Exported {path} with {source}", 8000)
+        return written
 
     def _frames(self, view: DocumentView, captions: bool = True) -> list:
         s = view.solve.session

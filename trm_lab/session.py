@@ -670,6 +670,33 @@ def judge(kind: str, puzzle: np.ndarray, grid: np.ndarray, expected: np.ndarray 
 
 
 @dataclass
+class ReplayStep:
+    """A step recorded elsewhere (an ARC adaptation's answer), shaped like engine.inference.GridStep."""
+
+    index: int
+    grid: np.ndarray
+    halt_prob: float
+    changed: np.ndarray
+    confidence: np.ndarray
+    name: str = ""
+    cycle: int | None = None
+    elapsed_s: float = 0.0
+    halted: bool = False
+
+
+def replay_steps(grids: list[np.ndarray], halts: list[float], names: list[str]) -> list[ReplayStep]:
+    """Recorded grids as session steps: a cell counts as changed where it differs from the previous grid."""
+    steps = []
+    for i, grid in enumerate(grids):
+        grid = np.asarray(grid, np.int8)
+        prev = np.asarray(grids[i - 1]) if i else None
+        changed = grid != prev if prev is not None and prev.shape == grid.shape else np.zeros(grid.shape, bool)
+        steps.append(ReplayStep(i + 1, grid, float(halts[i]) if i < len(halts) else float("nan"), changed,
+                                np.ones(grid.shape, np.float32), names[i] if i < len(names) else ""))
+    return steps
+
+
+@dataclass
 class SolveSession:
     """One solve of one puzzle: the streamed steps, the selected step, and the verdict when it finishes."""
 
@@ -748,5 +775,7 @@ class SolveSession:
 
     def step_label(self, index: int) -> str:
         s = self.steps[index]
+        if getattr(s, "name", ""):
+            return s.name
         cyc = f".{s.cycle}" if getattr(s, "cycle", None) is not None else ""
         return f"step {s.index}{cyc}"

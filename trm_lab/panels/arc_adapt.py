@@ -98,6 +98,7 @@ def _arc_models() -> list[tuple[str, str]]:
 
 class ArcAdaptPanel(QWidget):
     attemptsReady = Signal(object)  # trainers.arc_adapt.AdaptResult (result.predictions[i].attempts)
+    useGrid = Signal(int, object)  # test index, grid: the user asked for this answer as their output
     errorRaised = Signal(str)
 
     def __init__(self, task: Any = None, parent: QWidget | None = None):
@@ -152,6 +153,10 @@ class ArcAdaptPanel(QWidget):
         self.step_slider = QSlider(Qt.Orientation.Horizontal)
         self.step_slider.setEnabled(False)
         self.step_label = QLabel("")
+        self.use_button = QPushButton("Use as output")
+        self.use_button.setToolTip("Copy the grid shown here into this test input's output (undoable)")
+        self.use_button.setEnabled(False)
+        self.use_button.clicked.connect(self._on_use)
 
         answers = QHBoxLayout()
         left = QVBoxLayout()
@@ -164,6 +169,7 @@ class ArcAdaptPanel(QWidget):
         steps_row.addWidget(QLabel("Step"))
         steps_row.addWidget(self.step_slider, 1)
         steps_row.addWidget(self.step_label)
+        steps_row.addWidget(self.use_button)
         right.addLayout(steps_row)
         answers.addLayout(right, 1)
 
@@ -203,6 +209,7 @@ class ArcAdaptPanel(QWidget):
         self.candidates.clear()
         self.step_slider.setEnabled(False)
         self.step_label.setText("")
+        self.use_button.setEnabled(False)
         self.view.set_grid(np.zeros((1, 1), np.int8))
 
     # -- running ----------------------------------------------------------------------------------------------
@@ -335,3 +342,9 @@ class ArcAdaptPanel(QWidget):
             self.step_label.setText("")
         shown = grid if grid.size else np.zeros((1, 1), np.int8)
         self.view.set_grid(shown, changed=changed, predicted=True)
+        self.use_button.setEnabled(bool(grid.size))
+
+    def _on_use(self) -> None:
+        grid = self.view.grid
+        if self.result is not None and grid.size:
+            self.useGrid.emit(max(0, self.test_picker.currentIndex()), np.asarray(grid).copy())

@@ -82,6 +82,7 @@ class SolvePanel(QWidget):
     errorRaised = Signal(str)  # dialog text
     sessionStarted = Signal(object)
     useAnswer = Signal(object)  # ARC: copy the model's answer to the output editor
+    adaptRequested = Signal()  # ARC: the chosen model answers only after adapting to this task
 
     def __init__(self, doc: Document, parent: QWidget | None = None):
         super().__init__(parent)
@@ -90,6 +91,7 @@ class SolvePanel(QWidget):
         self.thread: SolveThread | None = None
         self.loaded: Any = None
         self.loaded_path: str | None = None
+        self.adapted: Any = None  # ARC: the result of "Adapt to this task" (its answer is replayed here)
         self._extra_paths: list[tuple[str, str]] = []  # (label, path) opened via "Open checkpoint..."
         self._playing = False
         self._x_span = 0
@@ -392,6 +394,9 @@ class SolvePanel(QWidget):
             self._load_failed(f"{loaded.name or 'this model'} is a {enc.kind} model for {enc.rows}\u00d7{enc.cols} "
                               f"grids, not for this puzzle.")
             return
+        if self.doc.kind == "arc" and loaded.config.puzzle_emb_ndim > 0:
+            self._answer_after_adapting(loaded.name or Path(str(loaded.path)).stem)
+            return
         self.loaded = loaded
         self.stop_playback()
         puzzle = self.doc.puzzle_input()
@@ -415,6 +420,45 @@ class SolvePanel(QWidget):
         self.sessionStarted.emit(self.session)
         self.message.emit(f"Solving with {self.session.model_name}\u2026")
         thread.start()
+
+    def _answer_after_adapting(self, name: str) -> None:
+        """A model with a learnt embedding per task (arc-base) has a blank one for a task it never adapted to: its
+        answer would be noise. Replay the adapted answer if there is one, else lead the user to Adapt."""
+        self.cancel_button.setEnabled(False)
+        self.solve_button.setEnabled(True)
+        if self.adapted is not None:
+            self.set_adapted(self.adapted)
+            return
+        self.stop_playback()
+        self.verdict.setText("Adapt to this task first")
+        self.verdict.setStyleSheet(f"color: {theme.current().warn};")
+        self.verdict_detail.setText(f"{name} learns each ARC task's embedding while adapting to it; for this task it "
+                                    "has none yet. Press \u201cAdapt to this task\u201d: its answer then shows here.")
+        self.message.emit(f"{name} must adapt to this task before it can answer it")
+        self.adaptRequested.emit()
+
+    def set_adapted(self, result: Any) -> None:
+        """Show the adapted model's answer to the current test input (attempt 1, step by step) as a session."""
+        from trm_lab.session import replay_steps
+
+        self.adapted = result
+        index = getattr(self.doc, "test_index", 0)
+        if result is None or not 0 <= index < len(result.predictions) or not result.predictions[index].candidates:
+            return
+        best = result.predictions[index].candidates[0]
+        grids = best.steps or [best.grid]
+        steps = replay_steps(grids, best.step_halt or [best.mean_halt], best.step_names)
+        if not steps or not steps[-1].grid.size:
+            return
+        self.stop_playback()
+        name = f"{result.base or 'a fresh model'} adapted to {result.task_id}"
+        self.session = SolveSession(self.doc.kind, self.doc.puzzle_input(), expected=self.doc.known_answer(),
+                                    model_name=name, planned_steps=len(steps))
+        self.session.subscribe(self._on_session)
+        self.sessionStarted.emit(self.session)
+        for step in steps:
+            self.session.add_step(step)
+        self.session.finish()
 
     def cancel(self) -> None:
         self.cancel_button.setEnabled(False)

@@ -1,0 +1,143 @@
+# ruff: noqa: F811 - pytest fixtures are imported from test_gui_support and requested by name
+"""What a new user met in the window (issue 17), each driven through the real widgets: the menus, the editors,
+the Adapt panel with a real (tiny) adaptation, the solve panel and the exports."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from test_gui_support import dialogs, lab_env, models, pick_model, solve_and_wait, window  # noqa: F401
+
+from engine.checkpoint import save_checkpoint
+from engine.config import TRMConfig
+from engine.model import TRM
+from engine.puzzles import arc
+from trm_lab.session import MAZE_GOAL, MAZE_START, MazeDocument
+
+SWAP = np.array([0, 2, 1, 4, 3, 5, 6, 7, 8, 9])
+
+
+def swap_task_file(tmp_path):
+    """A colour-swap task (1<->2, 3<->4) with a known test output, as a task file."""
+    rng = np.random.default_rng(5)
+    grids = [rng.integers(0, 5, size=(3, 3)) for _ in range(4)]
+    pairs = [{"input": g.tolist(), "output": SWAP[g].tolist()} for g in grids]
+    path = tmp_path / "swap.json"
+    path.write_text(json.dumps({"train": pairs[:3], "test": pairs[3:]}))
+    return path
+
+
+def open_file(qtbot, window, path):
+    window.open_path(path)
+    qtbot.waitUntil(lambda: window.current_document() is not None and window.current_document().path == path,
+                    timeout=30000)
+    return window.current_view()
+
+
+def quick_adapt_options(panel, steps: int = 6) -> None:
+    panel.base.setCurrentIndex(panel.base.findData(None))  # a fresh tiny model: seconds, not minutes
+    o = panel.options
+    o.max_train_steps, o.num_views, o.hidden_size, o.num_heads, o.threads = steps, 4, 32, 2, 1
+    o.progress_every_s = 0.05
+
+
+def adapt(qtbot, view):
+    panel = view.adapt
+    quick_adapt_options(panel)
+    with qtbot.waitSignal(panel.attemptsReady, timeout=90_000) as blocker:
+        panel.adapt_button.click()
+    qtbot.waitUntil(lambda: not panel.running, timeout=10_000)
+    return blocker.args[0]
+
+
+def test_file_new_maze_opens_a_maze_tab(qtbot, window, dialogs):
+    """Item 1: File > New > New Maze (Ctrl+Shift+N) crashed with a TypeError."""
+    window.act_new_maze.trigger()
+    doc = window.current_document()
+    assert isinstance(doc, MazeDocument) and doc.grid.shape == (15, 15)
+    assert (doc.grid == MAZE_START).sum() == 1 and (doc.grid == MAZE_GOAL).sum() == 1
+    assert dialogs == []
+
+
+@pytest.mark.timeout(120)
+def test_adapt_keeps_the_users_output_and_the_submission_carries_the_attempts(qtbot, window, tmp_path, dialogs):
+    """Items 2 and 3: Adapt replaced the user's correct output; the submission held the wrong grids."""
+    view = open_file(qtbot, window, swap_task_file(tmp_path))
+    doc, ed = view.doc, view.editor
+    # the user builds the right output and checks it
+    doc.set_output(doc.test_output, "Paint")
+    assert ed.check() is True
+    # before any adaptation the submission carries the user's output, as both attempts, and says so
+    sub_path = window.export_solution(tmp_path / "before.json")
+    entry = json.loads(sub_path.read_text())["swap"][0]
+    assert entry["attempt_1"] == entry["attempt_2"] == doc.test_output.tolist()
+    assert "your output" in window.statusBar().currentMessage()
+    result = adapt(qtbot, view)
+    # the user's output is untouched, Check still says Correct
+    assert np.array_equal(doc.output, doc.test_output) and ed.check() is True
+    # the submission now carries the adaptation's two attempts, and says so
+    sub_path = window.export_solution(tmp_path / "after.json")
+    entry = json.loads(sub_path.read_text())["swap"][0]
+    tries = result.predictions[0].attempts
+    assert entry["attempt_1"] == np.asarray(tries[0]).tolist()
+    assert entry["attempt_2"] == np.asarray(tries[1]).tolist()
+    assert "adaptation" in window.statusBar().currentMessage()
+    # "Use as output" in the Adapt panel copies the shown attempt on request; Undo brings the user's back
+    view.adapt.use_button.click()
+    assert np.array_equal(doc.output, view.adapt.view.grid)
+    window.act_undo.trigger()
+    assert np.array_equal(doc.output, doc.test_output)
+    assert dialogs == []
+
+
+def embedding_model(path):
+    """An ARC model with a learnt embedding per task, as arc-base has (random weights, tiny)."""
+    torch.manual_seed(0)
+    enc = arc.encoding(12)
+    cfg = TRMConfig(vocab_size=enc.vocab_size, seq_len=enc.seq_len, hidden_size=16, num_heads=2, expansion=2.0,
+                    L_layers=1, H_cycles=2, L_cycles=1, halt_max_steps=1, pos_encodings="rope",
+                    puzzle_emb_ndim=16, puzzle_emb_len=1, num_puzzle_identifiers=20, forward_dtype="float32")
+    save_checkpoint(path, TRM(cfg), encoding=enc, training={"preset": "test"})
+    return path
+
+
+@pytest.mark.timeout(120)
+def test_solve_with_a_per_task_model_leads_to_adapt_then_shows_the_adapted_answer(qtbot, window, lab_env,
+                                                                                    tmp_path, dialogs):
+    """Item 4: arc-base on a task it never adapted to answered with noise (a blank task embedding)."""
+    base = embedding_model(lab_env / "tiny-arc-base.safetensors")
+    window.refresh_models()
+    qtbot.waitUntil(lambda: any(m.name == "tiny-arc-base" for m in (window_models() or [])), timeout=30000)
+    view = open_file(qtbot, window, swap_task_file(tmp_path))
+    panel = view.solve
+    pick_model(panel, base)
+    panel.solve_button.click()
+    qtbot.waitUntil(lambda: panel.verdict.text() == "Adapt to this task first", timeout=30000)
+    assert panel.session is None  # nothing was solved with a blank embedding
+    assert view.left_tabs.currentWidget() is view.adapt  # the user is taken to Adapt
+    assert "Adapt to this task" in panel.verdict_detail.text()
+    result = adapt(qtbot, view)
+    # the adapted model's answer, step by step, is now in the solve panel with a verdict
+    s = panel.session
+    best = result.predictions[0].candidates[0]
+    assert s is not None and s.state == "finished" and len(s.steps) == len(best.steps)
+    assert np.array_equal(s.steps[-1].grid, best.grid)
+    assert "adapted to swap" in s.model_name and s.verdict is not None
+    # the output the user had not touched got attempt 1 (undoable)
+    assert np.array_equal(view.doc.output, result.predictions[0].attempts[0])
+    assert view.doc.history.undo_label == "Use adapted answer"
+    assert panel.verdict.text() in ("Solved", "Invalid")
+    # Solve with the per-task model now replays the adapted answer instead of guessing
+    panel.solve_button.click()
+    qtbot.waitUntil(lambda: panel.session is not s and panel.session is not None, timeout=30000)
+    assert np.array_equal(panel.session.steps[-1].grid, best.grid)
+    assert dialogs == []
+
+
+def window_models():
+    from trm_lab.panels.solve import cached_models
+
+    return cached_models()

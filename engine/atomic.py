@@ -2,12 +2,17 @@
 
 A reader (the window, a job monitor, `tail` over SSH) never sees half a file, and a crash mid-write leaves the old
 file intact. mkstemp creates private files, so the temp file gets the target's mode (or the usual umask mode).
+
+A symlink is followed: its target is replaced, the link stays. Anything that is not a regular file (/dev/null,
+/dev/full, a FIFO, a terminal) is written through instead of replaced, so `-o /dev/full` reports "no space left"
+and `-o /dev/stdout` prints.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,15 +28,35 @@ def _mode_for(path: Path) -> int:
         return 0o666 & ~mask
 
 
+def _is_special(path: Path) -> bool:
+    """True for an existing target that is not a regular file or a folder (devices, FIFOs, sockets)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temp path to write; on success it replaces `path`, on any error it is removed."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """Yield a temp path to write; on success it replaces `path` (a special file is written through instead), on
+    any error it is removed."""
+    path = Path(os.path.realpath(path))  # a symlink (even a dangling one) means its target
+    special = _is_special(path)
+    if not special:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    folder = tempfile.gettempdir() if special else path.parent  # never create files in /dev
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
+        if special:
+            yield tmp_path
+            with open(tmp_path, "rb") as src, open(path, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+                dst.flush()
+            tmp_path.unlink()
+            return
         os.chmod(tmp_path, _mode_for(path))
         yield tmp_path
         with open(tmp_path, "rb") as fh:

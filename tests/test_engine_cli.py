@@ -160,3 +160,24 @@ def test_errors_are_one_line_and_exit_2(dirs, tmp_path, capsys):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.strip() == f"trm-lab solve: {tmp_path / 'missing.txt'}: no such file"
+
+
+def test_solve_gives_a_maze_as_its_characters_and_says_when_a_puzzle_has_no_solution(dirs, tmp_path, capsys):
+    enc = maze.encoding(7)
+    save(dirs / "paths.safetensors", mapping_model(enc, {2: 5}), enc)  # every open cell becomes path
+    mazes = tmp_path / "m.txt"
+    walled = CORRIDOR.replace("### #", "#####")  # the route from S to G is walled off
+    mazes.write_text(CORRIDOR + "\n" + walled)
+    code, out, err = run(capsys, "solve", str(mazes), "--steps", "1", "--json", "--device", "cpu")
+    assert code == 1 and "1 of 2 puzzles" in err and "no solution" in err  # never claims success
+    first, second = json.loads(out)["puzzles"]
+    # the answer in the file's own characters; the cell codes beside it
+    assert first["answer"] == ["#####", "#Soo#", "###o#", "#Goo#", "#####"]
+    assert first["answer_codes"][1] == [0, 2, 4, 4, 0]
+    assert first["steps"][-1]["grid"] == first["answer"]
+    assert first["solvable"] is True and first["valid"] is True
+    assert second["solvable"] is False and "walls cut the start off" in second["no_solution"]
+    assert second["valid"] is False and second["correct"] is False
+    code, out, _ = run(capsys, "solve", str(mazes), "--steps", "1", "--device", "cpu", "--color", "never")
+    assert code == 1 and "this puzzle has no solution: walls cut the start off" in out
+    assert "no solution exists, so it cannot be right" in out

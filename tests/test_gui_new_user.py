@@ -141,3 +141,73 @@ def window_models():
     from trm_lab.panels.solve import cached_models
 
     return cached_models()
+
+
+def walled_maze() -> np.ndarray:
+    from trm_lab.session import MAZE_OPEN, MAZE_WALL
+
+    grid = np.full((10, 10), MAZE_OPEN, np.int8)
+    grid[0, :] = grid[-1, :] = grid[:, 0] = grid[:, -1] = MAZE_WALL
+    grid[5, :] = MAZE_WALL  # a wall right across: S cannot reach G
+    grid[1, 1], grid[8, 8] = MAZE_START, MAZE_GOAL
+    return grid
+
+
+def test_a_puzzle_without_solution_says_so_before_and_after_solving(qtbot, window, models, dialogs):
+    """Item 7: a walled-off maze got "Invalid - breaks the rules in 0 cells"; clashing givens went unmentioned."""
+    view = window.new_maze(10)
+    view.doc.replace(walled_maze(), None)
+    panel = view.solve
+    assert panel.puzzle_note.isVisible() and "no solution" in panel.puzzle_note.text()
+    assert "walls cut the start off" in panel.puzzle_note.text()
+    pick_model(panel, models["maze"])
+    panel.steps.setValue(2)
+    solve_and_wait(qtbot, panel)
+    assert panel.session.verdict.status == "nosolution"
+    assert panel.verdict.text() == "No solution" and "no solution" in panel.verdict_detail.text()
+    # opening the wall again: the note goes
+    view.editor.set_tool(0)
+    view.doc.paint([(5, 4)], 1)
+    assert not panel.puzzle_note.isVisible()
+    # a Sudoku whose givens clash says so as soon as they do
+    sview = window.new_sudoku(9)
+    sview.doc.set_cell(0, 0, 5)
+    assert not sview.solve.puzzle_note.isVisible()
+    sview.doc.set_cell(0, 7, 5)
+    assert sview.solve.puzzle_note.isVisible() and "givens clash" in sview.solve.puzzle_note.text()
+    assert dialogs == []
+
+
+def test_givens_are_drawn_as_given_and_disagreement_is_marked(qtbot, window, models, tmp_path):
+    """Item 8: a given 5 was drawn as a bold 2 (the model's prediction there), on screen and in the strip."""
+    from PySide6.QtGui import QImage
+    from test_gui_support import SUDOKU_LINE, grid_of
+
+    from trm_lab import export
+    from trm_lab.session import SudokuDocument
+
+    givens = grid_of(SUDOKU_LINE)
+    view = window.add_document(SudokuDocument(9, givens))
+    panel = view.solve
+    pick_model(panel, models["sudoku"])
+    panel.steps.setValue(3)
+    solve_and_wait(qtbot, panel)
+    s = panel.session
+    mask = givens > 0
+    disagree = mask & (np.asarray(s.steps[0].grid) != givens)
+    assert disagree.any()  # the random tiny model predicts other digits at some givens
+    for i in range(len(s.steps)):
+        panel.select_step(i)
+        shown = panel.view.grid
+        assert (shown[mask] == givens[mask]).all()  # every given drawn as given
+        wrong = mask & (np.asarray(s.steps[i].grid) != givens)
+        assert (panel.view.errors[wrong]).all()  # and marked where the model disagrees
+    # the exported strip draws the same grids: its first frame is the on-screen step 1
+    out = window.export_strip(tmp_path / "steps.png")
+    strip = export.image_to_rgb(QImage(str(out)))
+    frame = window._frames(view)[0]
+    first = export.image_to_rgb(frame)
+    assert np.array_equal(strip[: first.shape[0], : first.shape[1]], first)
+    raw = export.render_grid("sudoku", np.asarray(s.steps[0].grid), cell=36, givens=mask, predicted=True,
+                             confidence=s.steps[0].confidence, changed=s.steps[0].changed, errors=s.errors_at(0))
+    assert not np.array_equal(export.image_to_rgb(raw), first[: raw.height(), : raw.width()])

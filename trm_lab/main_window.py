@@ -684,7 +684,7 @@ class MainWindow(QMainWindow):
         cell = 36 if view.doc.kind == "sudoku" else max(8, min(28, 420 // max(s.puzzle.shape)))
         frames = []
         for i, step in enumerate(s.steps):
-            grid = np.asarray(step.grid)
+            grid = s.display_grid(i)
             img = export.render_grid(view.doc.kind, grid, cell=cell, givens=s.givens, predicted=True,
                                      confidence=step.confidence, changed=step.changed, errors=s.errors_at(i))
             if captions:

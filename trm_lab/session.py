@@ -589,7 +589,7 @@ def open_document(path: Path, kind: str | None = None) -> Document:
 # ---------------------------------------------------------------------------------------------------------------
 @dataclass
 class Verdict:
-    status: str  # "solved" | "different" (valid but different) | "invalid" | "unknown"
+    status: str  # "solved" | "different" (valid but different) | "invalid" | "unknown" | "nosolution"
     message: str
     elapsed_s: float
     steps: int
@@ -597,7 +597,33 @@ class Verdict:
     @property
     def headline(self) -> str:
         return {"solved": "Solved", "different": "Valid but different", "invalid": "Invalid",
-                "unknown": "No known answer"}.get(self.status, self.status)
+                "unknown": "No known answer", "nosolution": "No solution"}.get(self.status, self.status)
+
+
+def no_solution_reason(kind: str, puzzle: np.ndarray, search: bool = True) -> str | None:
+    """Why no answer to this puzzle can be right (the classical solver's word), or None when it has one / may.
+    `search=False` skips the Sudoku search (a grid still being drawn: only clashing givens are reported)."""
+    puzzle = np.asarray(puzzle)
+    if kind == "sudoku":
+        from engine.puzzles import sudoku
+
+        clash = np.asarray(sudoku.conflicts(puzzle), bool) & (puzzle > 0)
+        if clash.any():
+            r, c = (int(v) for v in np.argwhere(clash)[0])
+            return f"its givens clash (the {int(puzzle[r, c])} at row {r + 1}, column {c + 1} repeats in its " \
+                   "row, column or box)"
+        if search and sudoku.solve(puzzle, limit=1).solution is None:
+            return "no digits complete its givens (the classical solver finds none)"
+        return None
+    if kind == "maze":
+        from engine.puzzles import maze
+
+        starts, goals = int((puzzle == MAZE_START).sum()), int((puzzle == MAZE_GOAL).sum())
+        if starts != 1 or goals != 1:
+            return f"it needs one start and one goal (it has {starts} and {goals})"
+        if maze.shortest_path(puzzle) is None:
+            return "walls cut the start off from the goal (no route exists)"
+    return None
 
 
 def given_mask(kind: str, puzzle: np.ndarray) -> np.ndarray:
@@ -647,7 +673,12 @@ def rule_errors(kind: str, puzzle: np.ndarray, grid: np.ndarray, expected: np.nd
 
 def judge(kind: str, puzzle: np.ndarray, grid: np.ndarray, expected: np.ndarray | None, elapsed_s: float,
           steps: int) -> Verdict:
-    """Solved / valid but different / invalid, against the classical solver (Sudoku, maze) or the task's output."""
+    """Solved / valid but different / invalid, against the classical solver (Sudoku, maze) or the task's output;
+    "nosolution" when the puzzle itself has none (then nothing the model says can be right)."""
+    if kind != "arc":
+        reason = no_solution_reason(kind, puzzle)
+        if reason is not None:
+            return Verdict("nosolution", f"This puzzle has no solution: {reason}.", elapsed_s, steps)
     same = expected is not None and expected.shape == grid.shape and bool((expected == grid).all())
     if kind == "arc":
         if expected is None:
@@ -744,6 +775,14 @@ class SolveSession:
     @property
     def current(self) -> Any | None:
         return self.steps[self.selected] if 0 <= self.selected < len(self.steps) else None
+
+    def display_grid(self, index: int) -> np.ndarray:
+        """The grid to draw at a step: givens as given (a disagreeing prediction there is marked by `errors_at`,
+        never drawn in the given's place), the model's predictions everywhere else."""
+        grid = np.asarray(self.steps[index].grid)
+        if grid.shape != self.puzzle.shape:
+            return grid
+        return np.where(self.givens, self.puzzle, grid).astype(grid.dtype)
 
     def errors_at(self, index: int) -> np.ndarray:
         return rule_errors(self.kind, self.puzzle, np.asarray(self.steps[index].grid), self.expected)

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from trm_lab.session import no_solution_reason
+
 
 class CommandError(Exception):
     """A problem the user can fix; printed as one line, exit status 2."""
@@ -167,34 +169,61 @@ def run_solve(args: argparse.Namespace) -> int:
     color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
     out = sys.stdout
     results = []
+    unsolvable = 0
     for n, item in enumerate(items, 1):
+        reason = no_solution_reason(kind, item.grid) if kind != "arc" else None
+        unsolvable += reason is not None
         if not args.json:
             print(f"== {item.label} ({n}/{len(items)}) with {loaded.name} ==", file=out)
+            if reason:
+                print(f"this puzzle has no solution: {reason}", file=out)
         steps = []
         last = None
         for step in solve_puzzle(loaded, item.grid, opts):
             last = step
             steps.append({"step": step.index, "halt_prob": round(step.halt_prob, 6), "halted": step.halted,
                           "changed": int(step.changed.sum()), "elapsed_s": round(step.elapsed_s, 4),
-                          "grid": step.grid.tolist()})
+                          "grid": readable(kind, step.grid)})
             if not args.json:
                 print(f"step {step.index:>2}  halting probability {step.halt_prob:.3f}  "
                       f"changed {int(step.changed.sum())} cells", file=out)
                 given = item.grid if kind == "sudoku" else None
                 print(render(kind, step.grid, step.confidence, step.changed, given, color), file=out)
         valid, correct = verdict(item, last.grid)
+        if reason:
+            valid = correct = False
         first_halt = next((s["step"] for s in steps if s["halt_prob"] > 0.5), None)
-        results.append({"label": item.label, "kind": kind, "steps": steps, "answer": last.grid.tolist(),
-                        "valid": valid, "correct": correct, "halting_step": first_halt,
-                        "seconds": round(last.elapsed_s, 4)})
+        result = {"label": item.label, "kind": kind, "steps": steps, "answer": readable(kind, last.grid),
+                  "valid": valid, "correct": correct, "halting_step": first_halt,
+                  "seconds": round(last.elapsed_s, 4), "solvable": reason is None, "no_solution": reason}
+        if kind == "maze":
+            result["answer_codes"] = last.grid.tolist()
+        results.append(result)
         if not args.json:
             words = {True: "yes", False: "no", None: "unknown"}
-            print(f"answer after {last.index} steps: valid {words[valid]}, correct {words[correct]}, "
-                  f"{last.elapsed_s:.2f} s", file=out)
+            if reason:
+                print(f"answer after {last.index} steps: no solution exists, so it cannot be right "
+                      f"({last.elapsed_s:.2f} s)", file=out)
+            else:
+                print(f"answer after {last.index} steps: valid {words[valid]}, correct {words[correct]}, "
+                      f"{last.elapsed_s:.2f} s", file=out)
     if args.json:
         json.dump({"file": str(args.file), "model": loaded.name, "kind": kind, "puzzles": results}, out)
         out.write("\n")
+    if unsolvable:
+        print(f"trm-lab solve: {unsolvable} of {len(items)} puzzles in {args.file} have no solution", file=sys.stderr)
+        return 1
     return 0
+
+
+def readable(kind: str, grid: np.ndarray) -> list:
+    """A grid as users read it: a maze as rows of the file's own characters (`#`, ` `, `S`, `G`, `o`), other kinds
+    as rows of numbers."""
+    if kind == "maze":
+        from engine.puzzles.maze import CHARSET
+
+        return ["".join(CHARSET[int(v)] for v in row) for row in np.asarray(grid)]
+    return np.asarray(grid).tolist()
 
 
 # ---- eval ---------------------------------------------------------------------------------------------------------

@@ -55,6 +55,12 @@ def model_fits(entry_kind: str, rows: int, doc: Document, pos_encodings: str | N
     return rows >= max(grid.shape) + 1 or rows >= 30  # ARC: the grid plus its end-of-grid marker on the canvas
 
 
+def enough_to_judge(doc: Document) -> bool:
+    """A Sudoku being drawn is judged once a fifth of it is given (an empty grid is not worth searching)."""
+    grid = doc.puzzle_input()
+    return doc.kind != "sudoku" or int((grid > 0).sum()) >= max(4, grid.size // 5)
+
+
 _models_cache: list[Any] | None = None
 
 
@@ -157,6 +163,9 @@ class SolvePanel(QWidget):
         buttons.addWidget(self.solve_button)
         buttons.addWidget(self.cancel_button)
         buttons.addStretch(1)
+        self.puzzle_note = QLabel()  # what the classical solver knows before the model runs (no solution, ...)
+        self.puzzle_note.setWordWrap(True)
+        self.puzzle_note.hide()
 
         # -- result grid + timeline ------------------------------------------------------------------------
         self.view = GridView(doc.kind, min_cell=6, max_cell=44)
@@ -247,6 +256,7 @@ class SolvePanel(QWidget):
         lay.setSpacing(8)
         lay.addLayout(form)
         lay.addLayout(buttons)
+        lay.addWidget(self.puzzle_note)
         lay.addWidget(self.view, 3)
         lay.addLayout(timeline)
         lay.addWidget(self.legend)
@@ -256,6 +266,7 @@ class SolvePanel(QWidget):
         self._update_steps_hint()
         self._set_timeline_enabled(False)
         self.refresh_models()
+        self._update_puzzle_note()
         doc.subscribe(self._on_doc)
         # start the solver process (off the GUI thread: forking takes a moment) so it imports torch while you edit
         QTimer.singleShot(0, lambda: run_async(prewarm_solver, on_done=lambda _: None, on_error=lambda _m: None))
@@ -264,10 +275,11 @@ class SolvePanel(QWidget):
     def _legend_text(self) -> str:
         if self.doc.kind == "sudoku":
             return ("Bold: givens \u00b7 purple: predictions \u00b7 orange outline: changed since the previous step "
-                    "\u00b7 amber shading: unsure \u00b7 red: breaks a rule or differs from the answer")
+                    "\u00b7 amber shading: unsure \u00b7 red: breaks a rule or differs from the answer \u00b7 red "
+                    "corner on a given: the model predicts another digit there")
         if self.doc.kind == "maze":
             return ("Blue: predicted path \u00b7 orange outline: changed \u00b7 washed out: unsure \u00b7 "
-                    "\u2716: wrong cell")
+                    "\u2716: wrong cell (on a wall, start or goal: the model predicts something else there)")
         return "Orange outline: changed since the previous step \u00b7 washed out: unsure \u00b7 \u2716: wrong cell"
 
     def refresh_models(self) -> None:
@@ -523,7 +535,7 @@ class SolvePanel(QWidget):
         step = s.current if s else None
         if step is None:
             return
-        grid = np.asarray(step.grid)
+        grid = s.display_grid(s.selected)
         self.view.placeholder = ""
         self.view.set_grid(grid, givens=s.givens if s.givens.shape == grid.shape else None, predicted=True,
                            confidence=step.confidence, changed=step.changed, errors=s.errors_at(s.selected))
@@ -575,7 +587,8 @@ class SolvePanel(QWidget):
             self.verdict.setText("Cancelled" if s.state == "cancelled" else "No steps")
             self.verdict.setStyleSheet("")
             return
-        colour = {"solved": t.good, "different": t.warn, "invalid": t.error}.get(v.status, t.muted)
+        colour = {"solved": t.good, "different": t.warn, "invalid": t.error, "nosolution": t.warn}.get(v.status,
+                                                                                                     t.muted)
         prefix = "Cancelled \u2014 " if s.state == "cancelled" else ""
         self.verdict.setText(prefix + v.headline)
         self.verdict.setStyleSheet(f"color: {colour};")
@@ -647,6 +660,18 @@ class SolvePanel(QWidget):
     def _on_doc(self, what: str) -> None:
         if what == "content":
             self.refresh_models()
+            self._update_puzzle_note()
+
+    def _update_puzzle_note(self) -> None:
+        """Say up front when the puzzle has no solution: whatever the model answers then cannot be right."""
+        from trm_lab.session import no_solution_reason
+
+        reason = None
+        if self.doc.kind != "arc":
+            reason = no_solution_reason(self.doc.kind, self.doc.puzzle_input(), search=enough_to_judge(self.doc))
+        self.puzzle_note.setText(f"This puzzle has no solution: {reason}." if reason else "")
+        self.puzzle_note.setStyleSheet(f"color: {theme.current().warn};")
+        self.puzzle_note.setVisible(bool(reason))
 
     def _update_steps_hint(self) -> None:
         trained = self.loaded.config.halt_max_steps if self.loaded is not None else 16

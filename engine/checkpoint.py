@@ -3,7 +3,8 @@
 Layout: model tensors under their `TRM.state_dict()` names (which never contain "/"); trainer state the model does
 not need (optimizer moments, EMA weights) under keys with a "/" such as `optimizer/…` or `ema/…`, which
 `load_checkpoint` skips and `load_tensors(path, "ema/")` returns. String metadata: `format` = `trm-lab/1`, `config`
-(TRMConfig JSON), `puzzle` (Encoding JSON), `training` (JSON), plus any `extra_metadata`.
+(the architecture's config JSON), `puzzle` (Encoding JSON), `training` (JSON), `arch` (`trm` or `hrm`; a file
+without it is TRM, as every file written before HRM was), plus any `extra_metadata`.
 """
 
 from __future__ import annotations
@@ -17,13 +18,12 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from engine.architectures import ARCHITECTURES, DEFAULT_ARCH, Model, ModelConfig, arch_of, build_model, config_from_dict
 from engine.atomic import atomic_path
-from engine.config import TRMConfig
-from engine.model import TRM
 from engine.puzzles.base import Encoding, PuzzleError
 
 FORMAT = "trm-lab/1"
-RESERVED_METADATA = ("format", "config", "puzzle", "training")
+RESERVED_METADATA = ("format", "config", "puzzle", "training", "arch")
 MAX_HEADER_BYTES = 100 * 1024 * 1024
 
 
@@ -33,8 +33,8 @@ class CheckpointError(Exception):
 
 @dataclass
 class LoadedModel:
-    model: TRM  # eval mode
-    config: TRMConfig
+    model: Model  # eval mode
+    config: ModelConfig
     encoding: Encoding
     training: dict = field(default_factory=dict)
     path: Path | None = None
@@ -70,7 +70,7 @@ def fits_any_maze(kind: str, pos_encodings: str | None) -> bool:
 
 def save_checkpoint(
     path: str | os.PathLike,
-    model: TRM,
+    model: Model,
     *,
     encoding: Encoding,
     training: dict,
@@ -90,6 +90,7 @@ def save_checkpoint(
         "config": model.cfg.to_json(),
         "puzzle": json.dumps(encoding.to_dict(), sort_keys=True),
         "training": json.dumps(training, sort_keys=True, default=str),
+        "arch": arch_of(model),
     }
     for key, value in (extra_metadata or {}).items():
         if key in RESERVED_METADATA:
@@ -144,7 +145,7 @@ def read_metadata(path: str | os.PathLike) -> dict[str, str]:
     return dict(read_header(path).get("__metadata__") or {})
 
 
-def _parse_metadata(path: Path, meta: dict[str, str]) -> tuple[TRMConfig, Encoding, dict]:
+def _parse_metadata(path: Path, meta: dict[str, str]) -> tuple[ModelConfig, Encoding, dict]:
     fmt = meta.get("format")
     if fmt is None:
         raise CheckpointError(f"{path}: not a trm-lab checkpoint (no 'format' metadata)")
@@ -153,9 +154,12 @@ def _parse_metadata(path: Path, meta: dict[str, str]) -> tuple[TRMConfig, Encodi
     for key in ("config", "puzzle"):
         if key not in meta:
             raise CheckpointError(f"{path}: metadata lacks {key!r}")
+    arch = meta.get("arch", DEFAULT_ARCH)
+    if arch not in ARCHITECTURES:
+        raise CheckpointError(f"{path}: unknown architecture {arch!r} (this version runs {', '.join(ARCHITECTURES)})")
     try:
-        config = TRMConfig.from_json(meta["config"])
-    except (ValueError, TypeError) as exc:
+        config = config_from_dict(arch, json.loads(meta["config"]))
+    except (ValueError, TypeError, AttributeError) as exc:
         raise CheckpointError(f"{path}: metadata 'config' is invalid: {exc}") from None
     try:
         encoding = Encoding.from_dict(json.loads(meta["puzzle"]))
@@ -169,7 +173,7 @@ def _parse_metadata(path: Path, meta: dict[str, str]) -> tuple[TRMConfig, Encodi
     return config, encoding, training
 
 
-def check_encoding(config: TRMConfig, encoding: Encoding, path: Path | str) -> None:
+def check_encoding(config: ModelConfig, encoding: Encoding, path: Path | str) -> None:
     if (config.seq_len, config.vocab_size) != (encoding.seq_len, encoding.vocab_size):
         raise CheckpointError(
             f"{path}: the model takes {config.seq_len} tokens over a vocabulary of {config.vocab_size}, "
@@ -182,7 +186,7 @@ def _describe(names: list[str], limit: int = 5) -> str:
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
-def load_state_checked(model: TRM, state: dict[str, torch.Tensor], path: Path | str) -> None:
+def load_state_checked(model: Model, state: dict[str, torch.Tensor], path: Path | str) -> None:
     """Load `state` into `model` after checking every name and shape against the model built from the config."""
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
@@ -217,7 +221,7 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     except Exception as exc:  # safetensors raises its own error types for damaged data
         raise CheckpointError(f"{path}: cannot read tensors: {exc}") from None
     state = {name: t for name, t in tensors.items() if "/" not in name}
-    model = TRM(config)
+    model = build_model(config)
     load_state_checked(model, state, path)
     model.to(device).eval()
     return LoadedModel(model=model, config=config, encoding=encoding, training=training, path=path, name=path.stem)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from engine.model import TRM
+from engine.architectures import Model
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -38,6 +38,8 @@ class SolveOptions:
     device: str = "auto"
     dtype: str = "float32"
     inner_cycles: bool = False  # also yield the answer after each of the T-1 earlier cycles of a step
+    latent_updates: bool = False  # also yield after every low-level (z / z_L) update and every cycle, with
+    # `latent_change`: the answer is read from y / z_H, so a low-level update moves the latent state, not the answer
     micro_batch: int | None = None  # puzzles per forward pass; None: 8 on CPU (cache-sized), all at once elsewhere
 
 
@@ -50,16 +52,20 @@ class Step:
     cycle: int | None  # inner T-cycle (1..T-1), or None for the full step
     tokens: torch.Tensor  # (B, seq_len) int64
     confidence: torch.Tensor  # (B, seq_len) float32: softmax probability of the predicted token
-    halt_prob: torch.Tensor  # (B,) float32 sigmoid(q_halt)
+    halt_prob: torch.Tensor  # (B,) float32 sigmoid(q_halt), or sigmoid(q_halt - q_continue) for a model that halts
+    # when q_halt > q_continue (HRM; TRM with no_ACT_continue off): the model's own halting rule, as a probability
     changed: torch.Tensor  # (B, seq_len) bool: differs from the previous yielded step (the first: from the input)
     elapsed_s: float  # wall time since solving started
     halted: torch.Tensor  # (B,) bool: halting threshold crossed at or before this step
+    update: int | None = None  # low-level update (1..n) within `cycle`, or None for a cycle's or a step's end
+    latent_change: torch.Tensor | None = None  # (B,) with latent_updates: RMS change of the state just updated,
+    # relative to its RMS (z_L after a low-level update, z_H at a cycle's end)
 
 
 _RUNTIME_COPIES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def runtime_model(model: TRM, device: torch.device, dtype: torch.dtype) -> TRM:
+def runtime_model(model: Model, device: torch.device, dtype: torch.dtype) -> Model:
     """`model` itself if it already lives on `device` in `dtype`, else a cached eval-mode copy that does.
 
     A copy, not an in-place cast, so flipping a loaded model to bfloat16 and back never rounds its weights.
@@ -78,7 +84,7 @@ def runtime_model(model: TRM, device: torch.device, dtype: torch.dtype) -> TRM:
 
 
 def solve_steps(
-    model: TRM,
+    model: Model,
     inputs: torch.Tensor | np.ndarray,
     puzzle_ids: torch.Tensor | np.ndarray | None = None,
     options: SolveOptions | None = None,
@@ -113,28 +119,46 @@ def solve_steps(
     halted = torch.zeros(B, dtype=torch.bool, device=device)
     previous = inputs
 
-    def publish(index: int, cycle: int | None) -> Step:
+    change = torch.zeros(B, device=device) if options.latent_updates else None
+    every_cycle = options.inner_cycles or options.latent_updates
+
+    def publish(index: int, cycle: int | None, update: int | None = None) -> Step:
         nonlocal previous
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         step = Step(index, cycle, tokens.cpu().clone(), confidence.float().cpu().clone(), halt_prob.cpu().clone(),
-                    (tokens != previous).cpu().clone(), time.perf_counter() - start, halted.cpu().clone())
+                    (tokens != previous).cpu().clone(), time.perf_counter() - start, halted.cpu().clone(), update,
+                    None if change is None else change.cpu().clone())
         previous = tokens.clone()
         return step
 
     def read(y_now: torch.Tensor) -> None:
-        logits, q_halt, _ = net.read_out(y_now)
+        logits, q_halt, q_continue = net.read_out(y_now)
         probs = logits.float().softmax(-1)
         conf, pred = probs.max(-1)
-        tokens[active], confidence[active], halt_prob[active] = pred, conf, torch.sigmoid(q_halt)
+        # The probability of halting here by the model's own rule: q_halt > 0, or q_halt > q_continue.
+        halt_logit = q_halt if cfg.no_ACT_continue else q_halt - q_continue
+        tokens[active], confidence[active], halt_prob[active] = pred, conf, torch.sigmoid(halt_logit)
 
     for index in range(1, options.max_steps + 1):
         for cycle in range(1, cfg.H_cycles + 1):
-            with torch.inference_mode():
-                y, z = recurse_in_chunks(net, x, y, z, chunk)
-                if cycle == cfg.H_cycles or options.inner_cycles:
+            if options.latent_updates:  # the cycle update by update, yielding after each low-level one
+                updates = net.updates(x, y, z)
+                for update in range(1, cfg.L_cycles + 2):
+                    with torch.inference_mode():
+                        level, y_new, z_new = next(updates)
+                        before, after = (z, z_new) if level == "L" else (y, y_new)
+                        change[active] = relative_change(before, after)
+                        y, z = y_new, z_new
+                    if level == "L":
+                        yield publish(index, cycle, update)
+            else:
+                with torch.inference_mode():
+                    y, z = recurse_in_chunks(net, x, y, z, chunk)
+            if cycle == cfg.H_cycles or every_cycle:
+                with torch.inference_mode():
                     read(y)
-            if cycle < cfg.H_cycles and options.inner_cycles:
+            if cycle < cfg.H_cycles and every_cycle:
                 yield publish(index, cycle)
         if options.halt_threshold is not None:
             with torch.inference_mode():
@@ -148,7 +172,13 @@ def solve_steps(
             return
 
 
-def recurse_in_chunks(net: TRM, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor, chunk: int
+def relative_change(before: torch.Tensor, after: torch.Tensor) -> torch.Tensor:
+    """(B,) RMS of the change over the RMS of the old state: how much an update moved a latent state."""
+    diff = (after.float() - before.float()).square().mean(dim=(1, 2)).sqrt()
+    return diff / before.float().square().mean(dim=(1, 2)).sqrt().clamp_min(1e-12)
+
+
+def recurse_in_chunks(net: Model, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor, chunk: int
                       ) -> tuple[torch.Tensor, torch.Tensor]:
     """One latent recursion, `chunk` puzzles at a time (puzzles never interact, so the result is the same)."""
     if x.shape[0] <= chunk:
@@ -169,6 +199,8 @@ class GridStep:
     halt_prob: float
     elapsed_s: float
     halted: bool = False
+    update: int | None = None  # low-level update within `cycle` (SolveOptions.latent_updates)
+    latent_change: float | None = None
 
 
 class GridCodec:
@@ -237,4 +269,5 @@ def solve_puzzle(loaded, grid: np.ndarray, options: SolveOptions | None = None, 
             step.tokens[0].numpy(), step.confidence[0].numpy(), step.changed[0].numpy()
         )
         yield GridStep(step.index, step.cycle, decoded, confidence, changed, float(step.halt_prob[0]),
-                       step.elapsed_s, bool(step.halted[0]))
+                       step.elapsed_s, bool(step.halted[0]), step.update,
+                       None if step.latent_change is None else float(step.latent_change[0]))

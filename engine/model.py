@@ -8,6 +8,7 @@ reasoning state (z_L). Weights and behaviour match the reference implementation;
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 import torch
@@ -270,6 +271,15 @@ class TRM(nn.Module):
             z = self.net(z, injection, positions)
         y = self.net(y, z, positions)
         return y, z
+
+    def updates(self, x, y, z) -> Iterator[tuple[str, torch.Tensor, torch.Tensor]]:
+        """`latent_recursion` update by update, to watch it: ("L", y, z) after each z update, then ("H", y, z)."""
+        injection = y + x
+        positions = self.relative_bias() if self.cfg.pos_encodings == "relative2d" else self.rotary
+        for _ in range(self.cfg.L_cycles):
+            z = self.net(z, injection, positions)
+            yield "L", y, z
+        yield "H", self.net(y, z, positions), z
 
     def deep_recursion(self, x, y, z):
         """T latent recursions; only the last one carries gradients."""

@@ -257,7 +257,8 @@ def test_import_checkpoint_command_writes_a_loadable_safetensors(tmp_path, capsy
 def test_import_errors_name_the_file_and_the_problem(tmp_path):
     pt = write_reference_checkpoint(tmp_path, "attention-rope")
     (tmp_path / "all_config.yaml").rename(tmp_path / "elsewhere.yaml")
-    with pytest.raises(CheckpointError, match="all_config.yaml: no such file"):
+    with pytest.raises(CheckpointError, match=r"step_1302: no all_config.yaml beside it \(pass --config\), and the "
+                       r"weights do not fix H_cycles, L_cycles, num_heads, pos_encodings, puzzle_emb_len"):
         import_reference(pt)
     loaded = import_reference(pt, config_yaml=tmp_path / "elsewhere.yaml")
     assert loaded.config.pos_encodings == "rope"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import queue
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -62,6 +63,8 @@ class EvalSet:
     puzzle_ids: torch.Tensor
     tiers: list[str] | None = None  # optional group name per puzzle (e.g. Sudoku givens range) for per-tier accuracy
     keys: set[bytes] = field(default_factory=set)  # hashes of the inputs, to keep training data disjoint
+    judge: Callable[[np.ndarray, np.ndarray], bool] | None = None  # (question, answer tokens) -> right by the rules
+
 
     def __len__(self) -> int:
         return int(self.inputs.shape[0])
@@ -502,7 +505,19 @@ def build_eval_set(cfg: DataConfig) -> tuple[EvalSet, set[tuple]]:
         tiers = [sudoku_tier(int((g > 0).sum()), g.shape[0]) for g in q]
         invariants = {sudoku_invariant(g) for g in q}
     keys = {_key(row) for row in inputs.numpy()}
-    return EvalSet(inputs, labels, torch.zeros(len(q), dtype=torch.long), tiers, keys), invariants
+    judge = maze_judge(q.shape[1]) if cfg.kind == "maze" else None
+    return EvalSet(inputs, labels, torch.zeros(len(q), dtype=torch.long), tiers, keys, judge), invariants
+
+
+def maze_judge(side: int) -> Callable[[np.ndarray, np.ndarray], bool]:
+    """Right when the answer is ANY shortest S-G path: random-wall mazes have many, and the label is only one."""
+    from engine.puzzles import maze as mz
+
+    def judge(question: np.ndarray, answer: np.ndarray) -> bool:
+        grid = (np.asarray(question) - 1).reshape(side, side)
+        return mz.is_valid_solution(grid, (np.asarray(answer) - 1).reshape(side, side))
+
+    return judge
 
 
 def _subsample(q: np.ndarray, a: np.ndarray, count: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -138,6 +138,7 @@ def evaluate(model: TRM, eval_set: EvalSet, *, batch_size: int = 256, device: to
     halt_step_sum = 0
     exact_at_halt = torch.zeros(n, dtype=torch.bool)
     exact_final = torch.zeros(n, dtype=torch.bool)
+    valid_final = torch.zeros(n, dtype=torch.bool)
     was_training = model.training
     model.eval()
     opts = SolveOptions(max_steps=steps, halt_threshold=None, device=str(device))
@@ -164,6 +165,9 @@ def evaluate(model: TRM, eval_set: EvalSet, *, batch_size: int = 256, device: to
         halt_step_sum += int(halt_at.sum())
         cell_final += float((right.sum(-1) / valid.sum(-1).clamp_min(1)).sum())
         exact_final[start : start + B] = exact
+        if eval_set.judge is not None:
+            for i in range(B):
+                valid_final[start + i] = bool(exact[i]) or eval_set.judge(inputs[i].numpy(), last.tokens[i].numpy())
         exact_at_halt[start : start + B] = at_halt
     model.train(was_training)
     row = {
@@ -176,6 +180,8 @@ def evaluate(model: TRM, eval_set: EvalSet, *, batch_size: int = 256, device: to
         "halt_accuracy": halt_right / n,
         "mean_halt_step": halt_step_sum / n,
     }
+    if eval_set.judge is not None:
+        row["valid_accuracy"] = float(valid_final.float().mean())  # right by the rules (e.g. any shortest path)
     if eval_set.tiers:
         tiers: dict[str, dict] = {}
         for name in sorted(set(eval_set.tiers)):
@@ -295,7 +301,9 @@ def train(config: TrainConfig, dataset: TrainDataset, run_dir: str | Path | None
         publish(row)
         if writer:
             writer.log(f"eval step {step}: exact {row['exact_accuracy']:.4f} cell {row['accuracy']:.4f} "
-                       f"halt-step {row['mean_halt_step']:.2f}" + (f" tiers {row['tiers']}" if "tiers" in row else ""))
+                       f"halt-step {row['mean_halt_step']:.2f}"
+                       + (f" valid {row['valid_accuracy']:.4f}" if "valid_accuracy" in row else "")
+                       + (f" tiers {row['tiers']}" if "tiers" in row else ""))
 
     def save() -> None:
         if run_dir is None:

@@ -450,36 +450,52 @@ def hard_min_path(size: int) -> int:
     return max(4, round(111 * size * size / 900))
 
 
-def bfs_many(passable: np.ndarray, start: np.ndarray) -> np.ndarray:
-    """Breadth-first distances for a batch of grids at once (B, H, W booleans; -1 = unreachable): one whole
-    wavefront per numpy step, so a thousand grids cost about what one costs in a Python loop."""
-    dist = np.where(start, 0, -1).astype(np.int16)
-    frontier = start.copy()
+def _grow(frontier: np.ndarray, passable: np.ndarray, seen: np.ndarray) -> np.ndarray:
+    """One BFS wavefront step on bit-packed grids: (B, H) uint32 rows, bit c = column c."""
+    nxt = (frontier << np.uint32(1)) | (frontier >> np.uint32(1))
+    nxt[:, 1:] |= frontier[:, :-1]
+    nxt[:, :-1] |= frontier[:, 1:]
+    return nxt & passable & ~seen
+
+
+def _reach(passable: np.ndarray, start: np.ndarray, need: int) -> tuple[np.ndarray, np.ndarray]:
+    """For bit-packed grids and start cells: the cells reached last (farthest) and those at least `need` steps
+    away. Each step advances every grid's whole wavefront with a few integer operations on 32-bit rows, which is
+    what makes rejection sampling of rare long paths affordable."""
+    seen, frontier, last, far = start.copy(), start.copy(), start.copy(), np.zeros_like(start)
     d = 0
-    while frontier.any():
+    while True:
         d += 1
-        grown = np.zeros_like(frontier)
-        grown[:, 1:] |= frontier[:, :-1]
-        grown[:, :-1] |= frontier[:, 1:]
-        grown[:, :, 1:] |= frontier[:, :, :-1]
-        grown[:, :, :-1] |= frontier[:, :, 1:]
-        frontier = grown & passable & (dist < 0)
-        dist[frontier] = d
-    return dist
+        frontier = _grow(frontier, passable, seen)
+        alive = frontier.any(axis=1)
+        if not alive.any():
+            return last, far
+        seen |= frontier
+        last[alive] = frontier[alive]
+        if d >= need:
+            far |= frontier
 
 
-def _random_cell(rng: np.random.Generator, mask: np.ndarray) -> np.ndarray:
-    """One uniformly random True cell of each grid of a (B, H, W) batch (as flat indices)."""
-    keys = np.where(mask, rng.random(mask.shape), -1.0)
-    return keys.reshape(len(mask), -1).argmax(axis=1)
+def _pick_bits(rng: np.random.Generator, bits: np.ndarray, side: int) -> tuple[np.ndarray, np.ndarray]:
+    """A random set bit of each bit-packed grid (a random non-empty row, then a random cell of it; cheap, and
+    random enough to seed a sweep): (flat cell index, the cell as a bit-packed grid)."""
+    rows = np.where(bits != 0, rng.random(bits.shape), -1.0).argmax(axis=1)
+    row_bits = bits[np.arange(len(bits)), rows]
+    cells = (row_bits[:, None] >> np.arange(side, dtype=np.uint32)) & 1
+    cols = np.where(cells != 0, rng.random(cells.shape), -1.0).argmax(axis=1)
+    one = np.zeros_like(bits)
+    one[np.arange(len(bits)), rows] = np.uint32(1) << cols.astype(np.uint32)
+    return rows * side + cols, one
 
 
 def generate_hard_one(seed: np.random.SeedSequence | int, size: int = 30, min_path: int | None = None,
-                      density: tuple[float, float] = HARD_DENSITY, batch: int = 32, max_tries: int = 20_000) -> Maze:
+                      density: tuple[float, float] = HARD_DENSITY, max_tries: int = 200_000) -> Maze:
     """One Maze-Hard-style grid (the procedure of Lehnert et al. that HRM used): walls on a random `density`
-    fraction of the cells, S a random open cell, G a random open cell at least `min_path` steps from it. The
-    answer is one shortest path (many routes tie; `is_valid_solution` accepts any). Candidate grids are drawn and
-    searched `batch` at a time; reproducible from `seed`."""
+    fraction of the cells, S and G open cells at least `min_path` steps apart; the answer is one shortest path
+    (many routes tie; `is_valid_solution` accepts any). Long paths are rare (at 30 x 30 about 1 grid in 300 has
+    one), so candidates are searched up to 256 at a time on bit-packed rows, S is taken from the farthest cells of
+    a random open cell (a pair drawn uniformly would almost never be far enough apart), G uniformly among the
+    cells far enough from S, and S and G swap with probability 1/2. Reproducible from `seed`."""
     if not MIN_SIZE <= size <= MAX_GRID:
         raise PuzzleError(f"maze size must be {MIN_SIZE}-{MAX_GRID}, got {size}")
     lo, hi = density
@@ -487,28 +503,35 @@ def generate_hard_one(seed: np.random.SeedSequence | int, size: int = 30, min_pa
         raise PuzzleError(f"wall density must be a range within 0-1, got {lo}-{hi}")
     need = hard_min_path(size) if min_path is None else int(min_path)
     rng = np.random.default_rng(seed)
-    best = 0
-    for _ in range(max(1, max_tries // batch)):
+    weights = np.uint32(1) << np.arange(size, dtype=np.uint32)
+    batch, tried = 8, 0
+    while tried < max_tries:
+        batch = min(2 * batch, 256)  # small batches while long paths come easily (small grids), large when rare
+        tried += batch
         walls = rng.random((batch, size, size)) < rng.uniform(lo, hi, batch)[:, None, None]
-        passable = ~walls
-        usable = passable.reshape(batch, -1).any(axis=1)
-        start = np.zeros_like(passable)
-        start.reshape(batch, -1)[np.arange(batch), _random_cell(rng, passable)] = True
-        start &= usable[:, None, None]
-        dist = bfs_many(passable, start)
-        far = dist >= need
-        best = max(best, int(dist.max()))
-        hits = np.flatnonzero(far.reshape(batch, -1).any(axis=1))
+        passable = ((~walls) * weights).sum(axis=2, dtype=np.uint32)
+        usable = np.flatnonzero(passable.any(axis=1))
+        if len(usable) == 0:
+            continue
+        walls, passable = walls[usable], passable[usable]
+        _, first = _pick_bits(rng, passable, size)
+        last, _ = _reach(passable, first, need)
+        s_flat, start = _pick_bits(rng, last, size)
+        _, far = _reach(passable, start, need)
+        hits = np.flatnonzero(far.any(axis=1))
         if len(hits) == 0:
             continue
         k = int(hits[0])
-        goal = int(_random_cell(rng, far[k : k + 1])[0])
+        far_cells = np.flatnonzero((far[k][:, None] >> np.arange(size, dtype=np.uint32)) & 1)
+        g_flat = int(far_cells[int(rng.integers(len(far_cells)))])
+        ends = (int(s_flat[k]), g_flat) if rng.random() < 0.5 else (g_flat, int(s_flat[k]))
         grid = np.where(walls[k], WALL, OPEN).astype(np.int8)
-        grid[np.unravel_index(int(np.flatnonzero(start[k])[0]), grid.shape)] = START
-        grid[np.unravel_index(goal, grid.shape)] = GOAL
-        return Maze(grid, shortest_path(grid), rating=float(dist[k].reshape(-1)[goal]))
+        grid.flat[ends[0]] = START
+        grid.flat[ends[1]] = GOAL
+        solution = shortest_path(grid)
+        return Maze(grid, solution, rating=float((solution == PATH).sum() + 1))
     raise PuzzleError(f"no {size} x {size} random-wall grid with a shortest path of {need} steps in {max_tries} "
-                      f"tries (longest found: {best}); ask for a shorter min_path")
+                      f"tries; ask for a shorter min_path or a density range nearer 0.4")
 
 
 def _generate_job(args: tuple) -> Maze:

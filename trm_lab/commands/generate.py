@@ -24,6 +24,17 @@ def _clue_range(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(f"expected a range like 30-35, got {text!r}") from None
 
 
+def _density_range(text: str) -> tuple[float, float]:
+    try:
+        lo, _, hi = text.partition("-")
+        out = (float(lo), float(hi or lo))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a range like 0.3-0.5, got {text!r}") from None
+    if not 0 <= out[0] <= out[1] < 1:
+        raise argparse.ArgumentTypeError(f"wall density must be a range within 0-1 (like 0.3-0.5), got {text!r}")
+    return out
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser("generate", help="generate Sudoku or mazes with known answers",
                               description=__doc__.split("\n\n", 1)[1].strip())
@@ -38,6 +49,11 @@ def register(subparsers) -> None:
     p.add_argument("--loops", type=float, default=None,
                    help="maze: fraction of inner walls knocked out to add longer routes; 0 = perfect mazes, one "
                         "route (default 0.2)")
+    p.add_argument("--style", choices=("dfs", "hard"), default=None,
+                   help="maze: dfs (a depth-first maze, with --loops; default) or hard (Maze-Hard: random walls at "
+                        "--density, S and G at least --min-path apart; default min-path 111 at 30x30, by area below)")
+    p.add_argument("--density", type=_density_range, default=None, metavar="A-B",
+                   help="maze --style hard: wall fraction range (default 0.3-0.5)")
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores for large counts)")
     p.add_argument("-o", "--output", type=Path, default=None, help="output file (.csv, else lines/text grids)")
     p.set_defaults(func=run)
@@ -68,8 +84,8 @@ def run(args: argparse.Namespace) -> int:
         if args.count < 0:
             raise PuzzleError(f"--count must be >= 0, got {args.count}")
         if args.kind == "sudoku":
-            if args.min_path is not None or args.loops is not None:
-                raise PuzzleError("--min-path and --loops apply to mazes only")
+            if args.min_path is not None or args.loops is not None or args.style or args.density:
+                raise PuzzleError("--min-path, --loops, --style and --density apply to mazes only")
             size = 9 if args.size is None else args.size
             puzzles = sudoku.generate(args.count, seed=args.seed, clues=args.clues, size=size, workers=args.workers,
                                       progress=_progress(f"sudoku {size}x{size}"))
@@ -80,9 +96,15 @@ def run(args: argparse.Namespace) -> int:
             size = 15 if args.size is None else args.size
             if args.loops is not None and not 0 <= args.loops <= 1:
                 raise PuzzleError(f"--loops must be between 0 and 1, got {args.loops}")
+            style = args.style or "dfs"
+            if style == "hard" and args.loops is not None:
+                raise PuzzleError("--loops applies to --style dfs; hard mazes have random walls (--density)")
+            if style == "dfs" and args.density is not None:
+                raise PuzzleError("--density applies to --style hard")
             puzzles = maze.generate(args.count, seed=args.seed, size=size, min_path=args.min_path,
-                                    loops=0.2 if args.loops is None else args.loops, workers=args.workers,
-                                    progress=_progress(f"maze {size}x{size}"))
+                                    loops=0.2 if args.loops is None else args.loops, style=style,
+                                    density=args.density or maze.HARD_DENSITY, workers=args.workers,
+                                    progress=_progress(f"maze {size}x{size} {style}"))
             module = maze
         for i, p in enumerate(puzzles):
             p.source = f"trm-lab-{args.kind}-seed{args.seed}-{i}"

@@ -1,0 +1,106 @@
+"""Maze-Hard-style grids (random walls, long shortest paths) and judging a maze answer by any shortest path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from engine.config import TRMConfig
+from engine.model import TRM
+from engine.puzzles import maze as mz
+from engine.puzzles.base import PuzzleError
+from trainers.config import DataConfig
+from trainers.data import build_eval_set, maze_judge
+from trainers.loop import evaluate
+
+
+def test_hard_min_path_scales_maze_hard_by_area():
+    assert mz.hard_min_path(30) == 111  # Maze-Hard: longer than 110
+    assert mz.hard_min_path(20) == 49
+    assert mz.hard_min_path(5) == 4
+
+
+@pytest.mark.parametrize("size", [9, 14, 20])
+def test_hard_mazes_have_random_walls_and_a_long_shortest_path(size):
+    mazes = mz.generate(12, seed=3, size=size, style="hard")
+    for m in mazes:
+        walls = float((m.grid == mz.WALL).mean())
+        assert 0.2 < walls < 0.6
+        length = mz.shortest_path_length(m.grid)
+        assert length >= mz.hard_min_path(size)
+        assert m.rating == length
+        assert mz.is_valid_solution(m.grid, m.solution)
+    # many routes: random walls leave open 2x2 blocks, which depth-first mazes never have
+    assert any(np.any((m.grid[:-1, :-1] != mz.WALL) & (m.grid[1:, :-1] != mz.WALL) & (m.grid[:-1, 1:] != mz.WALL)
+                      & (m.grid[1:, 1:] != mz.WALL)) for m in mazes)
+
+
+def test_hard_mazes_are_reproducible_and_differ_by_seed():
+    a = mz.generate(3, seed=5, size=12, style="hard")
+    b = mz.generate(3, seed=5, size=12, style="hard")
+    c = mz.generate(3, seed=6, size=12, style="hard")
+    assert all(np.array_equal(x.grid, y.grid) for x, y in zip(a, b, strict=True))
+    assert not all(np.array_equal(x.grid, y.grid) for x, y in zip(a, c, strict=True))
+
+
+def test_a_30x30_maze_hard_grid_has_a_path_longer_than_110():
+    m = mz.generate_hard_one(11, 30)
+    assert mz.shortest_path_length(m.grid) > 110
+
+
+def test_hard_generator_rejects_impossible_requests():
+    with pytest.raises(PuzzleError, match="shortest path of 500"):
+        mz.generate_hard_one(0, 12, min_path=500, max_tries=64)
+    with pytest.raises(PuzzleError, match="density"):
+        mz.generate_hard_one(0, 12, density=(0.6, 0.2))
+    with pytest.raises(PuzzleError, match="style"):
+        mz.generate(1, seed=0, size=9, style="spiral")
+
+
+def _open_room(side: int) -> np.ndarray:
+    grid = np.full((side, side), mz.OPEN, np.int8)
+    grid[0, 0], grid[-1, -1] = mz.START, mz.GOAL
+    return grid
+
+
+def _other_route(grid: np.ndarray) -> np.ndarray:
+    """Down the first column, then along the bottom row: as short as the label's route, and not it."""
+    out = grid.copy()
+    out[1:, 0] = mz.PATH
+    out[-1, 1:-1] = mz.PATH
+    return out
+
+
+def test_any_shortest_path_is_right_even_when_it_is_not_the_label():
+    grid = _open_room(6)
+    label = mz.shortest_path(grid)
+    other = _other_route(grid)
+    assert not np.array_equal(label, other)
+    judge = maze_judge(6)
+    tokens = (grid.reshape(-1) + 1).astype(np.int64)
+    assert judge(tokens, (other.reshape(-1) + 1).astype(np.int64))
+    longer = other.copy()
+    longer[1, 0] = mz.OPEN  # a gap: not connected
+    assert not judge(tokens, (longer.reshape(-1) + 1).astype(np.int64))
+
+
+def test_training_evaluation_reports_right_by_the_rules_beside_exact():
+    eval_set, _ = build_eval_set(DataConfig(kind="maze", size=6, maze_style="hard", eval_count=1))
+    grid = _open_room(6)
+    other = _other_route(grid)
+    eval_set.inputs = torch.from_numpy(grid.reshape(1, -1).astype(np.int64) + 1)
+    eval_set.labels = torch.from_numpy(mz.shortest_path(grid).reshape(1, -1).astype(np.int64) + 1)
+
+    class Answer(TRM):  # a model whose answer is always `other`: exact says wrong, the rules say right
+        def read_out(self, y):
+            logits = torch.full((y.shape[0], 36, 6), -9.0)
+            logits[:, torch.arange(36), torch.from_numpy(other.reshape(-1).astype(np.int64) + 1)] = 9.0
+            return logits, torch.zeros(y.shape[0]), torch.zeros(y.shape[0])
+
+    cfg = TRMConfig.from_dict(dict(hidden_size=16, num_heads=2, L_layers=1, H_cycles=1, L_cycles=1,
+                                   halt_max_steps=2, vocab_size=6, seq_len=36, pos_encodings="relative2d",
+                                   puzzle_emb_ndim=0))
+    row = evaluate(Answer(cfg), eval_set, batch_size=4)
+    assert row["exact_accuracy"] == 0.0
+    assert row["valid_accuracy"] == 1.0

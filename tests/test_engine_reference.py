@@ -239,7 +239,7 @@ def test_import_checkpoint_command_writes_a_loadable_safetensors(tmp_path, capsy
     pt = write_reference_checkpoint(tmp_path / "run", "mlp_t")
     out = tmp_path / "imported.safetensors"
     assert main(["import-checkpoint", str(pt), "-o", str(out)]) == 0
-    assert "imported.safetensors: sudoku 9x9, mlp, hidden 64" in capsys.readouterr().err
+    assert "imported.safetensors: sudoku 9x9, trm mlp, hidden 64" in capsys.readouterr().err
     assert main(["import-checkpoint", str(tmp_path / "none"), "-o", str(out)]) == 2
     assert "none: no such file" in capsys.readouterr().err
     loaded = load_checkpoint(out)

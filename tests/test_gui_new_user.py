@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from PySide6.QtWidgets import QPushButton, QToolButton
 from test_gui_support import dialogs, lab_env, models, pick_model, solve_and_wait, window  # noqa: F401
 
 from engine.checkpoint import save_checkpoint
@@ -211,3 +212,77 @@ def test_givens_are_drawn_as_given_and_disagreement_is_marked(qtbot, window, mod
     raw = export.render_grid("sudoku", np.asarray(s.steps[0].grid), cell=36, givens=mask, predicted=True,
                              confidence=s.steps[0].confidence, changed=s.steps[0].changed, errors=s.errors_at(0))
     assert not np.array_equal(export.image_to_rgb(raw), first[: raw.height(), : raw.width()])
+
+
+def test_a_file_of_several_puzzles_offers_each_with_the_count(qtbot, window, tmp_path, monkeypatch):
+    """Item 5: sudoku-famous-hard.csv (6 puzzles) opened only its first, silently."""
+    from pathlib import Path
+
+    from PySide6.QtWidgets import QMessageBox
+
+    from engine.puzzles import sudoku
+
+    src = Path(__file__).resolve().parents[1] / "assets" / "puzzles" / "sudoku-famous-hard.csv"
+    path = tmp_path / src.name
+    path.write_bytes(src.read_bytes())
+    puzzles = sudoku.load(path)
+    assert len(puzzles) == 6
+    view = open_file(qtbot, window, path)
+    assert view.picker.isVisible() and view.puzzle_box.count() == 6
+    assert window.tabs.tabText(window.tabs.currentIndex()).startswith("sudoku-famous-hard.csv (1/6)")
+    # step to the next one, then pick the last from the list
+    next_button = [b for b in view.picker.findChildren(QToolButton) if b.text() == "\u25b6"][0]
+    next_button.click()
+    assert np.array_equal(view.doc.givens, puzzles[1].givens) and not view.doc.dirty
+    assert np.array_equal(view.editor.view.grid, puzzles[1].givens)
+    view.puzzle_box.setCurrentIndex(5)
+    assert np.array_equal(view.doc.givens, puzzles[5].givens)
+    assert "(6/6)" in window.tabs.tabText(window.tabs.currentIndex())
+    # edits are not thrown away without asking
+    view.doc.mode = "play"
+    r, c = map(int, np.argwhere(view.doc.givens == 0)[0])
+    view.doc.set_cell(r, c, 1)
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Cancel)
+    view.puzzle_box.setCurrentIndex(0)
+    assert view.doc.collection_index == 5 and view.puzzle_box.currentIndex() == 5 and view.doc.entries[r, c] == 1
+    # Save never writes one puzzle over the file of six: it asks for a new name
+    asked = []
+    monkeypatch.setattr("trm_lab.main_window.QFileDialog.getSaveFileName",
+                        lambda *a, **k: asked.append(a[2]) or (str(tmp_path / "one.txt"), ""))
+    assert window.save(view)
+    assert asked and asked[0].endswith("sudoku-famous-hard-6.txt")
+    assert len(sudoku.load(path)) == 6 and len(sudoku.load(tmp_path / "one.txt")) == 1
+    assert not view.picker.isVisible()
+
+
+def test_a_changed_puzzle_marks_the_old_answer_out_of_date(qtbot, window, models):
+    """Item 6: after the maze was resized or a digit undone, the old answer and verdict stayed as if current."""
+    from test_gui_support import SUDOKU_LINE, grid_of
+
+    from trm_lab.session import SudokuDocument
+
+    view = window.new_maze(10)
+    panel = view.solve
+    pick_model(panel, models["maze"])
+    panel.steps.setValue(2)
+    solve_and_wait(qtbot, panel)
+    verdict = panel.verdict.text()
+    assert verdict != "Out of date" and not panel.view.stale
+    # resize through the editor's own controls
+    view.editor.rows.setValue(9)
+    view.editor.cols.setValue(9)
+    next(b for b in view.editor.findChildren(QPushButton) if b.text() == "Resize").click()
+    assert panel.verdict.text() == "Out of date" and "changed" in panel.verdict_detail.text()
+    assert "Out of date" in panel.view.stale
+    window.act_undo.trigger()  # the old puzzle is back: so is its verdict
+    assert panel.verdict.text() == verdict and not panel.view.stale
+    # a Sudoku given taken away
+    sview = window.add_document(SudokuDocument(9, grid_of(SUDOKU_LINE)))
+    pick_model(sview.solve, models["sudoku"])
+    sview.solve.steps.setValue(2)
+    solve_and_wait(qtbot, sview.solve)
+    sview.editor.mode_givens.setChecked(True)
+    sview.doc.set_cell(0, 0, 0)
+    assert sview.solve.verdict.text() == "Out of date" and sview.solve.view.stale
+    window.act_undo.trigger()
+    assert sview.solve.verdict.text() != "Out of date"

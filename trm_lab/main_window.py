@@ -12,13 +12,16 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
+    QComboBox,
     QDockWidget,
     QFileDialog,
+    QHBoxLayout,
     QLabel,
     QMainWindow,
     QMessageBox,
     QSplitter,
     QTabWidget,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -93,6 +96,10 @@ class DocumentView(QWidget):
             left_lay.addWidget(self.left_tabs, 1)
         else:
             left_lay.addWidget(self.editor, 1)
+        self.picker = self._collection_picker(doc)
+        if self.picker is not None:
+            left_lay.insertWidget(0, self.picker)
+            doc.subscribe(lambda what: what == "path" and self.picker.setVisible(len(doc.collection) > 1))
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(left)
         self.splitter.addWidget(self.solve)
@@ -102,6 +109,51 @@ class DocumentView(QWidget):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(10, 10, 10, 10)
         lay.addWidget(self.splitter)
+
+    def _collection_picker(self, doc: Document) -> QWidget | None:
+        """A file with several puzzles: "Puzzle [n] of N" with previous / next, to step through them."""
+        count = len(doc.collection)
+        if count < 2:
+            return None
+        bar = QWidget()
+        row = QHBoxLayout(bar)
+        row.setContentsMargins(0, 0, 0, 4)
+        self.puzzle_box = QComboBox()
+        self.puzzle_box.addItems([str(i + 1) for i in range(count)])
+        self.puzzle_box.setToolTip(f"{doc.path.name if doc.path else 'This file'} holds {count} puzzles")
+        self.puzzle_box.currentIndexChanged.connect(self.pick_puzzle)
+        prev_b, next_b = QToolButton(), QToolButton()
+        prev_b.setText("\u25c0")
+        prev_b.setToolTip("Previous puzzle in the file")
+        next_b.setText("\u25b6")
+        next_b.setToolTip("Next puzzle in the file")
+        prev_b.clicked.connect(lambda: self.puzzle_box.setCurrentIndex(max(0, self.puzzle_box.currentIndex() - 1)))
+        next_b.clicked.connect(lambda: self.puzzle_box.setCurrentIndex(min(count - 1,
+                                                                           self.puzzle_box.currentIndex() + 1)))
+        row.addWidget(QLabel("Puzzle"))
+        row.addWidget(self.puzzle_box)
+        row.addWidget(QLabel(f"of {count} in this file"))
+        row.addWidget(prev_b)
+        row.addWidget(next_b)
+        row.addStretch(1)
+        return bar
+
+    def pick_puzzle(self, index: int) -> None:
+        """Show another puzzle of the file; unsaved edits of this one are discarded only when the user agrees."""
+        doc = self.doc
+        if index == doc.collection_index:
+            return
+        if doc.dirty:
+            answer = QMessageBox.question(
+                self, "Unsaved changes", f"Discard your changes to puzzle {doc.collection_index + 1}?",
+                QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
+                QMessageBox.StandardButton.Cancel)
+            if answer != QMessageBox.StandardButton.Discard:
+                self.puzzle_box.blockSignals(True)
+                self.puzzle_box.setCurrentIndex(doc.collection_index)
+                self.puzzle_box.blockSignals(False)
+                return
+        doc.pick(index)
 
     def _adapt_area(self, doc: Document) -> QWidget | None:
         """The ARC "Adapt to this task" panel (trm_lab.panels.arc_adapt), when it exists."""
@@ -506,6 +558,8 @@ class MainWindow(QMainWindow):
             return False
         if view.doc.path is None or (isinstance(view.doc, ArcDocument) and view.doc.path.suffix != ".json"):
             return self.save_as(view)
+        if len(view.doc.collection) > 1:  # writing one puzzle over the file would drop the others
+            return self.save_as(view)
         return self._write(view.doc, view.doc.path)
 
     def save_as(self, view: DocumentView | None = None) -> bool:
@@ -517,7 +571,12 @@ class MainWindow(QMainWindow):
             flt, default = "ARC task (*.json)", f"{doc.task.task_id}.json"
         else:
             flt, default = "Text grid (*.txt);;CSV (*.csv)", f"{doc.title.replace(' ', '_').lower()}.txt"
-        start = str(doc.path) if doc.path else str(Path(self.settings.last_dir or Path.home()) / default)
+        if doc.path and len(doc.collection) > 1:
+            start = str(doc.path.with_name(f"{doc.path.stem}-{doc.collection_index + 1}.txt"))
+        elif doc.path:
+            start = str(doc.path)
+        else:
+            start = str(Path(self.settings.last_dir or Path.home()) / default)
         path, _ = QFileDialog.getSaveFileName(self, "Save puzzle", start, flt)
         if not path:
             return False
@@ -530,6 +589,7 @@ class MainWindow(QMainWindow):
         except Exception as exc:  # noqa: BLE001 - any failure is reported, the edits stay in memory
             self.show_error(f"Could not save {path.name}:\n{describe_error(exc)}")
             return False
+        doc.collection = []  # the new file holds this one puzzle
         doc.mark_saved(path)
         self.settings.add_recent(path)
         self.settings.last_dir = str(path.parent)

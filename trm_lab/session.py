@@ -112,6 +112,9 @@ class Document:
         self._listeners: list[Callable[[str], None]] = []
         self._group: tuple[str, Any] | None = None
         self.untitled_number = 0
+        # A file holding several puzzles: all of them (engine Sudoku / Maze objects) and the one shown.
+        self.collection: list[Any] = []
+        self.collection_index = 0
 
     # -- observation -----------------------------------------------------------------------------------------
     def subscribe(self, callback: Callable[[str], None]) -> None:
@@ -147,8 +150,24 @@ class Document:
     @property
     def title(self) -> str:
         if self.path:
-            return self.path.name
+            part = f" ({self.collection_index + 1}/{len(self.collection)})" if len(self.collection) > 1 else ""
+            return self.path.name + part
         return f"Untitled {self.kind.capitalize()} {self.untitled_number or ''}".rstrip()
+
+    def pick(self, index: int) -> None:
+        """Show puzzle `index` of the file's collection: a fresh start (no undo back into another puzzle)."""
+        if not 0 <= index < len(self.collection) or index == self.collection_index:
+            return
+        self.collection_index = index
+        self._load_item(self.collection[index])
+        self.history.clear()
+        self._saved_state = self.history.state_id
+        self._emit("content")
+        self._emit("path")
+        self._emit("dirty")
+
+    def _load_item(self, item: Any) -> None:
+        raise NotImplementedError
 
     # -- editing ----------------------------------------------------------------------------------------------
     def edit(self, label: str, change: Callable[[], Any]) -> Any:
@@ -275,6 +294,11 @@ class SudokuDocument(Document):
         self.edit("Clear cell" if value == 0 else f"Set {value}", change)
         return True
 
+    def _load_item(self, item: Any) -> None:
+        self.givens = np.asarray(item.givens, np.int8).copy()
+        self.entries = np.zeros_like(self.givens)
+        self.solution = None if item.solution is None else np.asarray(item.solution, np.int8).copy()
+
     def clear_entries(self) -> None:
         self.edit("Clear entries", lambda: self.entries.fill(0))
 
@@ -357,6 +381,11 @@ class MazeDocument(Document):
 
         label = {MAZE_WALL: "Paint walls", MAZE_OPEN: "Paint open", MAZE_START: "Place start", MAZE_GOAL: "Place goal"}
         self.edit(label.get(code, "Paint"), change)
+
+    def _load_item(self, item: Any) -> None:
+        self.grid = np.asarray(item.grid, np.int8).copy()
+        self.grid[self.grid == MAZE_PATH] = MAZE_OPEN
+        self.solution = None if item.solution is None else np.asarray(item.solution, np.int8).copy()
 
     def resize(self, rows: int, cols: int) -> None:
         if not (3 <= rows <= 60 and 3 <= cols <= 60):
@@ -568,14 +597,18 @@ def open_document(path: Path, kind: str | None = None) -> Document:
             mazes = maze.load(path)
             if not mazes:
                 raise LabError(f"{path}: no maze found")
-            return MazeDocument(mazes[0].grid, mazes[0].solution, path=path)
+            doc: Document = MazeDocument(mazes[0].grid, mazes[0].solution, path=path)
+            doc.collection = mazes
+            return doc
         from engine.puzzles import sudoku
 
         puzzles = sudoku.load(path)
         if not puzzles:
             raise LabError(f"{path}: no Sudoku found")
         p = puzzles[0]
-        return SudokuDocument(p.size, p.givens, p.solution, path=path)
+        doc = SudokuDocument(p.size, p.givens, p.solution, path=path)
+        doc.collection = puzzles
+        return doc
     except LabError:
         raise
     except ValueError as exc:  # PuzzleError is a ValueError whose message names file, line and column

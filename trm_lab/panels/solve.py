@@ -419,6 +419,7 @@ class SolvePanel(QWidget):
                                     halt_threshold=options.halt_threshold,
                                     planned_steps=options.max_steps * per_step)
         self.session.subscribe(self._on_session)
+        self.view.set_stale("")
         self.verdict.setText("Solving\u2026")
         self.verdict.setStyleSheet("")
         self.verdict_detail.setText("")
@@ -467,6 +468,7 @@ class SolvePanel(QWidget):
         self.session = SolveSession(self.doc.kind, self.doc.puzzle_input(), expected=self.doc.known_answer(),
                                     model_name=name, planned_steps=len(steps))
         self.session.subscribe(self._on_session)
+        self.view.set_stale("")
         self.sessionStarted.emit(self.session)
         for step in steps:
             self.session.add_step(step)
@@ -577,6 +579,9 @@ class SolvePanel(QWidget):
         t = theme.current()
         if s is None:
             return
+        if s.state != "running" and self.stale:
+            self._update_stale()
+            return
         if s.state == "failed":
             self.verdict.setText("Failed")
             self.verdict.setStyleSheet(f"color: {t.error};")
@@ -661,6 +666,30 @@ class SolvePanel(QWidget):
         if what == "content":
             self.refresh_models()
             self._update_puzzle_note()
+            self._update_stale()
+
+    @property
+    def stale(self) -> bool:
+        """Has the puzzle changed since the shown answer was made (resized, regenerated, digits undone)?"""
+        s = self.session
+        if s is None:
+            return False
+        now = self.doc.puzzle_input()
+        return now.shape != s.puzzle.shape or not bool((now == s.puzzle).all())
+
+    def _update_stale(self) -> None:
+        stale = self.stale
+        self.view.set_stale("Out of date: the puzzle has changed since this answer. Solve again."
+                            if stale else "")
+        if stale:
+            self.verdict.setText("Out of date")
+            self.verdict.setStyleSheet(f"color: {theme.current().muted};")
+            self.verdict_detail.setText("The puzzle has changed since this answer and verdict; solve again for "
+                                        "the model's answer to it (Undo brings the old puzzle back).")
+            self.use_answer.setEnabled(False)
+        elif self.session is not None and self.session.state != "running":
+            self._render_verdict()
+            self.use_answer.setEnabled(self.session.current is not None)
 
     def _update_puzzle_note(self) -> None:
         """Say up front when the puzzle has no solution: whatever the model answers then cannot be right."""

@@ -38,6 +38,7 @@ class GridView(QWidget):
         self.cursor: tuple[int, int] | None = None
         self.selection: tuple[int, int, int, int] | None = None  # r0, c0, r1, c1 inclusive
         self.placeholder = ""
+        self.stale = ""  # non-empty: the grid no longer answers the puzzle; drawn veiled, with this text
         self.min_cell, self.max_cell = min_cell, max_cell
         self._dragging = False
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
@@ -167,7 +168,18 @@ class GridView(QWidget):
                 if self.grid[r, c] in (0, 1, 4):
                     p.drawEllipse(self.cell_center(int(r), int(c)), cell * 0.22, cell * 0.22)
         self._paint_marks(p, cell, x0, y0)
+        if self.stale:
+            veil = QColor(t.base)
+            veil.setAlphaF(0.72)
+            p.fillRect(self.rect(), veil)
+            p.setPen(QColor(t.text))
+            p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.stale)
         p.end()
+
+    def set_stale(self, text: str) -> None:
+        if text != self.stale:
+            self.stale = text
+            self.update()
 
     def _paint_confidence(self, p: QPainter, cell: float, x0: float, y0: float) -> None:
         if self.confidence is None:

@@ -3,6 +3,8 @@
 Both read Sudoku (lines, grids, CSV), maze (text grids, CSV) or ARC task (JSON) files, pick the bundled model for
 the puzzle's kind and size unless `--model` names one, and run the engine's step iterator. `--json` puts the
 results on stdout; progress and human text go to stderr (solve's grids go to stdout when not `--json`).
+`solve --model A --model B` compares two models (TRM and HRM, or any two that fit): both answers step by step in
+lockstep, the cells where they differ, each verdict and time.
 """
 
 from __future__ import annotations
@@ -78,15 +80,25 @@ def verdict(item: Item, answer: np.ndarray) -> tuple[bool | None, bool | None]:
     return None, (None if item.expected is None else arc.grids_equal(answer, item.expected))
 
 
-def load_model(args: argparse.Namespace, kind: str, items: list[Item]):
+def load_models(args: argparse.Namespace, kind: str, items: list[Item]) -> list:
+    """The models named by --model (one or two), else the default model for the puzzles' kind and size."""
     from engine.checkpoint import load_checkpoint
     from engine.registry import default_model, resolve_model
 
-    if args.model:
-        loaded = load_checkpoint(resolve_model(args.model))
-        if loaded.encoding.kind != kind:
-            raise CommandError(f"model {args.model} solves {loaded.encoding.kind} puzzles, {args.file} holds {kind}")
-        return loaded
+    names = args.model or []
+    if len(names) > args.max_models:
+        raise CommandError(f"{args.command} takes at most {args.max_models} --model")
+    if names:
+        models = []
+        for name in names:
+            loaded = load_checkpoint(resolve_model(name))
+            if loaded.encoding.kind != kind:
+                raise CommandError(f"model {name} solves {loaded.encoding.kind} puzzles, {args.file} holds {kind}")
+            loaded.name = loaded.name or Path(name).stem
+            models.append(loaded)
+        if len(models) == 2 and models[0].name == models[1].name:
+            models[1].name += " (2)"
+        return models
     rows = max(max(i.grid.shape) for i in items) if items else None
     entry = default_model(kind, rows if kind != "arc" else None)
     if entry is None:
@@ -94,7 +106,7 @@ def load_model(args: argparse.Namespace, kind: str, items: list[Item]):
         raise CommandError(f"no bundled or user model for {size}{kind}; pass --model (`trm-lab models` lists them)")
     loaded = load_checkpoint(entry.path)
     loaded.name = entry.name
-    return loaded
+    return [loaded]
 
 
 def prepare(args: argparse.Namespace):
@@ -107,10 +119,11 @@ def prepare(args: argparse.Namespace):
     items = load_items(path, kind)
     if not items:
         raise CommandError(f"{path}: no puzzles in the file")
-    loaded = load_model(args, kind, items)
-    for item in items:  # every puzzle must fit the model before any output
-        GridCodec(loaded.fitted(*item.grid.shape).encoding, item.grid)
-    return kind, items, loaded
+    models = load_models(args, kind, items)
+    for loaded in models:
+        for item in items:  # every puzzle must fit every model before any output
+            GridCodec(loaded.fitted(*item.grid.shape).encoding, item.grid)
+    return kind, items, models
 
 
 def options(args: argparse.Namespace, loaded, halt_threshold=None):
@@ -162,7 +175,10 @@ def render(kind: str, grid: np.ndarray, confidence: np.ndarray, changed: np.ndar
 
 # ---- solve --------------------------------------------------------------------------------------------------------
 def run_solve(args: argparse.Namespace) -> int:
-    kind, items, loaded = prepare(args)  # before importing torch: a bad file is reported at once
+    kind, items, models = prepare(args)  # before importing torch: a bad file is reported at once
+    if len(models) == 2:
+        return run_compare(args, kind, items, models)
+    loaded = models[0]
     from engine.inference import solve_puzzle
 
     opts = options(args, loaded, args.halt_threshold)
@@ -216,6 +232,65 @@ def run_solve(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- compare two models -------------------------------------------------------------------------------------------
+def run_compare(args: argparse.Namespace, kind: str, items: list[Item], models: list) -> int:
+    """Both models on every puzzle; the timeline pairs their steps in lockstep (a model that stopped earlier keeps
+    its last answer)."""
+    from engine.architectures import arch_of
+    from engine.inference import solve_puzzle
+    from trm_lab.compare import lockstep
+
+    color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
+    out = sys.stdout
+    words = {True: "yes", False: "no", None: "unknown"}
+    report = []
+    for n, item in enumerate(items, 1):
+        reason = no_solution_reason(kind, item.grid) if kind != "arc" else None
+        runs = [list(solve_puzzle(m, item.grid, options(args, m, args.halt_threshold))) for m in models]
+        timeline = lockstep(*runs)
+        if not args.json:
+            print(f"== {item.label} ({n}/{len(items)}): {models[0].name} | {models[1].name} ==", file=out)
+        rows = []
+        for k, (a, b, differ) in enumerate(timeline, 1):
+            rows.append({"step": k, "differ": int(differ.sum()), "halt_prob": [round(a.halt_prob, 6),
+                                                                               round(b.halt_prob, 6)]})
+            if not args.json:
+                print(f"step {k:>2}  {models[0].name}: halting {a.halt_prob:.3f}, changed {int(a.changed.sum())}  |  "
+                      f"{models[1].name}: halting {b.halt_prob:.3f}, changed {int(b.changed.sum())}  |  "
+                      f"{int(differ.sum())} cells differ", file=out)
+                given = item.grid if kind == "sudoku" else None
+                pictures = [render(kind, s.grid, s.confidence, s.changed, given, color) for s in (a, b)]
+                plain = [render(kind, s.grid, s.confidence, s.changed, given, False) for s in (a, b)]
+                marks = ["".join("x" if d else "." for d in row) for row in differ] if differ.ndim == 2 else []
+                width = max((len(line) for line in plain[0].splitlines()), default=0)
+                for i, line in enumerate(pictures[0].splitlines()):
+                    right = pictures[1].splitlines()
+                    pad = " " * (width - len(plain[0].splitlines()[i]))
+                    print(f"{line}{pad}   {right[i] if i < len(right) else ''}   "
+                          f"{marks[i] if i < len(marks) else ''}", file=out)
+        results = []
+        for loaded, steps in zip(models, runs, strict=True):
+            last = steps[-1]
+            valid, correct = verdict(item, last.grid)
+            if reason:
+                valid = correct = False
+            results.append({"model": loaded.name, "arch": arch_of(loaded.model), "answer": readable(kind, last.grid),
+                            "valid": valid, "correct": correct, "steps": last.index,
+                            "halting_step": next((s.index for s in steps if s.halt_prob > 0.5), None),
+                            "seconds": round(last.elapsed_s, 4)})
+            if not args.json:
+                print(f"{loaded.name}: answer after {last.index} steps: valid {words[valid]}, correct "
+                      f"{words[correct]}, {last.elapsed_s:.2f} s", file=out)
+        final_differ = timeline[-1][2]
+        report.append({"label": item.label, "kind": kind, "solvable": reason is None, "no_solution": reason,
+                       "results": results, "timeline": rows, "agree": not bool(final_differ.any()),
+                       "differing_cells": np.argwhere(final_differ).tolist()})
+    if args.json:
+        json.dump({"file": str(args.file), "kind": kind, "models": [m.name for m in models], "puzzles": report}, out)
+        out.write("\n")
+    return 0
+
+
 def readable(kind: str, grid: np.ndarray) -> list:
     """A grid as users read it: a maze as rows of the file's own characters (`#`, ` `, `S`, `G`, `o`), other kinds
     as rows of numbers."""
@@ -228,7 +303,7 @@ def readable(kind: str, grid: np.ndarray) -> list:
 
 # ---- eval ---------------------------------------------------------------------------------------------------------
 def run_eval(args: argparse.Namespace) -> int:
-    kind, items, loaded = prepare(args)
+    kind, items, (loaded,) = prepare(args)
     import torch
 
     from engine.inference import GridCodec, pick_device, solve_steps
@@ -322,7 +397,8 @@ def guarded(handler):
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", help="puzzles: Sudoku/maze text or CSV, or an ARC task .json")
-    p.add_argument("--model", help="a model name (`trm-lab models`) or a .safetensors path")
+    p.add_argument("--model", action="append",
+                   help="a model name (`trm-lab models`) or a .safetensors path; solve: twice to compare two")
     p.add_argument("--steps", type=int, help="supervision steps (default: the model's trained count)")
     p.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, mps")
     p.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"))
@@ -334,8 +410,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _common(p)
     p.add_argument("--halt-threshold", type=float, help="stop a puzzle once its halting probability exceeds this")
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto")
-    p.set_defaults(func=guarded(run_solve))
+    p.set_defaults(func=guarded(run_solve), max_models=2)
     p = subparsers.add_parser("eval", help="accuracy of a model over a file of puzzles")
     _common(p)
     p.add_argument("--batch", type=int, default=64, help="puzzles per batch")
-    p.set_defaults(func=guarded(run_eval))
+    p.set_defaults(func=guarded(run_eval), max_models=1)

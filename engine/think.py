@@ -1,0 +1,239 @@
+"""Think harder: K trajectories per puzzle, each up to N supervision steps, judged by the puzzle's rules.
+
+Width comes from the puzzle's symmetries (Sudoku: digit relabelling, band/stack and row/column-within-band
+permutations, transpose; mazes: the 8 dihedral transforms), each answer mapped back to the puzzle's own frame, plus
+optional Gaussian noise on the initial y/z state. All trajectories of all puzzles run as one batch, so K trajectories
+cost about one batched forward per step. After every step each puzzle's trajectories are ranked: an answer that obeys
+the rules first, then the halting confidence, then how many trajectories agree; a puzzle stops as soon as one of its
+trajectories has a valid answer (`early_exit`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from engine.inference import DTYPES, GridCodec, GridStep, pick_device, runtime_model
+
+
+@dataclass
+class ThinkOptions:
+    trajectories: int = 8  # K: the first is the puzzle as given, the others symmetric views (and noise)
+    max_steps: int = 32  # N: supervision steps per trajectory at most
+    noise: float = 0.0  # std of Gaussian noise added to the initial y and z of every trajectory but the first
+    seed: int = 0  # picks the symmetries and the noise
+    early_exit: bool = True  # stop a puzzle once one of its trajectories obeys every rule
+    device: str = "auto"
+    dtype: str = "float32"
+    micro_batch: int = 64  # rows per forward pass (the bundled models are small: larger chunks amortise overhead)
+
+
+@dataclass
+class View:
+    """One trajectory's frame: `forward` puts the puzzle in it, `back` maps an answer grid (or, with
+    `positions_only`, a per-cell array such as confidence) back to the puzzle's frame."""
+
+    name: str
+    forward: Callable[[np.ndarray], np.ndarray]
+    back: Callable[[np.ndarray, bool], np.ndarray]
+
+
+IDENTITY = View("as given", lambda g: g, lambda g, _positions_only=False: g)
+
+
+def sudoku_views(grid: np.ndarray, count: int, rng: np.random.Generator) -> list[View]:
+    """The puzzle as given, then `count - 1` random validity-preserving relabellings (engine.puzzles.sudoku)."""
+    from engine.puzzles import sudoku
+
+    views = [IDENTITY]
+    for _ in range(count - 1):
+        t = sudoku.random_transform(rng, grid.shape[0])
+        name = "digits, bands/stacks, rows/columns" + (", transposed" if t.transpose else "")
+
+        def back(g: np.ndarray, positions_only: bool = False, t=t) -> np.ndarray:
+            if not positions_only:
+                return t.invert(g)
+            x = np.asarray(g)[np.argsort(t.row_perm)][:, np.argsort(t.col_perm)]
+            return np.ascontiguousarray(x.T if t.transpose else x)
+
+        views.append(View(name, t.apply, back))
+    return views
+
+
+def maze_views(grid: np.ndarray, count: int, rng: np.random.Generator) -> list[View]:
+    """The 8 dihedral transforms in order (identity first), repeated when more trajectories are asked for (those
+    differ only by noise)."""
+    from engine.puzzles.augment import DIHEDRAL_NAMES, dihedral, inverse_dihedral
+
+    views = []
+    for i in range(count):
+        k = i % 8
+        views.append(View(DIHEDRAL_NAMES[k], lambda g, k=k: dihedral(g, k),
+                          lambda g, _positions_only=False, k=k: inverse_dihedral(g, k)))
+    return views
+
+
+VIEWS = {"sudoku": sudoku_views, "maze": maze_views}
+
+
+def is_valid(kind: str, puzzle: np.ndarray, answer: np.ndarray) -> bool:
+    """The rules: a Sudoku keeps its givens and breaks no rule; a maze path is a shortest S-G path."""
+    if kind == "sudoku":
+        from engine.puzzles import sudoku
+
+        return bool(sudoku.is_valid_solution(puzzle, answer))
+    if kind == "maze":
+        from engine.puzzles import maze
+
+        return bool(maze.is_valid_solution(puzzle, answer))
+    return False
+
+
+@dataclass
+class ThinkStep:
+    """One supervision step of one puzzle: every trajectory's answer (in the puzzle's frame) and the current pick."""
+
+    index: int  # 1-based supervision step
+    trajectories: list[GridStep]
+    valid: list[bool]
+    chosen: int
+    reason: str
+    elapsed_s: float
+    final: bool = False  # the last step this puzzle runs (early exit or max_steps)
+
+    @property
+    def answer(self) -> np.ndarray:
+        return self.trajectories[self.chosen].grid
+
+
+@dataclass
+class ThinkResult:
+    """A puzzle's outcome: the chosen answer, which trajectory gave it and why, and the steps it took."""
+
+    answer: np.ndarray
+    valid: bool
+    chosen: int
+    reason: str
+    steps: int
+    elapsed_s: float
+    view_names: list[str] = field(default_factory=list)
+
+
+def choose(grids: list[np.ndarray], valid: list[bool], halt: list[float]) -> tuple[int, str]:
+    """Rules first, then halting confidence, then vote: (index, a sentence saying why)."""
+    keys = [g.tobytes() for g in grids]
+    votes = [keys.count(k) for k in keys]
+    best = max(range(len(grids)), key=lambda i: (valid[i], halt[i], votes[i], -i))
+    n_valid = sum(valid)
+    agree = f"; {votes[best]} of {len(grids)} trajectories give this answer" if len(grids) > 1 else ""
+    if valid[best]:
+        why = ("the only answer that obeys every rule" if n_valid == 1 else
+               f"obeys every rule (as do {n_valid - 1} others) and has the highest halting confidence "
+               f"({halt[best]:.2f})")
+    else:
+        why = f"no answer obeys the rules yet; highest halting confidence ({halt[best]:.2f})"
+    return best, why + agree
+
+
+def think_steps(loaded, grids: list[np.ndarray], options: ThinkOptions | None = None,
+                puzzle_id: int = 0) -> Iterator[list[tuple[int, ThinkStep]]]:
+    """Solve several puzzles of one kind with K trajectories each; after every supervision step yield
+    [(puzzle index, ThinkStep)] for the puzzles still running (a puzzle's last ThinkStep has `final`)."""
+    options = options or ThinkOptions()
+    if options.trajectories < 1 or options.max_steps < 1:
+        raise ValueError("trajectories and max_steps must be at least 1")
+    if options.dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, not {options.dtype!r}")
+    kind = loaded.encoding.kind
+    if kind not in VIEWS:
+        raise ValueError(f"think harder works on Sudoku and mazes, not {kind}")
+    grids = [np.asarray(g) for g in grids]
+    K = options.trajectories
+    side = max(max(g.shape) for g in grids)
+    loaded = loaded.fitted(side, side)  # dihedral views swap rows and columns: a square canvas fits both
+    rng = np.random.default_rng(options.seed)
+    views = [VIEWS[kind](g, K, rng) for g in grids]
+    codecs = [[GridCodec(loaded.encoding, v.forward(g)) for v in vs] for g, vs in zip(grids, views, strict=True)]
+    device = pick_device(options.device)
+    net = runtime_model(loaded.model, device, DTYPES[options.dtype])
+    tokens = torch.as_tensor(np.stack([c.tokens for cs in codecs for c in cs])).to(device)
+    rows = tokens.shape[0]
+    ids = torch.full((rows,), puzzle_id, dtype=torch.long, device=device) if loaded.config.prefix_len else None
+    start = time.perf_counter()
+    with torch.inference_mode():
+        x = net.embed(tokens, ids)
+        y, z = net.initial_state(rows)
+        if options.noise > 0:
+            gen = torch.Generator(device="cpu").manual_seed(options.seed)
+            noisy = torch.tensor([k % K != 0 for k in range(rows)], device=device)[:, None, None]
+            for state in (y, z):
+                state += noisy * options.noise * torch.randn(state.shape, generator=gen).to(state)
+    owner = torch.arange(rows, device=device) // K  # puzzle of each row
+    previous = [[c.tokens for c in cs] for cs in codecs]
+    active = torch.arange(rows, device=device)
+    cfg = net.cfg
+    for index in range(1, options.max_steps + 1):
+        with torch.inference_mode():
+            for _ in range(cfg.H_cycles):
+                parts = [net.latent_recursion(*t) for t in zip(x.split(options.micro_batch),
+                                                               y.split(options.micro_batch),
+                                                               z.split(options.micro_batch), strict=True)]
+                y, z = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+            logits, q_halt, _ = net.read_out(y)
+            conf, pred = logits.float().softmax(-1).max(-1)
+            halt = torch.sigmoid(q_halt.float())
+        pred, conf, halt = pred.cpu().numpy(), conf.cpu().numpy(), halt.cpu().numpy()
+        elapsed = time.perf_counter() - start
+        out, done = [], []
+        puzzles = owner[active].cpu().numpy()
+        for p in dict.fromkeys(puzzles.tolist()):
+            at = np.flatnonzero(puzzles == p)  # K rows of puzzle p, in trajectory order
+            steps, valid = [], []
+            for k, r in enumerate(at):
+                view, codec = views[p][k], codecs[p][k]
+                grid_v, conf_v, changed_v = codec.decode(pred[r], conf[r], pred[r] != previous[p][k])
+                previous[p][k] = pred[r]
+                grid = view.back(grid_v)
+                steps.append(GridStep(index, None, grid, view.back(conf_v, True), view.back(changed_v, True),
+                                      float(halt[r]), elapsed, False))
+                valid.append(is_valid(kind, grids[p], grid))
+            chosen, reason = choose([s.grid for s in steps], valid, [s.halt_prob for s in steps])
+            final = index == options.max_steps or (options.early_exit and valid[chosen])
+            out.append((p, ThinkStep(index, steps, valid, chosen, reason, elapsed, final)))
+            if final:
+                done.append(p)
+        yield out
+        if done:
+            keep = ~torch.isin(owner[active], torch.tensor(done, device=device))
+            active, x, y, z = active[keep], x[keep], y[keep], z[keep]
+        if active.numel() == 0:
+            return
+
+
+def think_puzzle(loaded, grid: np.ndarray, options: ThinkOptions | None = None, puzzle_id: int = 0
+                 ) -> Iterator[ThinkStep]:
+    """One puzzle's steps, as they come (the window streams these)."""
+    for batch in think_steps(loaded, [grid], options, puzzle_id):
+        for _p, step in batch:
+            yield step
+
+
+def think_many(loaded, grids: list[np.ndarray], options: ThinkOptions | None = None,
+               on_step: Callable[[int, ThinkStep], None] | None = None) -> list[ThinkResult]:
+    """Every puzzle's result (eval and the CLI); `on_step(puzzle, step)` sees every step on the way."""
+    options = options or ThinkOptions()
+    last: dict[int, ThinkStep] = {}
+    for batch in think_steps(loaded, grids, options):
+        for p, step in batch:
+            last[p] = step
+            if on_step is not None:
+                on_step(p, step)
+    out = []
+    for p in range(len(grids)):
+        s = last[p]
+        out.append(ThinkResult(s.answer, s.valid[s.chosen], s.chosen, s.reason, s.index, s.elapsed_s))
+    return out

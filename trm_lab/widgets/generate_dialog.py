@@ -1,4 +1,4 @@
-"""The Generate dialog: a Sudoku by size and number of givens, or a maze by size, from a seed."""
+"""The Generate dialog: a Sudoku by size and number of givens, or a maze by size and style, from a seed."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ class GenerateRequest:
     size: int
     clues: int  # Sudoku givens
     seed: int
+    style: str = "dfs"  # mazes: "dfs" (a depth-first maze with a few loops) or "hard" (Maze-Hard's random walls)
 
 
 def generate(req: GenerateRequest):
@@ -33,7 +34,7 @@ def generate(req: GenerateRequest):
         return p.givens, p.solution
     from engine.puzzles import maze
 
-    m = maze.generate(1, seed=req.seed, size=req.size, workers=1)[0]
+    m = maze.generate(1, seed=req.seed, size=req.size, style=req.style, workers=1)[0]
     return m.grid, m.solution
 
 
@@ -53,6 +54,12 @@ class GenerateDialog(QDialog):
         self.maze_size = QSpinBox()
         self.maze_size.setRange(5, 30)
         self.maze_size.setValue(size if kind == "maze" else 15)
+        self.maze_style = QComboBox()
+        self.maze_style.addItems(["Maze (corridors, a few loops)", "Maze-Hard (random walls, long shortest path)"])
+        self.maze_style.setToolTip("Maze-Hard: 30-50% of the cells are walls at random; S and G are at least "
+                                   "111 steps apart at 30x30 (scaled by area for smaller sides), as in the TRM "
+                                   "paper's benchmark")
+        self.maze_style.currentIndexChanged.connect(self._maze_style_changed)
         self.seed = QSpinBox()
         self.seed.setRange(0, 2_000_000_000)
         self.seed.setValue(random.randrange(1_000_000))
@@ -66,6 +73,7 @@ class GenerateDialog(QDialog):
         mz = QWidget()
         f2 = QFormLayout(mz)
         f2.setContentsMargins(0, 0, 0, 0)
+        f2.addRow("Style", self.maze_style)
         f2.addRow("Size", self.maze_size)
         self.stack = QStackedWidget()
         self.stack.addWidget(sud)
@@ -89,8 +97,13 @@ class GenerateDialog(QDialog):
         self.clues.setRange(lo, hi)
         self.clues.setValue(default)
 
+    def _maze_style_changed(self, index: int) -> None:
+        if index == 1 and self.maze_size.value() < 20:
+            self.maze_size.setValue(30)  # the benchmark's size; long paths need room
+
     def request(self) -> GenerateRequest:
         if self.kind.currentIndex() == 0:
             n = (9, 6, 4)[self.sudoku_size.currentIndex()]
             return GenerateRequest("sudoku", n, self.clues.value(), self.seed.value())
-        return GenerateRequest("maze", self.maze_size.value(), 0, self.seed.value())
+        style = ("dfs", "hard")[self.maze_style.currentIndex()]
+        return GenerateRequest("maze", self.maze_size.value(), 0, self.seed.value(), style)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from engine.inference import DTYPES, GridCodec, GridStep, pick_device, runtime_model
+from engine.inference import DTYPES, GridCodec, GridStep, pick_device, recurse_in_chunks, runtime_model
 
 
 @dataclass
@@ -179,13 +179,11 @@ def think_steps(loaded, grids: list[np.ndarray], options: ThinkOptions | None = 
     for index in range(1, options.max_steps + 1):
         with torch.inference_mode():
             for _ in range(cfg.H_cycles):
-                parts = [net.latent_recursion(*t) for t in zip(x.split(options.micro_batch),
-                                                               y.split(options.micro_batch),
-                                                               z.split(options.micro_batch), strict=True)]
-                y, z = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
-            logits, q_halt, _ = net.read_out(y)
+                y, z = recurse_in_chunks(net, x, y, z, options.micro_batch)
+            logits, q_halt, q_continue = net.read_out(y)
             conf, pred = logits.float().softmax(-1).max(-1)
-            halt = torch.sigmoid(q_halt.float())
+            # the model's own halting rule as a probability (as engine.inference reads it)
+            halt = torch.sigmoid((q_halt if cfg.no_ACT_continue else q_halt - q_continue).float())
         pred, conf, halt = pred.cpu().numpy(), conf.cpu().numpy(), halt.cpu().numpy()
         elapsed = time.perf_counter() - start
         out, done = [], []

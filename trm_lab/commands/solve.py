@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from trm_lab.commands import think
 from trm_lab.session import no_solution_reason
 
 
@@ -177,8 +178,12 @@ def render(kind: str, grid: np.ndarray, confidence: np.ndarray, changed: np.ndar
 def run_solve(args: argparse.Namespace) -> int:
     kind, items, models = prepare(args)  # before importing torch: a bad file is reported at once
     if len(models) == 2:
+        if think.wanted(args):
+            raise CommandError("--trajectories / --max-steps solve with one model; compare two without them")
         return run_compare(args, kind, items, models)
     loaded = models[0]
+    if think.wanted(args):
+        return think.run_solve(args, kind, items, loaded)
     from engine.inference import solve_puzzle
 
     opts = options(args, loaded, args.halt_threshold)
@@ -304,6 +309,8 @@ def readable(kind: str, grid: np.ndarray) -> list:
 # ---- eval ---------------------------------------------------------------------------------------------------------
 def run_eval(args: argparse.Namespace) -> int:
     kind, items, (loaded,) = prepare(args)
+    if think.wanted(args):
+        return think.run_eval(args, kind, items, loaded)
     import torch
 
     from engine.inference import GridCodec, pick_device, solve_steps
@@ -410,8 +417,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _common(p)
     p.add_argument("--halt-threshold", type=float, help="stop a puzzle once its halting probability exceeds this")
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    think.add_arguments(p, sweep=False)
     p.set_defaults(func=guarded(run_solve), max_models=2)
     p = subparsers.add_parser("eval", help="accuracy of a model over a file of puzzles")
     _common(p)
     p.add_argument("--batch", type=int, default=64, help="puzzles per batch")
+    think.add_arguments(p, sweep=True)
     p.set_defaults(func=guarded(run_eval), max_models=1)

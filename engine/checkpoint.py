@@ -18,8 +18,17 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from engine.architectures import ARCHITECTURES, DEFAULT_ARCH, Model, ModelConfig, arch_of, build_model, config_from_dict
+from engine.architectures import (
+    ARCHITECTURES,
+    DEFAULT_ARCH,
+    Model,
+    ModelConfig,
+    arch_of,
+    build_model,
+    config_class,
+)
 from engine.atomic import atomic_path
+from engine.checkpoint_checks import check_shapes, dataclass_from_fields, tensor_shapes
 from engine.puzzles.base import Encoding, PuzzleError
 
 FORMAT = "trm-lab/1"
@@ -124,17 +133,14 @@ def read_header(path: str | os.PathLike) -> dict:
         header = json.loads(raw)
         if not isinstance(header, dict):
             raise ValueError
-    except (ValueError, UnicodeDecodeError):
-        raise CheckpointError(f"{path}: not a safetensors file (header is not JSON)") from None
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise CheckpointError(f"{path}: not a safetensors file (header is not a JSON object)") from None
+    meta = header.get("__metadata__") or {}
+    if not (isinstance(meta, dict) and all(isinstance(v, str) for v in meta.values())):
+        raise CheckpointError(f"{path}: malformed safetensors metadata (expected text values by name)")
+    tensor_shapes(header, str(path))  # every entry well formed, its bytes matching its dtype and shape
     data_bytes = size - 8 - n
-    end = 0
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        try:
-            end = max(end, int(info["data_offsets"][1]))
-        except (KeyError, TypeError, ValueError, IndexError):
-            raise CheckpointError(f"{path}: malformed safetensors entry for tensor {name!r}") from None
+    end = max((info["data_offsets"][1] for name, info in header.items() if name != "__metadata__"), default=0)
     if end > data_bytes:
         raise CheckpointError(f"{path}: truncated: tensors need {end} bytes of data, the file has {data_bytes}")
     return header
@@ -150,27 +156,36 @@ def _parse_metadata(path: Path, meta: dict[str, str]) -> tuple[ModelConfig, Enco
     if fmt is None:
         raise CheckpointError(f"{path}: not a trm-lab checkpoint (no 'format' metadata)")
     if fmt != FORMAT:
-        raise CheckpointError(f"{path}: unknown checkpoint format {fmt!r} (this version reads {FORMAT!r})")
+        raise CheckpointError(f"{path}: unknown checkpoint format {fmt[:40]!r} (this version reads {FORMAT!r})")
     for key in ("config", "puzzle"):
         if key not in meta:
             raise CheckpointError(f"{path}: metadata lacks {key!r}")
     arch = meta.get("arch", DEFAULT_ARCH)
     if arch not in ARCHITECTURES:
-        raise CheckpointError(f"{path}: unknown architecture {arch!r} (this version runs {', '.join(ARCHITECTURES)})")
+        raise CheckpointError(f"{path}: unknown architecture {arch[:40]!r} (this version runs "
+                              f"{', '.join(ARCHITECTURES)})")
+    config = dataclass_from_fields(_metadata_json(path, meta, "config"), config_class(arch),
+                                   f"{path}: metadata 'config'")
+    puzzle = _metadata_json(path, meta, "puzzle")
+    dataclass_from_fields(puzzle, Encoding, f"{path}: metadata 'puzzle'")  # types and bounds first
     try:
-        config = config_from_dict(arch, json.loads(meta["config"]))
-    except (ValueError, TypeError, AttributeError) as exc:
-        raise CheckpointError(f"{path}: metadata 'config' is invalid: {exc}") from None
-    try:
-        encoding = Encoding.from_dict(json.loads(meta["puzzle"]))
-    except (ValueError, PuzzleError) as exc:
+        encoding = Encoding.from_dict(puzzle)
+    except PuzzleError as exc:
         raise CheckpointError(f"{path}: metadata 'puzzle' is invalid: {exc}") from None
-    try:
-        training = json.loads(meta.get("training", "{}"))
-    except ValueError as exc:
-        raise CheckpointError(f"{path}: metadata 'training' is not JSON: {exc}") from None
+    training = _metadata_json(path, meta, "training", "{}")
+    if not isinstance(training, dict):
+        raise CheckpointError(f"{path}: metadata 'training' is not a JSON object")
     check_encoding(config, encoding, path)
     return config, encoding, training
+
+
+def _metadata_json(path: Path, meta: dict[str, str], key: str, default: str | None = None):
+    try:
+        return json.loads(meta[key] if default is None else meta.get(key, default))
+    except ValueError as exc:
+        raise CheckpointError(f"{path}: metadata {key!r} is not JSON: {exc}") from None
+    except RecursionError:
+        raise CheckpointError(f"{path}: metadata {key!r} is nested too deeply") from None
 
 
 def check_encoding(config: ModelConfig, encoding: Encoding, path: Path | str) -> None:
@@ -205,6 +220,14 @@ def load_state_checked(model: Model, state: dict[str, torch.Tensor], path: Path 
     model.load_state_dict(state, strict=True)
 
 
+def check_finite(state: dict[str, torch.Tensor], path: Path | str) -> None:
+    """Refuse weights holding NaN or infinity (a diverged run): such a model answers nonsense without a sign."""
+    for name, tensor in state.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise CheckpointError(f"{path}: tensor {name!r} holds NaN or infinite values (the training diverged); "
+                                  "this model cannot solve anything")
+
+
 def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> LoadedModel:
     """A ready model (eval mode, float32) from a trm-lab `.safetensors` file, or a reference `.pt` checkpoint."""
     path = Path(path)
@@ -216,11 +239,14 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
         return loaded
     header = read_header(path)
     config, encoding, training = _parse_metadata(path, dict(header.get("__metadata__") or {}))
+    shapes = tensor_shapes(header, str(path))
+    check_shapes(config, {name: shape for name, shape in shapes.items() if "/" not in name}, path)
     try:
         tensors = load_file(str(path), device="cpu")
     except Exception as exc:  # safetensors raises its own error types for damaged data
         raise CheckpointError(f"{path}: cannot read tensors: {exc}") from None
     state = {name: t for name, t in tensors.items() if "/" not in name}
+    check_finite(state, path)
     model = build_model(config)
     load_state_checked(model, state, path)
     model.to(device).eval()

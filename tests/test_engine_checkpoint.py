@@ -89,7 +89,7 @@ def test_every_kind_of_damage_is_named(tmp_path):
     fewer = json.loads(header["__metadata__"]["config"]) | {"L_layers": 1}
     with pytest.raises(CheckpointError, match=r"unexpected tensors 'net\.layers\.1\."):
         load_checkpoint(rewrite("fewer.safetensors", config=json.dumps(fewer)))
-    with pytest.raises(CheckpointError, match="metadata 'config' is invalid"):
+    with pytest.raises(CheckpointError, match="metadata 'config': lacks the field 'seq_len'"):
         load_checkpoint(rewrite("cfg.safetensors", config='{"vocab_size": 6}'))
     with pytest.raises(CheckpointError, match="the sudoku encoding has 81 tokens"):
         load_checkpoint(rewrite("enc.safetensors", puzzle=json.dumps(sudoku.encoding(9).to_dict())))

@@ -151,6 +151,17 @@ def read_metadata(path: str | os.PathLike) -> dict[str, str]:
     return dict(read_header(path).get("__metadata__") or {})
 
 
+def read_model_metadata(path: str | os.PathLike) -> tuple[ModelConfig, Encoding, dict]:
+    """(config, encoding, training) of a model file, checked as `load_checkpoint` checks them (bounds, and the
+    config against the header's tensor shapes), without reading a tensor."""
+    path = Path(path)
+    header = read_header(path)
+    config, encoding, training = _parse_metadata(path, dict(header.get("__metadata__") or {}))
+    shapes = tensor_shapes(header, str(path))
+    check_shapes(config, {name: shape for name, shape in shapes.items() if "/" not in name}, path)
+    return config, encoding, training
+
+
 def _parse_metadata(path: Path, meta: dict[str, str]) -> tuple[ModelConfig, Encoding, dict]:
     fmt = meta.get("format")
     if fmt is None:
@@ -237,10 +248,7 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
         loaded = import_reference(path)
         loaded.model.to(device)
         return loaded
-    header = read_header(path)
-    config, encoding, training = _parse_metadata(path, dict(header.get("__metadata__") or {}))
-    shapes = tensor_shapes(header, str(path))
-    check_shapes(config, {name: shape for name, shape in shapes.items() if "/" not in name}, path)
+    config, encoding, training = read_model_metadata(path)
     try:
         tensors = load_file(str(path), device="cpu")
     except Exception as exc:  # safetensors raises its own error types for damaged data

@@ -1,23 +1,23 @@
 """Where models live: bundled ones in `assets/models/*.safetensors` (each with a model card beside it), then the
-user's own in `platformdirs.user_data_dir("trm-lab")/models`. Only metadata is read to list them."""
+user's own in `<lab home>/models` (`TRM_LAB_HOME`, else `platformdirs.user_data_dir("trm-lab")`). Only the header
+is read to list them; a file that cannot be a model is listed as broken, with the reason, and never used."""
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import platformdirs
-
-from engine.checkpoint import CheckpointError, fits_any_maze, read_metadata
+from engine.checkpoint import CheckpointError, fits_any_maze, read_model_metadata
+from engine.home import lab_home
 from engine.puzzles.base import Encoding, PuzzleError
 
 BUNDLED_DIR = Path(__file__).resolve().parents[1] / "assets" / "models"
 
 
 def user_models_dir() -> Path:
-    return Path(platformdirs.user_data_dir("trm-lab")) / "models"
+    return lab_home() / "models"
 
 
 @dataclass
@@ -49,26 +49,35 @@ def read_card(path: Path) -> dict:
     return card
 
 
-def _entry(path: Path, bundled: bool) -> ModelEntry | None:
+@dataclass
+class BrokenModel:
+    path: Path
+    problem: str  # one line, naming the file
+
+
+def _entry(path: Path, bundled: bool) -> ModelEntry | BrokenModel:
     try:
-        meta = read_metadata(path)
-        encoding = Encoding.from_dict(json.loads(meta["puzzle"]))
-        config = json.loads(meta.get("config", "{}"))
-    except (CheckpointError, PuzzleError, KeyError, ValueError):
-        return None  # not a usable trm-lab checkpoint: leave it out of the list
-    return ModelEntry(path.stem, path, encoding.kind, encoding, bundled, read_card(path), config)
+        config, encoding, _ = read_model_metadata(path)
+    except (CheckpointError, PuzzleError) as exc:
+        return BrokenModel(path, str(exc))
+    return ModelEntry(path.stem, path, encoding.kind, encoding, bundled, read_card(path), asdict(config))
 
 
-def list_models(bundled_dir: Path | None = None, user_dir: Path | None = None) -> list[ModelEntry]:
-    """Bundled models first, then the user's, each folder sorted by name; unreadable files are skipped."""
-    entries = []
+def scan_models(bundled_dir: Path | None = None, user_dir: Path | None = None
+                ) -> tuple[list[ModelEntry], list[BrokenModel]]:
+    """(usable models: bundled first, then the user's, each folder sorted by name; files that are not)."""
+    entries, broken = [], []
     for folder, bundled in ((bundled_dir or BUNDLED_DIR, True), (user_dir or user_models_dir(), False)):
         if folder.is_dir():
             for path in sorted(folder.glob("*.safetensors")):
                 entry = _entry(path, bundled)
-                if entry is not None:
-                    entries.append(entry)
-    return entries
+                (entries if isinstance(entry, ModelEntry) else broken).append(entry)
+    return entries, broken
+
+
+def list_models(bundled_dir: Path | None = None, user_dir: Path | None = None) -> list[ModelEntry]:
+    """The usable models, bundled first; broken files are skipped (`scan_models` names them)."""
+    return scan_models(bundled_dir, user_dir)[0]
 
 
 def resolve_model(name_or_path: str | os.PathLike, **dirs) -> Path:

@@ -81,3 +81,30 @@ def test_a_model_with_nan_weights_refuses_to_solve(dirs, tmp_path, capsys):
     code, out, err = run(capsys, "solve", str(puzzles), "--model", str(bad), "--device", "cpu")
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and str(bad) in err and "lm_head.weight" in err and "NaN" in err, err
+
+
+def test_bad_files_in_the_models_folder_are_listed_as_broken_and_skipped(dirs, tmp_path, capsys):
+    user = dirs / "home" / "models"  # TRM_LAB_HOME/models: the lab's own folder
+    user.mkdir(parents=True)
+    assert registry.user_models_dir() == user
+    good = save_checkpoint(user / "good.safetensors", mapping_model(ENC, {1: 4}), encoding=ENC, training={})
+    rewrite(good, user / "deep.safetensors", config=DEEP)
+    rewrite(good, user / "listed.safetensors", config=json.dumps([1, 2]))
+    config = json.loads(read_metadata(good)["config"]) | {"hidden_size": 32}
+    rewrite(good, user / "shapes.safetensors", config=json.dumps(config))
+    (user / "junk.safetensors").write_bytes(b"junk")
+    code, out, err = run(capsys, "models", "--json")
+    assert code == 0, err
+    listing = json.loads(out)
+    assert [m["name"] for m in listing["models"]] == ["good"]
+    broken = {Path(b["path"]).name: b["problem"] for b in listing["broken"]}
+    assert sorted(broken) == ["deep.safetensors", "junk.safetensors", "listed.safetensors", "shapes.safetensors"]
+    assert "nested too deeply" in broken["deep.safetensors"] and "hidden" not in broken["junk.safetensors"]
+    assert "tensor" in broken["shapes.safetensors"]
+    code, out, err = run(capsys, "models")
+    assert code == 0 and "good" in out and "broken" in out and "deep.safetensors" in out
+    puzzles = tmp_path / "p.txt"
+    puzzles.write_text(SUDOKU)
+    code, out, err = run(capsys, "solve", str(puzzles), "--json", "--steps", "1", "--device", "cpu")
+    assert code == 0, err
+    assert json.loads(out)["model"] == "good"

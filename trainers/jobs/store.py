@@ -15,6 +15,7 @@ from contextlib import closing
 from dataclasses import fields
 from pathlib import Path
 
+from engine.home import lab_home
 from trainers.jobs.errors import JobError
 from trainers.jobs.model import Job
 
@@ -22,16 +23,6 @@ _JSON_FIELDS = {"hosts", "args", "last_metrics", "checkpoints", "mirror_base"}
 _BOOL_FIELDS = {"reachable"}
 _COLUMNS = [f.name for f in fields(Job) if f.name != "id"]
 _SQL_TYPES = {int: "INTEGER", float: "REAL", str: "TEXT", bool: "INTEGER"}
-
-
-def lab_home() -> Path:
-    """The user data dir of TRM Lab (`TRM_LAB_HOME` overrides it, e.g. for tests)."""
-    env = os.environ.get("TRM_LAB_HOME")
-    if env:
-        return Path(env)
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("trm-lab"))
 
 
 def _column_sql(name: str) -> str:

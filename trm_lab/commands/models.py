@@ -14,31 +14,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.checkpoint import CheckpointError
-    from engine.registry import BUNDLED_DIR, list_models, user_models_dir
+    from engine.registry import BUNDLED_DIR, scan_models, user_models_dir
 
-    rows = []
-    for entry in list_models():
-        try:
-            cfg = entry.config
-        except (CheckpointError, ValueError):
-            cfg = {}
-        rows.append({
-            "name": entry.name, "kind": entry.kind, "size": f"{entry.encoding.rows}x{entry.encoding.cols}",
-            "bundled": entry.bundled, "path": str(entry.path),
-            "mixer": cfg.get("mixer"), "hidden_size": cfg.get("hidden_size"),
-            "summary": entry.card.get("summary") or entry.card.get("description"),
-        })
+    entries, broken = scan_models()
+    rows = [{
+        "name": entry.name, "kind": entry.kind, "size": f"{entry.encoding.rows}x{entry.encoding.cols}",
+        "bundled": entry.bundled, "path": str(entry.path),
+        "mixer": entry.config.get("mixer"), "hidden_size": entry.config.get("hidden_size"),
+        "summary": entry.card.get("summary") or entry.card.get("description"),
+    } for entry in entries]
+    broken_rows = [{"path": str(b.path), "problem": b.problem} for b in broken]
     if args.json:
-        json.dump({"bundled_dir": str(BUNDLED_DIR), "user_dir": str(user_models_dir()), "models": rows}, sys.stdout)
+        json.dump({"bundled_dir": str(BUNDLED_DIR), "user_dir": str(user_models_dir()), "models": rows,
+                   "broken": broken_rows}, sys.stdout)
         sys.stdout.write("\n")
         return 0
     if not rows:
         print(f"no models yet (bundled: {BUNDLED_DIR}, yours: {user_models_dir()})")
-        return 0
-    width = max(len(r["name"]) for r in rows)
+    width = max((len(r["name"]) for r in rows), default=0)
     for r in rows:
         where = "bundled" if r["bundled"] else "user"
         print(f"{r['name']:<{width}}  {r['kind']:<6} {r['size']:<6} {where:<7} {r['mixer'] or '?':<9} "
               f"hidden {r['hidden_size'] or '?':<4} {r['path']}")
+    for b in broken_rows:
+        print(f"broken (skipped): {b['problem']}")
     return 0

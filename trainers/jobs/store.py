@@ -43,18 +43,53 @@ class JobStore:
     def __init__(self, path: str | os.PathLike | None = None, *, timeout_s: float = 10.0) -> None:
         self.path = Path(path) if path is not None else lab_home() / "jobs.sqlite3"
         self.timeout_s = timeout_s
+        self.notice = ""  # what was done to a damaged store, for the person (the CLI prints it, the window shows it)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with closing(self._connect()) as con, con:
-                con.execute("PRAGMA journal_mode=WAL")
-                cols = ", ".join(_column_sql(c) for c in _COLUMNS)
-                con.execute(f"CREATE TABLE IF NOT EXISTS jobs (id INTEGER PRIMARY KEY AUTOINCREMENT, {cols})")
-                have = {row[1] for row in con.execute("PRAGMA table_info(jobs)")}
-                for col in _COLUMNS:  # a newer version added a field: grow the table in place
-                    if col not in have:
-                        con.execute(f"ALTER TABLE jobs ADD COLUMN {_column_sql(col)}")
-        except sqlite3.Error as exc:
+            problem = self._damage()
+            if problem:
+                self.notice = self._set_aside(problem)
+            try:
+                self._create()
+            except sqlite3.DatabaseError as exc:  # pages damaged behind a valid header
+                if self.notice or isinstance(exc, sqlite3.OperationalError):
+                    raise
+                self.notice = self._set_aside(str(exc))
+                self._create()
+        except (sqlite3.Error, OSError) as exc:
             raise JobError(f"{self.path}: cannot open the job store: {exc}") from exc
+
+    def _create(self) -> None:
+        with closing(self._connect()) as con, con:
+            con.execute("PRAGMA journal_mode=WAL")
+            cols = ", ".join(_column_sql(c) for c in _COLUMNS)
+            con.execute(f"CREATE TABLE IF NOT EXISTS jobs (id INTEGER PRIMARY KEY AUTOINCREMENT, {cols})")
+            have = {row[1] for row in con.execute("PRAGMA table_info(jobs)")}
+            for col in _COLUMNS:  # a newer version added a field: grow the table in place
+                if col not in have:
+                    con.execute(f"ALTER TABLE jobs ADD COLUMN {_column_sql(col)}")
+
+    def _damage(self) -> str:
+        """Why the existing store file cannot be a job store ("" if it can, or does not exist yet)."""
+        try:
+            with open(self.path, "rb") as fh:
+                head = fh.read(16)
+        except FileNotFoundError:
+            return ""
+        if not head:
+            return "it is empty (0 bytes)"
+        return "" if head == b"SQLite format 3\0" else "it is not an SQLite database"
+
+    def _set_aside(self, problem: str) -> str:
+        """Move a damaged store (and its WAL files) aside, never deleting it; say what was done and how to recover."""
+        aside = self.path.with_name(f"{self.path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+        for suffix in ("", "-wal", "-shm"):
+            src = self.path.with_name(self.path.name + suffix)
+            if src.exists():
+                os.replace(src, aside.with_name(aside.name + suffix))
+        return (f"{self.path}: the job store was damaged ({problem}); set aside as {aside.name} and started afresh. "
+                f"Jobs it listed are not shown, their folders in {self.path.parent / 'jobs'} are kept and new jobs "
+                f"get new ids; to recover, put a backup of the store in its place")
 
     def _connect(self) -> sqlite3.Connection:
         con = sqlite3.connect(self.path, timeout=self.timeout_s)
@@ -91,15 +126,29 @@ class JobStore:
             raise JobError(f"{self.path}: job store error: {exc}") from exc
 
     def add(self, job: Job) -> Job:
-        """Insert a new job; returns it with its id (and `created` set)."""
+        """Insert a new job; returns it with its id (and `created` set). Ids never repeat, even after the store was
+        reset or restored from an older copy: a new id is past every id the store gave and every `jobs/<id>` folder."""
         job.created = job.created or time.time()
         job.updated = job.updated or job.created
         cols = ", ".join(_COLUMNS)
         marks = ", ".join("?" for _ in _COLUMNS)
-        rowid = self._run(f"INSERT INTO jobs ({cols}) VALUES ({marks})",
-                          tuple(self._encode(c, getattr(job, c)) for c in _COLUMNS))[0]
-        job.id = int(rowid)  # type: ignore[arg-type]
+        try:
+            with closing(self._connect()) as con, con:
+                con.execute("BEGIN IMMEDIATE")  # two processes adding at once get different ids
+                given = con.execute("SELECT COALESCE(MAX(seq), 0) FROM sqlite_sequence WHERE name = 'jobs'"
+                                    ).fetchone()[0]
+                job.id = max(given, self._highest_folder_id()) + 1
+                con.execute(f"INSERT INTO jobs (id, {cols}) VALUES (?, {marks})",
+                            (job.id, *(self._encode(c, getattr(job, c)) for c in _COLUMNS)))
+        except sqlite3.Error as exc:
+            raise JobError(f"{self.path}: job store error: {exc}") from exc
         return job
+
+    def _highest_folder_id(self) -> int:
+        try:
+            return max((int(p.name) for p in (self.path.parent / "jobs").iterdir() if p.name.isdigit()), default=0)
+        except OSError:
+            return 0
 
     def get(self, job_id: int) -> Job:
         rows = self._run("SELECT * FROM jobs WHERE id = ?", (int(job_id),))

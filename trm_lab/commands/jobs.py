@@ -58,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         manager = JobManager()
+        if manager.store.notice:
+            print(f"trm-lab jobs: {manager.store.notice}", file=sys.stderr)
         return ACTIONS[args.jobs_command](manager, args)
     except JobError as exc:
         print(f"trm-lab jobs: {exc}", file=sys.stderr)

@@ -42,6 +42,8 @@ class JobMonitor(QObject):
     def manager(self) -> JobManager:
         if self._manager is None:
             self._manager = JobManager()
+            if self._manager.store.notice:  # a damaged job store was set aside: say so once
+                self.failed.emit(self._manager.store.notice)
         return self._manager
 
     @Slot()

@@ -1,0 +1,46 @@
+"""Jobs after accidents: a reset or damaged job store, crashes between checkpoints, bad submissions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.test_jobs_local import steps_of, wait_for
+from trainers.jobs.manager import JobManager
+from trm_lab.cli import main as cli
+
+pytest_plugins = ["sshd"]  # the jobs_home / sshd_server / ssh_lab fixtures
+QUICK = ["--steps", "3", "--set", "step_s=0.01", "--set", "checkpoint_every=1"]
+
+
+def test_ids_never_reuse_an_old_jobs_folder_after_the_store_is_reset(jobs_home):
+    manager = JobManager()
+    first = wait_for(manager, manager.submit("standin", name="old", args=QUICK), lambda j: not j.active)
+    assert first.state == "finished"
+    old_rows = (Path(first.local_run) / "metrics.jsonl").read_text()
+    for name in ("jobs.sqlite3", "jobs.sqlite3-wal", "jobs.sqlite3-shm"):
+        (jobs_home / name).unlink(missing_ok=True)  # the store is lost (reset, restored from an older backup)
+    manager = JobManager()
+    second = manager.submit("standin", name="new", args=QUICK)
+    assert second.id != first.id and Path(second.local_run) != Path(first.local_run)
+    second = wait_for(manager, second, lambda j: not j.active)
+    assert second.state == "finished" and steps_of(second.local_run) == [1, 2, 3]
+    assert (Path(first.local_run) / "metrics.jsonl").read_text() == old_rows  # the old job's folder untouched
+
+
+@pytest.mark.parametrize("content", [b"", b"this is not an SQLite database" * 100])
+def test_a_damaged_store_is_set_aside_with_a_message(jobs_home, capsys, content):
+    (jobs_home / "jobs" / "1" / "run").mkdir(parents=True)  # a job of the lost store
+    store = jobs_home / "jobs.sqlite3"
+    store.write_bytes(content)
+    code = cli(["jobs", "list"])
+    err = capsys.readouterr().err
+    assert code == 0
+    kept = sorted(jobs_home.glob("jobs.sqlite3.damaged-*"))
+    assert len(kept) == 1 and kept[0].read_bytes() == content
+    assert str(store) in err and kept[0].name in err and "set aside" in err
+    manager = JobManager()
+    job = manager.submit("standin", name="after", args=QUICK)
+    assert job.id == 2  # past the lost job's folder
+    wait_for(manager, job, lambda j: not j.active)

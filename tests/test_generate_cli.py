@@ -88,9 +88,9 @@ def test_bad_arguments_give_one_line_errors(tmp_path, capsys):
     code, err = main(capsys, "maze", "--size", "40")
     assert code == 2 and "maze size must be 5-30" in err
     code, err = main(capsys, "maze", "--clues", "30-35")
-    assert code == 2 and "--clues applies to Sudoku only" in err
+    assert code == 2 and "--clues and --rating apply to Sudoku only" in err
     code, err = main(capsys, "sudoku", "--loops", "0")
-    assert code == 2 and "--loops apply to mazes only" in err
+    assert code == 2 and "--loops, --style and --density apply to mazes only" in err
     code, err = main(capsys, "maze", "--loops", "1.5")
     assert code == 2 and "--loops must be between 0 and 1" in err
     code, err = main(capsys, "sudoku", "--clues", "abc")
@@ -102,3 +102,28 @@ def test_bad_arguments_give_one_line_errors(tmp_path, capsys):
     (tmp_path / "dir.csv").mkdir()
     code, err = main(capsys, "sudoku", "--count", "1", "-o", str(tmp_path / "dir.csv"))
     assert code == 1 and "cannot write" in err and "Traceback" not in err
+
+
+def test_rating_targets_difficulty_and_is_written_to_the_csv():
+    out = run("sudoku", "--count", "3", "--seed", "5", "--rating", "5-", "--workers", "1")
+    assert out.returncode == 0, out.stderr
+    rows = list(csv.DictReader(io.StringIO(out.stdout)))
+    assert len(rows) == 3
+    for row in rows:
+        givens = S.parse(row["question"]).givens
+        assert float(row["rating"]) >= 5 and float(row["rating"]) == S.rate(givens)
+        assert 22 <= np.count_nonzero(givens) <= 27 and S.solve(givens).count == 1  # --rating's default givens
+    easy = run("sudoku", "--count", "3", "--seed", "5", "--clues", "40-45", "--rating", "0-0", "--workers", "1")
+    assert easy.returncode == 0 and all(r["rating"] == "0" for r in csv.DictReader(io.StringIO(easy.stdout)))
+    # the famous hard puzzles need guesses; a puzzle singles solve needs none
+    famous = S.load(ROOT / "assets" / "puzzles" / "sudoku-famous-hard.csv")
+    assert min(S.rate(p.givens) for p in famous) >= 4 and max(S.rate(p.givens) for p in famous) > 100
+
+
+def test_bad_rating_ranges_are_one_line_errors():
+    for args, message in ((("sudoku", "--rating", "9-3"), "rating range 9-3 is empty"),
+                          (("maze", "--rating", "5-"), "--clues and --rating apply to Sudoku only"),
+                          (("sudoku", "--rating", "x"), "expected a range like 8-40")):
+        out = run(*args)
+        last = out.stderr.strip().splitlines()[-1]  # argparse puts its usage line before a bad value's message
+        assert out.returncode == 2 and message in last and "Traceback" not in out.stderr, out.stderr

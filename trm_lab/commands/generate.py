@@ -24,6 +24,16 @@ def _clue_range(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(f"expected a range like 30-35, got {text!r}") from None
 
 
+def _rating_range(text: str) -> tuple[float, float]:
+    try:
+        lo, sep, hi = text.partition("-")
+        if not sep:
+            return float(lo), float("inf")
+        return float(lo), float(hi) if hi else float("inf")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a range like 8-40 (or 8- for at least 8), got {text!r}") from None
+
+
 def _density_range(text: str) -> tuple[float, float]:
     try:
         lo, _, hi = text.partition("-")
@@ -42,7 +52,11 @@ def register(subparsers) -> None:
     p.add_argument("--count", type=int, default=1, help="how many puzzles (default 1)")
     p.add_argument("--seed", type=int, default=0, help="random seed; same seed, same puzzles (default 0)")
     p.add_argument("--clues", type=_clue_range, default=None, metavar="A-B",
-                   help="Sudoku: givens per puzzle (default 30-35 for 9x9)")
+                   help="Sudoku: givens per puzzle (default 30-35 for 9x9; 22-27 with --rating)")
+    p.add_argument("--rating", type=_rating_range, default=None, metavar="LO-HI",
+                   help="Sudoku: keep puzzles whose difficulty rating lies in LO-HI (8 or 8- means at least 8): "
+                        "the guesses a search solver with singles makes to solve and prove them unique; 0 = singles "
+                        "suffice. Written to the CSV's rating column")
     p.add_argument("--size", type=int, default=None,
                    help="Sudoku: 4, 6 or 9 (default 9); maze: side length 5-30 (default 15)")
     p.add_argument("--min-path", type=int, default=None, help="maze: shortest path length to reach (default: hard)")
@@ -87,12 +101,13 @@ def run(args: argparse.Namespace) -> int:
             if args.min_path is not None or args.loops is not None or args.style or args.density:
                 raise PuzzleError("--min-path, --loops, --style and --density apply to mazes only")
             size = 9 if args.size is None else args.size
-            puzzles = sudoku.generate(args.count, seed=args.seed, clues=args.clues, size=size, workers=args.workers,
+            puzzles = sudoku.generate(args.count, seed=args.seed, clues=args.clues, size=size, rating=args.rating,
+                                      workers=args.workers,
                                       progress=_progress(f"sudoku {size}x{size}"))
             module = sudoku
         else:
-            if args.clues is not None:
-                raise PuzzleError("--clues applies to Sudoku only; use --size for mazes")
+            if args.clues is not None or args.rating is not None:
+                raise PuzzleError("--clues and --rating apply to Sudoku only; use --size for mazes")
             size = 15 if args.size is None else args.size
             if args.loops is not None and not 0 <= args.loops <= 1:
                 raise PuzzleError(f"--loops must be between 0 and 1, got {args.loops}")

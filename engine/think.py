@@ -81,7 +81,9 @@ VIEWS = {"sudoku": sudoku_views, "maze": maze_views}
 
 
 def is_valid(kind: str, puzzle: np.ndarray, answer: np.ndarray) -> bool:
-    """The rules: a Sudoku keeps its givens and breaks no rule; a maze path is a shortest S-G path."""
+    """The rules, as far as they can be checked without solving the puzzle: a Sudoku keeps its givens and breaks no
+    rule; a maze answer is one simple S-G route (whether it is a shortest one needs a search of the maze, which
+    would make the choice an oracle's; between routes, `choose` prefers the shorter)."""
     if kind == "sudoku":
         from engine.puzzles import sudoku
 
@@ -89,7 +91,7 @@ def is_valid(kind: str, puzzle: np.ndarray, answer: np.ndarray) -> bool:
     if kind == "maze":
         from engine.puzzles import maze
 
-        return bool(maze.is_valid_solution(puzzle, answer))
+        return maze.route_length(puzzle, answer) is not None
     return False
 
 
@@ -123,14 +125,22 @@ class ThinkResult:
     view_names: list[str] = field(default_factory=list)
 
 
-def choose(grids: list[np.ndarray], valid: list[bool], halt: list[float]) -> tuple[int, str]:
-    """Rules first, then halting confidence, then vote: (index, a sentence saying why)."""
+def choose(grids: list[np.ndarray], valid: list[bool], halt: list[float], kind: str = "sudoku"
+           ) -> tuple[int, str]:
+    """Rules first (for mazes: of two routes, the shorter), then halting confidence, then vote: (index, a sentence
+    saying why)."""
+    from engine.puzzles.maze import PATH
+
     keys = [g.tobytes() for g in grids]
     votes = [keys.count(k) for k in keys]
-    best = max(range(len(grids)), key=lambda i: (valid[i], halt[i], votes[i], -i))
+    length = [int((g == PATH).sum()) if v and kind == "maze" else 0 for g, v in zip(grids, valid, strict=True)]
+    best = max(range(len(grids)), key=lambda i: (valid[i], -length[i], halt[i], votes[i], -i))
     n_valid = sum(valid)
     agree = f"; {votes[best]} of {len(grids)} trajectories give this answer" if len(grids) > 1 else ""
-    if valid[best]:
+    if valid[best] and kind == "maze":
+        why = (f"the only route found ({length[best] + 1} steps)" if n_valid == 1 else
+               f"the shortest of {n_valid} routes found ({length[best] + 1} steps)")
+    elif valid[best]:
         why = ("the only answer that obeys every rule" if n_valid == 1 else
                f"obeys every rule (as do {n_valid - 1} others) and has the highest halting confidence "
                f"({halt[best]:.2f})")
@@ -199,8 +209,10 @@ def think_steps(loaded, grids: list[np.ndarray], options: ThinkOptions | None = 
                 steps.append(GridStep(index, None, grid, view.back(conf_v, True), view.back(changed_v, True),
                                       float(halt[r]), elapsed, False))
                 valid.append(is_valid(kind, grids[p], grid))
-            chosen, reason = choose([s.grid for s in steps], valid, [s.halt_prob for s in steps])
-            final = index == options.max_steps or (options.early_exit and valid[chosen])
+            chosen, reason = choose([s.grid for s in steps], valid, [s.halt_prob for s in steps], kind)
+            # a maze route may still shorten, so it stops early only once the model also says it is done
+            settled = valid[chosen] and (kind != "maze" or steps[chosen].halt_prob >= 0.5)
+            final = index == options.max_steps or (options.early_exit and settled)
             out.append((p, ThinkStep(index, steps, valid, chosen, reason, elapsed, final)))
             if final:
                 done.append(p)

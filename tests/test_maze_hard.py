@@ -104,3 +104,38 @@ def test_training_evaluation_reports_right_by_the_rules_beside_exact():
     row = evaluate(Answer(cfg), eval_set, batch_size=4)
     assert row["exact_accuracy"] == 0.0
     assert row["valid_accuracy"] == 1.0
+
+
+def test_route_length_checks_a_route_without_solving_the_maze():
+    grid = _open_room(6)
+    short = _other_route(grid)
+    assert mz.route_length(grid, short) == 10
+    detour = grid.copy()  # right along the top, down, back left, down, then right: a longer simple route
+    detour[0, 1:5] = mz.PATH
+    detour[1, 4] = detour[2, 4] = mz.PATH
+    detour[2, 1:4] = mz.PATH
+    detour[3:5, 1] = mz.PATH
+    detour[5, 1:5] = mz.PATH
+    length = mz.route_length(grid, detour)
+    assert length is not None and length > 10 and not mz.is_valid_solution(grid, detour)
+    broken = short.copy()
+    broken[2, 0] = mz.OPEN
+    assert mz.route_length(grid, broken) is None
+    blob = short.copy()
+    blob[1, 1] = mz.PATH  # a cell with three route neighbours: not a single path
+    assert mz.route_length(grid, blob) is None
+
+
+def test_think_harder_prefers_the_shorter_of_two_maze_routes():
+    from engine.think import choose
+
+    grid = _open_room(6)
+    short = _other_route(grid)
+    detour = grid.copy()
+    detour[0, 1:5] = mz.PATH
+    detour[1, 4] = detour[2, 4] = mz.PATH
+    detour[2, 1:4] = mz.PATH
+    detour[3:5, 1] = mz.PATH
+    detour[5, 1:5] = mz.PATH
+    best, why = choose([detour, short], [True, True], [0.99, 0.2], "maze")
+    assert best == 1 and "shortest of 2 routes" in why

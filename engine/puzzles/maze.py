@@ -271,6 +271,30 @@ def shortest_path(grid: np.ndarray) -> np.ndarray | None:
     return out
 
 
+def route_length(grid: np.ndarray, answer: np.ndarray) -> int | None:
+    """Steps of the S-G route an answer marks, if it marks one: `o` only on open cells, and the marked cells with S
+    and G forming a single simple path (S and G with one neighbour on it, every marked cell with two), else None.
+    Checking this needs no search of the maze, so a user (or think-harder's choice between trajectories) can apply
+    it without knowing the answer; whether the route is also a shortest one is `is_valid_solution`'s question."""
+    grid, answer = np.asarray(grid), np.asarray(answer)
+    if grid.shape != answer.shape or grid.ndim != 2:
+        return None
+    base = np.where(grid == PATH, OPEN, grid)
+    path = answer == PATH
+    if np.any(path & (base != OPEN)) or np.any(~path & (answer != base)):
+        return None
+    on = path | (base == START) | (base == GOAL)
+    padded = np.pad(on, 1)
+    neighbours = (padded[:-2, 1:-1].astype(int) + padded[2:, 1:-1] + padded[1:-1, :-2] + padded[1:-1, 2:])
+    ends = (base == START) | (base == GOAL)
+    if np.any(ends & (neighbours != 1)) or np.any(path & (neighbours != 2)) or ends.sum() != 2:
+        return None
+    walk = np.where(on, OPEN, WALL).astype(np.int8)
+    walk[ends] = base[ends]
+    length = shortest_path_length(walk)
+    return length if length is not None and length == int(path.sum()) + 1 else None
+
+
 def is_valid_solution(grid: np.ndarray, answer: np.ndarray) -> bool:
     """True when `answer` is `grid` plus a connected S-G path of `o` over open cells of shortest length."""
     grid, answer = np.asarray(grid), np.asarray(answer)

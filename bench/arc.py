@@ -20,6 +20,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from engine.atomic import atomic_write_text  # noqa: E402
+
 RESULTS = ROOT / "bench" / "results"
 COMMON = ["--clock", "cpu", "--threads", "1", "--json"]
 OLD = ["--fresh", "--supervision-steps", "4"]  # the fresh model as it was before one step per sample
@@ -95,9 +98,7 @@ def run(name: str) -> dict:
     report = json.loads(proc.stdout)
     report.update(experiment=name, description=desc, command="trm-lab eval-arc " + " ".join(args + COMMON),
                   wall_s=round(time.time() - t0, 1), date=time.strftime("%Y-%m-%d %H:%M:%S"))
-    tmp = RESULTS / f".arc-{name}.json.tmp"
-    tmp.write_text(json.dumps(report, indent=1))
-    tmp.replace(RESULTS / f"arc-{name}.json")
+    atomic_write_text(RESULTS / f"arc-{name}.json", json.dumps(report, indent=1))
     return report
 
 

@@ -1,4 +1,4 @@
-"""Checkpoints as safetensors files with JSON metadata (DESIGN §5), checked before a tensor is trusted.
+"""Checkpoints as safetensors files with JSON metadata (docs/formats.md), checked before a tensor is trusted.
 
 Layout: model tensors under their `TRM.state_dict()` names (which never contain "/"); trainer state the model does
 not need (optimizer moments, EMA weights) under keys with a "/" such as `optimizer/…` or `ema/…`, which
@@ -30,6 +30,7 @@ from engine.architectures import (
 from engine.atomic import atomic_path
 from engine.checkpoint_checks import check_shapes, dataclass_from_fields, tensor_shapes
 from engine.puzzles.base import Encoding, PuzzleError
+from engine.puzzles.kind import get_kind
 
 FORMAT = "trm-lab/1"
 RESERVED_METADATA = ("format", "config", "puzzle", "training", "arch")
@@ -51,30 +52,30 @@ class LoadedModel:
     _canvases: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
-    def any_maze_size(self) -> bool:
-        return fits_any_maze(self.encoding.kind, self.config.pos_encodings)
+    def any_canvas(self) -> bool:
+        return runs_on_any_canvas(self.encoding.kind, self.config.pos_encodings)
 
     def fitted(self, rows: int, cols: int) -> LoadedModel:
         """This model for a rows x cols puzzle: a relative2d maze model on a canvas of the maze's own size (cached),
         any other model as it is (a smaller maze is then padded with walls)."""
-        if not self.any_maze_size:
+        if not self.any_canvas:
             return self
         from engine.model import with_canvas
-        from engine.puzzles import maze
 
-        side = max(rows, cols, maze.MIN_SIZE)
+        kind = get_kind(self.encoding.kind)
+        side = max(rows, cols, kind.min_rows)
         if side == self.encoding.rows:
             return self
         if side not in self._canvases:
             model = with_canvas(self.model, side)
-            self._canvases[side] = LoadedModel(model, model.cfg, maze.encoding(side), self.training, self.path,
+            self._canvases[side] = LoadedModel(model, model.cfg, kind.encoding(side), self.training, self.path,
                                                self.name)
         return self._canvases[side]
 
 
-def fits_any_maze(kind: str, pos_encodings: str | None) -> bool:
-    """A relative2d maze model solves mazes of any size (LoadedModel.fitted), not only up to its canvas."""
-    return kind == "maze" and pos_encodings == "relative2d"
+def runs_on_any_canvas(kind: str, pos_encodings: str | None) -> bool:
+    """A relative2d model of a kind that allows it (mazes) solves grids of any size (LoadedModel.fitted)."""
+    return pos_encodings == "relative2d" and get_kind(kind).any_canvas
 
 
 def save_checkpoint(
@@ -239,13 +240,22 @@ def check_finite(state: dict[str, torch.Tensor], path: Path | str) -> None:
                                   "this model cannot solve anything")
 
 
-def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> LoadedModel:
-    """A ready model (eval mode, float32) from a trm-lab `.safetensors` file, or a reference `.pt` checkpoint."""
+def is_reference_checkpoint(path: str | os.PathLike) -> bool:
+    """The one rule for "a reference `pretrain.py` checkpoint, not ours": a `.pt`/`.pth`/`.ckpt` file, or a file
+    without suffix (the reference's `step_N`) holding a torch zip archive."""
     path = Path(path)
-    if path.suffix in (".pt", ".pth", ".ckpt") or (path.is_file() and not path.suffix and _is_zip(path)):
+    return path.suffix.lower() in (".pt", ".pth", ".ckpt") or (path.is_file() and not path.suffix and _is_zip(path))
+
+
+def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu", kind: str | None = None
+                    ) -> LoadedModel:
+    """A ready model (eval mode, float32) from a trm-lab `.safetensors` file, or a reference checkpoint (`kind`
+    names its puzzle kind when its all_config.yaml does not)."""
+    path = Path(path)
+    if is_reference_checkpoint(path):
         from engine.reference import import_reference
 
-        loaded = import_reference(path)
+        loaded = import_reference(path, kind=kind)
         loaded.model.to(device)
         return loaded
     config, encoding, training = read_model_metadata(path)

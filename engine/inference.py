@@ -1,4 +1,4 @@
-"""Step-by-step solving (DESIGN §4): one `Step` per supervision step, optionally one per inner T-cycle too.
+"""Step-by-step solving: one `Step` per supervision step, optionally one per inner T-cycle too.
 
 The GUI, the CLI and the trainers' evaluation all read this one iterator. Work runs under `torch.inference_mode`
 only while computing, never across a `yield`, so the consumer's own code between steps is unaffected.
@@ -208,48 +208,20 @@ class GridCodec:
 
     def __init__(self, encoding, grid: np.ndarray):
         from engine.puzzles.base import PuzzleError
+        from engine.puzzles.kind import get_kind
 
-        self.encoding, self.kind, size = encoding, encoding.kind, encoding.rows
+        self.encoding, self.kind = encoding, get_kind(encoding.kind)
         grid = np.asarray(grid)
         if grid.ndim != 2:
             raise PuzzleError(f"expected a 2-D grid, got shape {grid.shape}")
         self.shape = grid.shape
-        if self.kind == "sudoku":
-            from engine.puzzles import sudoku
-
-            if grid.shape != (size, size):
-                raise PuzzleError(f"this model solves {size}x{size} Sudoku, the puzzle is {grid.shape}")
-            self.tokens = sudoku.encode(grid)
-        elif self.kind == "maze":
-            from engine.puzzles import maze
-
-            if grid.shape[0] > size or grid.shape[1] > size:
-                raise PuzzleError(f"this model solves mazes up to {size}x{size}, the maze is {grid.shape}")
-            self.tokens = maze.encode(maze.pad_to(grid, size))
-        elif self.kind == "arc":
-            from engine.puzzles import arc
-
-            self.tokens = arc.encode(grid, canvas=size)
-        else:
-            raise PuzzleError(f"unknown puzzle kind {self.kind!r}")
+        self.tokens = self.kind.encode(grid, encoding)
 
     def decode(self, tokens: np.ndarray, *per_cell: np.ndarray) -> tuple[np.ndarray, ...]:
         """(grid, *per_cell values cropped to the grid) for one step's tokens."""
-        size = self.encoding.rows
-        if self.kind == "sudoku":
-            from engine.puzzles import sudoku
-
-            grid = sudoku.decode(tokens)
-        elif self.kind == "maze":
-            from engine.puzzles import maze
-
-            grid = maze.decode(tokens, size)[: self.shape[0], : self.shape[1]]
-        else:
-            from engine.puzzles import arc
-
-            grid = arc.decode(tokens, canvas=size)
+        grid = self.kind.decode(tokens, self.encoding, self.shape)
         rows, cols = grid.shape
-        return (grid, *(v.reshape(size, -1)[:rows, :cols] for v in per_cell))
+        return (grid, *(v.reshape(self.encoding.rows, -1)[:rows, :cols] for v in per_cell))
 
 
 def solve_puzzle(loaded, grid: np.ndarray, options: SolveOptions | None = None, puzzle_id: int = 0

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import yaml
 
 from engine.architectures import build_model, config_from_dict, describe
 from engine.checkpoint import CheckpointError, LoadedModel, load_state_checked
@@ -31,97 +31,18 @@ from engine.hrm import HRMConfig
 from engine.puzzles.base import Encoding
 
 
-# ---- a YAML subset: what `yaml.dump` writes for the reference's pydantic config ----------------------------------
 def parse_yaml(text: str, source: str = "<yaml>") -> dict:
-    """Block mappings, block sequences (`- item`, `- key: v`), flow `[]`/`{}` and plain or quoted scalars."""
-    lines = []
-    for number, raw in enumerate(text.splitlines(), 1):
-        stripped = _strip_comment(raw).rstrip()
-        if stripped.strip() and stripped.strip() not in ("---", "..."):
-            lines.append((number, len(stripped) - len(stripped.lstrip(" ")), stripped.strip()))
-    value, pos = _parse_block(lines, 0, 0 if not lines else lines[0][1], source)
-    if pos != len(lines):
-        raise CheckpointError(f"{source}, line {lines[pos][0]}: unexpected indentation")
+    """The reference's `all_config.yaml` (what `yaml.dump` writes for its pydantic config), read with PyYAML's
+    safe loader; a file that is not YAML, or not a mapping, is a CheckpointError naming it."""
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f", line {mark.line + 1}" if mark is not None else ""
+        raise CheckpointError(f"{source}{where}: not valid YAML ({getattr(exc, 'problem', None) or exc})") from None
     if not isinstance(value, dict):
         raise CheckpointError(f"{source}: expected a mapping at the top level")
     return value
-
-
-def _strip_comment(line: str) -> str:
-    quote = None
-    for i, ch in enumerate(line):
-        if quote:
-            quote = None if ch == quote else quote
-        elif ch in "'\"":
-            quote = ch
-        elif ch == "#" and (i == 0 or line[i - 1] in " \t"):
-            return line[:i]
-    return line
-
-
-def _parse_block(lines, pos, indent, source):
-    if lines[pos][2].startswith("- ") or lines[pos][2] == "-":
-        items = []
-        while pos < len(lines) and lines[pos][1] == indent and (lines[pos][2] + " ").startswith("- "):
-            number, _, content = lines[pos]
-            rest = content[1:].strip()
-            if not rest:
-                value, pos = _parse_block(lines, pos + 1, lines[pos + 1][1], source)
-            elif _split_key(rest) is not None:
-                # "- key: value" starts a mapping whose other keys are indented to the key's column
-                lines = lines[:pos] + [(number, indent + 2, rest)] + lines[pos + 1 :]
-                value, pos = _parse_block(lines, pos, indent + 2, source)
-            else:
-                value, pos = _scalar(rest, source, number), pos + 1
-            items.append(value)
-        return items, pos
-    mapping = {}
-    while pos < len(lines) and lines[pos][1] == indent:
-        number, _, content = lines[pos]
-        split = _split_key(content)
-        if split is None:
-            raise CheckpointError(f"{source}, line {number}: expected 'key: value'")
-        key, rest = split
-        pos += 1
-        if rest:
-            mapping[key] = _scalar(rest, source, number)
-        elif pos < len(lines) and (lines[pos][1] > indent or (lines[pos][1] == indent and lines[pos][2][:2] == "- ")):
-            mapping[key], pos = _parse_block(lines, pos, lines[pos][1], source)
-        else:
-            mapping[key] = None
-    return mapping, pos
-
-
-def _split_key(content: str) -> tuple[str, str] | None:
-    match = re.match(r"""^("[^"]*"|'[^']*'|[^'"\s:][^:]*?)\s*:(?:\s+(.*)|$)""", content)
-    if not match:
-        return None
-    key = match.group(1)
-    if key[:1] in "'\"":
-        key = key[1:-1]
-    return key, (match.group(2) or "").strip()
-
-
-def _scalar(text: str, source: str, number: int):
-    if text[:1] in "[{":
-        try:
-            return json.loads(re.sub(r"([{,]\s*)([A-Za-z_][\w.]*)\s*:", r'\1"\2":', text).replace("'", '"'))
-        except ValueError:
-            raise CheckpointError(f"{source}, line {number}: cannot read the flow value {text!r}") from None
-    if text[:1] == '"':
-        return json.loads(text)
-    if text[:1] == "'":
-        return text[1:-1].replace("''", "'")
-    lowered = text.lower()
-    if lowered in ("null", "~"):
-        return None
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    if re.fullmatch(r"[-+]?\d+", text):
-        return int(text)
-    if re.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|[-+]?\.inf|\.nan", lowered):
-        return float(lowered.replace(".inf", "inf").replace(".nan", "nan"))
-    return text
 
 
 # ---- the layouts ------------------------------------------------------------------------------------------------

@@ -9,9 +9,10 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from engine.checkpoint import CheckpointError, fits_any_maze, read_model_metadata
+from engine.checkpoint import CheckpointError, read_model_metadata, runs_on_any_canvas
 from engine.home import lab_home
 from engine.puzzles.base import Encoding, PuzzleError
+from engine.puzzles.kind import get_kind
 
 BUNDLED_DIR = Path(__file__).resolve().parents[1] / "assets" / "models"
 
@@ -55,12 +56,21 @@ class BrokenModel:
     problem: str  # one line, naming the file
 
 
-def _entry(path: Path, bundled: bool) -> ModelEntry | BrokenModel:
+def model_entry(path: str | os.PathLike, bundled: bool = False) -> ModelEntry:
+    """A checkpoint's entry from its metadata alone (no weights read); CheckpointError naming the file otherwise."""
+    path = Path(path)
     try:
         config, encoding, _ = read_model_metadata(path)
-    except (CheckpointError, PuzzleError) as exc:
-        return BrokenModel(path, str(exc))
+    except PuzzleError as exc:
+        raise CheckpointError(str(exc)) from None
     return ModelEntry(path.stem, path, encoding.kind, encoding, bundled, read_card(path), asdict(config))
+
+
+def _entry(path: Path, bundled: bool) -> ModelEntry | BrokenModel:
+    try:
+        return model_entry(path, bundled)
+    except CheckpointError as exc:
+        return BrokenModel(path, str(exc))
 
 
 def scan_models(bundled_dir: Path | None = None, user_dir: Path | None = None
@@ -91,19 +101,24 @@ def resolve_model(name_or_path: str | os.PathLike, **dirs) -> Path:
     raise CheckpointError(f"{name_or_path}: no such file, and no model by that name (`trm-lab models` lists them)")
 
 
-def default_model(kind: str, rows: int | None = None, **dirs) -> ModelEntry | None:
-    """The model to use for a puzzle: same kind; for `rows`, an exact size first, else (mazes, ARC) the smallest
-    model that fits, since smaller mazes pad to the model and ARC grids sit on its canvas; for a larger maze, a
-    model that takes any maze size."""
-    candidates = [e for e in list_models(**dirs) if e.kind == kind]
-    if rows is None:
-        return candidates[0] if candidates else None
-    exact = [e for e in candidates if e.encoding.rows == rows]
-    if exact:
-        return exact[0]
-    if kind == "sudoku":
-        return None
-    bigger = sorted((e for e in candidates if e.encoding.rows >= rows), key=lambda e: (e.encoding.rows, not e.bundled))
-    any_size = sorted((e for e in candidates if fits_any_maze(kind, e.config.get("pos_encodings"))),
-                      key=lambda e: (-e.encoding.rows, not e.bundled))  # the one trained nearest the maze's size
-    return (bigger or any_size or [None])[0]
+def rank_models(kind: str, shape: tuple[int, ...] | int | None = None, entries: list[ModelEntry] | None = None,
+                **dirs) -> list[ModelEntry]:
+    """The models that can solve a `kind` puzzle of `shape`, best first, from metadata only (the CLI's default and
+    the window's picker): bundled before the user's; then models trained at least as large as the grid, nearest
+    size first (a smaller maze is padded, an ARC grid sits on the canvas); then, for a relative2d maze model that
+    runs on any canvas, the one trained nearest the grid's size. `entries`: an already listed set."""
+    puzzle_kind = get_kind(kind)
+    same = [e for e in (list_models(**dirs) if entries is None else entries) if e.kind == kind]
+    if shape is None:
+        return same
+    shape = (shape, shape) if isinstance(shape, int) else tuple(shape)
+    side = max(shape)
+    fitting = [e for e in same if puzzle_kind.fits(e.encoding.rows, shape,
+                                                    runs_on_any_canvas(kind, e.config.get("pos_encodings")))]
+    return sorted(fitting, key=lambda e: (not e.bundled, e.encoding.rows < side, abs(e.encoding.rows - side), e.name))
+
+
+def default_model(kind: str, shape: tuple[int, ...] | int | None = None, **dirs) -> ModelEntry | None:
+    """The best model for a puzzle (`rank_models`), None when none fits."""
+    ranked = rank_models(kind, shape, **dirs)
+    return ranked[0] if ranked else None

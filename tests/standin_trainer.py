@@ -1,4 +1,4 @@
-"""A stand-in for `python -m trainers.run` that follows the DESIGN §6 run-directory contract exactly, fast.
+"""A stand-in for `python -m trainers.run` that follows the run-directory contract of docs/formats.md exactly, fast.
 
     python standin_trainer.py PRESET|CONFIG.json --out RUN [--device D]
     python standin_trainer.py --resume RUN

@@ -17,7 +17,8 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QMessageBox
 from test_gui_support import SUDOKU_LINE, dialogs, grid_of, lab_env, models, window  # noqa: F401
 
-from engine.puzzles import sudoku
+from engine.puzzles import maze, sudoku
+from engine.puzzles.kind import detect_file
 from trm_lab import session as S
 from trm_lab.settings import Settings
 
@@ -172,13 +173,13 @@ def test_maze_group_is_one_undo_step_and_start_is_unique():
     doc = S.MazeDocument(size=8)
     doc.begin_group("Paint walls")
     for c in range(1, 6):
-        doc.paint([(3, c)], S.MAZE_WALL)
+        doc.paint([(3, c)], maze.WALL)
     doc.end_group()
     assert doc.history.undo_label == "Paint walls"
     doc.undo()
-    assert (doc.grid[3, 1:6] == S.MAZE_OPEN).all()
-    doc.paint([(4, 4)], S.MAZE_START)
-    assert (doc.grid == S.MAZE_START).sum() == 1 and doc.grid[4, 4] == S.MAZE_START
+    assert (doc.grid[3, 1:6] == maze.OPEN).all()
+    doc.paint([(4, 4)], maze.START)
+    assert (doc.grid == maze.START).sum() == 1 and doc.grid[4, 4] == maze.START
 
 
 def test_flood_fill_is_four_connected():
@@ -201,11 +202,9 @@ def test_verdicts():
     assert S.judge("arc", other, other, None, 0.1, 1).status == "unknown"
     assert S.judge("arc", other, other, other.T, 0.1, 1).status == "invalid"
     # a maze answer that takes a different shortest path is valid but different
-    from engine.puzzles import maze
-
-    grid = np.full((5, 5), S.MAZE_OPEN, np.int8)
-    grid[0, :] = grid[-1, :] = grid[:, 0] = grid[:, -1] = S.MAZE_WALL
-    grid[1, 1], grid[3, 3] = S.MAZE_START, S.MAZE_GOAL
+    grid = np.full((5, 5), maze.OPEN, np.int8)
+    grid[0, :] = grid[-1, :] = grid[:, 0] = grid[:, -1] = maze.WALL
+    grid[1, 1], grid[3, 3] = maze.START, maze.GOAL
     best = maze.shortest_path(grid)
     alt = best.T.copy() if not (best.T == best).all() else best
     status = S.judge("maze", grid, alt, best, 0.1, 1).status
@@ -214,9 +213,9 @@ def test_verdicts():
 
 def test_detect_kind_and_open_errors(tmp_path):
     (tmp_path / "a.json").write_text("{}")
-    assert S.detect_kind(tmp_path / "a.json") == "arc"
+    assert detect_file(tmp_path / "a.json").name == "arc"
     (tmp_path / "m.txt").write_text("#####\n#S G#\n#####\n")
-    assert S.detect_kind(tmp_path / "m.txt") == "maze"
+    assert detect_file(tmp_path / "m.txt").name == "maze"
     with pytest.raises(S.LabError, match="no such file"):
         S.open_document(tmp_path / "missing.txt")
     (tmp_path / "bad.txt").write_text("1234\n")

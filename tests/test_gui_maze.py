@@ -10,7 +10,6 @@ from PySide6.QtWidgets import QApplication, QPushButton
 from test_gui_support import dialogs, lab_env, models, pick_model, solve_and_wait, window  # noqa: F401
 
 from engine.puzzles import maze
-from trm_lab.session import MAZE_GOAL, MAZE_OPEN, MAZE_PATH, MAZE_START, MAZE_WALL
 
 
 def drag(view, cells, button=Qt.MouseButton.LeftButton):
@@ -34,9 +33,9 @@ def test_paint_place_path_and_undo(qtbot, window):
     doc = view.doc
     assert doc.grid.shape == (10, 10)
     # a wall across row 5, leaving a gap at column 8
-    ed.set_tool(MAZE_WALL)
+    ed.set_tool(maze.WALL)
     drag(ed.view, [(5, c) for c in range(1, 8)])
-    assert (doc.grid[5, 1:8] == MAZE_WALL).all() and doc.grid[5, 8] == MAZE_OPEN
+    assert (doc.grid[5, 1:8] == maze.WALL).all() and doc.grid[5, 8] == maze.OPEN
     assert doc.history.undo_label == "Paint walls"
     # a drag is one undo step
     before = doc.grid.copy()
@@ -45,22 +44,22 @@ def test_paint_place_path_and_undo(qtbot, window):
     assert (doc.grid == before).all()
     # right-drag erases
     drag(ed.view, [(5, 3), (5, 4)], Qt.MouseButton.RightButton)
-    assert (doc.grid[5, 3:5] == MAZE_OPEN).all()
+    assert (doc.grid[5, 3:5] == maze.OPEN).all()
     drag(ed.view, [(5, 3), (5, 4)])  # back to walls
     # start and goal are unique: placing moves them
-    ed.tool_buttons[MAZE_START].click()
+    ed.tool_buttons[maze.START].click()
     drag(ed.view, [(1, 2)])
-    ed.tool_buttons[MAZE_GOAL].click()
+    ed.tool_buttons[maze.GOAL].click()
     drag(ed.view, [(8, 2)])
-    assert (doc.grid == MAZE_START).sum() == 1 and doc.grid[1, 2] == MAZE_START
-    assert (doc.grid == MAZE_GOAL).sum() == 1 and doc.grid[8, 2] == MAZE_GOAL
+    assert (doc.grid == maze.START).sum() == 1 and doc.grid[1, 2] == maze.START
+    assert (doc.grid == maze.GOAL).sum() == 1 and doc.grid[8, 2] == maze.GOAL
     # the BFS path goes around the wall through the gap at column 8
     ed.show_path.setChecked(True)
     path = ed.view.path
     assert path is not None and path[5, 8] and not path[5, 1:8].any()
     assert "shortest path" in ed.status.text()
     expected = maze.shortest_path(doc.grid)
-    assert (path == (expected == MAZE_PATH)).all()
+    assert (path == (expected == maze.PATH)).all()
     # resize keeps the top-left and is undoable
     ed.rows.setValue(12)
     ed.cols.setValue(8)
@@ -75,7 +74,7 @@ def test_generate_and_solve_a_maze(qtbot, window, models, dialogs):
     doc = view.doc
     with qtbot.waitSignal(doc_changed(doc), timeout=30000):
         view.editor.generateRequested.emit(10)
-    assert doc.grid.shape == (10, 10) and (doc.grid == MAZE_START).sum() == 1
+    assert doc.grid.shape == (10, 10) and (doc.grid == maze.START).sum() == 1
     assert doc.solution is not None and doc.history.can_undo
     panel = view.solve
     pick_model(panel, models["maze"])
@@ -89,7 +88,7 @@ def test_generate_and_solve_a_maze(qtbot, window, models, dialogs):
     # walls kept by the model are never marked; a path over a wall would be
     errs = s.errors_at(len(s.steps) - 1)
     grid = s.steps[-1].grid
-    assert not (errs & (grid == doc.grid) & (doc.grid != MAZE_OPEN)).any()
+    assert not (errs & (grid == doc.grid) & (doc.grid != maze.OPEN)).any()
     assert dialogs == []
 
 
@@ -115,9 +114,9 @@ def doc_changed(doc):
 
 
 def test_maze_file_round_trip(qtbot, window, tmp_path):
-    grid = np.full((7, 7), MAZE_OPEN, np.int8)
-    grid[0, :] = grid[-1, :] = grid[:, 0] = grid[:, -1] = MAZE_WALL
-    grid[1, 1], grid[5, 5] = MAZE_START, MAZE_GOAL
+    grid = np.full((7, 7), maze.OPEN, np.int8)
+    grid[0, :] = grid[-1, :] = grid[:, 0] = grid[:, -1] = maze.WALL
+    grid[1, 1], grid[5, 5] = maze.START, maze.GOAL
     path = tmp_path / "m.txt"
     maze.save(path, [maze.Maze(grid=grid, solution=None)])
     window.open_path(path)
@@ -125,10 +124,10 @@ def test_maze_file_round_trip(qtbot, window, tmp_path):
                     timeout=30000)
     doc = window.current_document()
     assert doc.kind == "maze" and (doc.grid == grid).all()
-    doc.paint([(3, 3)], MAZE_WALL)
+    doc.paint([(3, 3)], maze.WALL)
     assert doc.dirty
     assert window.save()
-    assert not doc.dirty and maze.load(path)[0].grid[3, 3] == MAZE_WALL
+    assert not doc.dirty and maze.load(path)[0].grid[3, 3] == maze.WALL
     assert str(path.resolve()) in window.settings.recent_files
 
 

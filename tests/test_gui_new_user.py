@@ -15,8 +15,8 @@ from test_gui_support import dialogs, lab_env, models, pick_model, solve_and_wai
 from engine.checkpoint import save_checkpoint
 from engine.config import TRMConfig
 from engine.model import TRM
-from engine.puzzles import arc
-from trm_lab.session import MAZE_GOAL, MAZE_START, MazeDocument
+from engine.puzzles import arc, maze
+from trm_lab.session import MazeDocument
 
 SWAP = np.array([0, 2, 1, 4, 3, 5, 6, 7, 8, 9])
 
@@ -59,7 +59,7 @@ def test_file_new_maze_opens_a_maze_tab(qtbot, window, dialogs):
     window.act_new_maze.trigger()
     doc = window.current_document()
     assert isinstance(doc, MazeDocument) and doc.grid.shape == (15, 15)
-    assert (doc.grid == MAZE_START).sum() == 1 and (doc.grid == MAZE_GOAL).sum() == 1
+    assert (doc.grid == maze.START).sum() == 1 and (doc.grid == maze.GOAL).sum() == 1
     assert dialogs == []
 
 
@@ -145,12 +145,11 @@ def window_models():
 
 
 def walled_maze() -> np.ndarray:
-    from trm_lab.session import MAZE_OPEN, MAZE_WALL
 
-    grid = np.full((10, 10), MAZE_OPEN, np.int8)
-    grid[0, :] = grid[-1, :] = grid[:, 0] = grid[:, -1] = MAZE_WALL
-    grid[5, :] = MAZE_WALL  # a wall right across: S cannot reach G
-    grid[1, 1], grid[8, 8] = MAZE_START, MAZE_GOAL
+    grid = np.full((10, 10), maze.OPEN, np.int8)
+    grid[0, :] = grid[-1, :] = grid[:, 0] = grid[:, -1] = maze.WALL
+    grid[5, :] = maze.WALL  # a wall right across: S cannot reach G
+    grid[1, 1], grid[8, 8] = maze.START, maze.GOAL
     return grid
 
 

@@ -53,13 +53,13 @@ def shoot(views: list[str], theme_name: str, suffix: str, size: tuple[int, int])
     from trm_lab.app import make_app
     from trm_lab.export import write_png
     from trm_lab.main_window import MainWindow
-    from trm_lab.panels.solve import list_models_safe
+    from trm_lab.panels.solve import list_models_cached
     from trm_lab.settings import Settings
     from trm_lab.workers import stop_solvers, wait_for_workers
 
     app = make_app()
     theme.apply(app, theme_name)
-    models = list_models_safe(refresh=True)
+    models = list_models_cached(refresh=True)
     window = MainWindow(Settings(theme=theme_name))
     window.resize(*size)
     window.show()

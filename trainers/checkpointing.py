@@ -1,4 +1,4 @@
-"""Training checkpoints: a normal trm-lab model file (engine.checkpoint, DESIGN §5) whose model tensors are the EMA
+"""Training checkpoints: a trm-lab model file (engine.checkpoint, docs/formats.md) whose model tensors are the EMA
 weights, plus what an exact resume needs under `train/...` names (raw weights, optimizer moments, the ACT carry) and
 the loop position in the `train_state` metadata. `engine.checkpoint.load_checkpoint` reads it as a model;
 `export_model` writes the model-only copy that ships in assets/models.
@@ -14,7 +14,15 @@ from pathlib import Path
 import torch
 from safetensors import safe_open
 
-from engine.checkpoint import CheckpointError, load_checkpoint, read_metadata, save_checkpoint
+from engine.atomic import atomic_copy
+from engine.checkpoint import (
+    CheckpointError,
+    is_reference_checkpoint,
+    load_checkpoint,
+    read_header,
+    read_metadata,
+    save_checkpoint,
+)
 from engine.config import TRMConfig
 from engine.model import TRM, with_canvas
 
@@ -49,10 +57,18 @@ def read_train_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str
     return model, train, state
 
 
-def export_model(src: Path, dst: Path, training_update: dict | None = None, max_steps: int | None = None) -> Path:
-    """The model-only copy (EMA weights, metadata; no optimizer or carry) of a training checkpoint. `max_steps`: the
-    supervision steps the copy runs by default (its halt_max_steps), if not the ones it was trained with."""
-    loaded = load_checkpoint(src)
+def export_model(src: Path, dst: Path, training_update: dict | None = None, max_steps: int | None = None,
+                 kind: str | None = None) -> Path:
+    """The one export: the model-only copy (EMA weights, metadata; no optimizer or carry) of a training checkpoint, a
+    model file, or an imported reference checkpoint (`kind`: its puzzle kind when its config does not say).
+    `max_steps`: the supervision steps the copy runs by default (its halt_max_steps), if not its trained ones.
+    A file that already holds the model alone, exported unchanged, is copied byte for byte."""
+    src, dst = Path(src), Path(dst)
+    if training_update is None and max_steps is None and not is_reference_checkpoint(src):
+        if not any("/" in name for name in read_header(src) if name != "__metadata__"):
+            atomic_copy(src, dst)
+            return dst
+    loaded = load_checkpoint(src, kind=kind)
     if max_steps is not None:
         loaded.model.cfg = replace(loaded.model.cfg, halt_max_steps=max_steps)
     training = dict(loaded.training)

@@ -19,7 +19,11 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import torch
 
+from engine.atomic import atomic_path
+from engine.puzzles import maze
 from engine.puzzles.base import Encoding
+from engine.puzzles.kind import get_kind
+from engine.puzzles.sudoku_solver import BOXES
 from trainers import puzzlegen
 from trainers.config import ConfigError, DataConfig
 
@@ -96,36 +100,11 @@ def sudoku_tier(givens: int, size: int = 9) -> str:
     return "17-21"
 
 
-# ---- Sudoku augmentation (vectorised over a batch) ----------------------------------------------------------------
-def sudoku_augment(rng: np.random.Generator, grids: list[np.ndarray]) -> list[np.ndarray]:
-    """One random symmetry applied to every grid of `grids` (each (B, n, n)): digit relabelling, bands and rows
-    within bands, stacks and columns within stacks, and (square boxes only) transposition — per puzzle."""
-    B, n, _ = grids[0].shape
-    br, bc = puzzlegen.box_shape(n)
-
-    def line_perm(box: int) -> np.ndarray:  # (B, n) permutation keeping lines inside their band/stack
-        groups = n // box
-        order = np.argsort(rng.random((B, groups)), axis=1)
-        within = np.argsort(rng.random((B, groups, box)), axis=2)
-        return (order[:, :, None] * box + within).reshape(B, n)
-
-    rows, cols = line_perm(br), line_perm(bc)
-    digits = np.concatenate([np.zeros((B, 1), np.int64), np.argsort(rng.random((B, n)), axis=1) + 1], axis=1)
-    transpose = rng.random(B) < 0.5 if br == bc else np.zeros(B, bool)
-    b = np.arange(B)[:, None, None]
-    out = []
-    for g in grids:
-        g = g[b, rows[:, :, None], cols[:, None, :]]
-        g = np.where(transpose[:, None, None], g.transpose(0, 2, 1), g)
-        out.append(np.take_along_axis(digits, g.reshape(B, -1).astype(np.int64), axis=1).reshape(B, n, n))
-    return out
-
-
 def sudoku_invariant(givens: np.ndarray) -> tuple:
     """A fingerprint unchanged by every Sudoku augmentation: two puzzles with different fingerprints cannot be
     augmentations of each other (used to keep eval puzzles out of the augmented training pool)."""
     n = givens.shape[0]
-    br, bc = puzzlegen.box_shape(n)
+    br, bc = BOXES[n]
     mask = givens > 0
     rows = tuple(sorted(mask.sum(1)))
     cols = tuple(sorted(mask.sum(0)))
@@ -188,10 +167,8 @@ class SudokuPool:
                 self._cond.notify_all()
         if self._cache is not None:
             try:
-                self._cache.parent.mkdir(parents=True, exist_ok=True)
-                tmp = self._cache.with_suffix(".tmp.npz")
-                np.savez(tmp, givens=self.givens, solutions=self.solutions)
-                tmp.replace(self._cache)
+                with atomic_path(self._cache) as tmp, open(tmp, "wb") as f:
+                    np.savez(f, givens=self.givens, solutions=self.solutions)
             except OSError:
                 pass
 
@@ -241,7 +218,7 @@ class SudokuDataset:
         g, s = givens[pick].astype(np.int64), solutions[pick].astype(np.int64)
         for _ in range(10):
             if self.cfg.augment:
-                g2, s2 = sudoku_augment(rng, [g, s])
+                g2, s2 = get_kind("sudoku").augment(rng, [g, s])
             else:
                 g2, s2 = g, s
             inputs = g2.reshape(batch_size, -1) + 1
@@ -304,13 +281,12 @@ class MazeDataset:
                                                         self.cfg.maze_min_path if side == n else None,
                                                         self.cfg.maze_style, self.cfg.maze_density)
                     if side < n:
-                        grid, sol = _pad_walls(grid, n), _pad_walls(sol, n)
+                        grid, sol = maze.pad_to(grid, n), maze.pad_to(sol, n)
                 else:
                     j = int(rng.integers(len(self.mazes[0])))
                     grid, sol = self.mazes[0][j], self.mazes[1][j]
                     if self.cfg.augment:
-                        k = int(rng.integers(8))
-                        grid, sol = _dihedral(grid, k), _dihedral(sol, k)
+                        grid, sol = (g[0] for g in maze.KIND.augment(rng, [grid[None], sol[None]]))
                 tokens = grid.reshape(-1).astype(np.int64) + 1
                 if _key(tokens) not in self.eval_keys:
                     break
@@ -418,73 +394,20 @@ def _arc_eval_set(ds: ArcDataset, evals: list, first: int, count: int) -> EvalSe
     return EvalSet(torch.from_numpy(np.stack(rows_in)), labels, torch.tensor(ids, dtype=torch.long))
 
 
-def _pad_walls(grid: np.ndarray, size: int) -> np.ndarray:
-    out = np.zeros((size, size), dtype=grid.dtype)  # 0 = wall
-    out[: grid.shape[0], : grid.shape[1]] = grid
-    return out
-
-
-def _dihedral(grid: np.ndarray, k: int) -> np.ndarray:
-    g = np.rot90(grid, k % 4)
-    return np.ascontiguousarray(g.T if k >= 4 else g)
-
-
 # ---- files --------------------------------------------------------------------------------------------------------
 def load_puzzle_file(kind: str, path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """(questions, answers) as (N, rows, cols) int8 grids from our puzzle formats or the reference CSVs
-    (`source,question,answer,rating`: sudoku-extreme, maze-30x30-hard-1k)."""
+    (`source,question,answer,rating`: sudoku-extreme, maze-30x30-hard-1k); a puzzle without a known answer (the
+    file's or the classical solver's unique one) cannot be trained on."""
     path = Path(path)
     try:
-        if kind == "sudoku":
-            from engine.puzzles import sudoku as sd
-
-            items = sd.load(path)
-            missing = [i for i, p in enumerate(items) if p.solution is None]
-            if missing:
-                raise ConfigError(f"{path}: puzzle {missing[0] + 1} has no solution to train on")
-            return np.stack([p.givens for p in items]), np.stack([p.solution for p in items])
-        from engine.puzzles import maze as mz
-
-        items = mz.load(path)
-        sols = [m.solution if m.solution is not None else mz.shortest_path(m.grid) for m in items]
-        return np.stack([m.grid for m in items]), np.stack(sols)
-    except ImportError:
-        return _load_reference_csv(kind, path)
+        items = get_kind(kind).items(path)
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{path}: {exc}") from None
-
-
-def _load_reference_csv(kind: str, path: Path) -> tuple[np.ndarray, np.ndarray]:
-    import csv
-    import math
-
-    charmap = {c: i for i, c in enumerate("# SGo")} if kind == "maze" else None
-    qs, ans = [], []
-    try:
-        with path.open(newline="") as f:
-            for lineno, row in enumerate(csv.reader(f), 1):
-                if lineno == 1 and row and row[0] == "source":
-                    continue
-                if len(row) < 3:
-                    raise ConfigError(f"{path}, line {lineno}: expected source,question,answer[,rating]")
-                q, a = row[1], row[2]
-                side = math.isqrt(len(q))
-                if side * side != len(q) or len(a) != len(q):
-                    raise ConfigError(f"{path}, line {lineno}: question/answer are not square grids of equal size")
-                try:
-                    if charmap is None:
-                        conv = [[0 if ch in ".0" else int(ch) for ch in s] for s in (q, a)]
-                    else:
-                        conv = [[charmap[ch] for ch in s] for s in (q, a)]
-                except (KeyError, ValueError) as exc:
-                    raise ConfigError(f"{path}, line {lineno}: unexpected character {exc}") from None
-                qs.append(np.array(conv[0], np.int8).reshape(side, side))
-                ans.append(np.array(conv[1], np.int8).reshape(side, side))
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
-    if not qs:
-        raise ConfigError(f"{path}: no puzzles")
-    return np.stack(qs), np.stack(ans)
+    missing = [i for i, item in enumerate(items) if item.expected is None]
+    if missing:
+        raise ConfigError(f"{path}: puzzle {missing[0] + 1} has no solution to train on")
+    return np.stack([item.question for item in items]), np.stack([item.expected for item in items])
 
 
 # ---- eval sets ----------------------------------------------------------------------------------------------------

@@ -217,7 +217,7 @@ def train(config: TrainConfig, dataset: TrainDataset, run_dir: str | Path | None
           handle_signals: bool = True) -> TrainResult:
     """Train on `dataset` (see trainers.data.TrainDataset) for `config.steps` steps or until `budget_s` seconds pass.
 
-    run_dir: write the DESIGN §6 run directory there (None = in memory only). resume: continue from the newest
+    run_dir: write the run directory of docs/formats.md there (None = in memory only). resume: continue from the newest
     complete checkpoint in run_dir. init_model: start from these weights (fine-tuning) instead of a fresh model.
     on_metrics(row): called on rank 0 with every train/eval metrics row. stop_event: set it to stop like SIGTERM.
     """

@@ -6,14 +6,6 @@ from __future__ import annotations
 
 import numpy as np
 
-BOX_SHAPES = {4: (2, 2), 6: (2, 3), 9: (3, 3)}  # (box rows, box cols)
-
-
-def box_shape(size: int) -> tuple[int, int]:
-    if size not in BOX_SHAPES:
-        raise ValueError(f"Sudoku size must be one of {sorted(BOX_SHAPES)}, not {size}")
-    return BOX_SHAPES[size]
-
 
 def _seq(seed: int | np.random.SeedSequence) -> np.random.SeedSequence:
     return seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)

@@ -1,6 +1,6 @@
 """`python -m trainers.run CONFIG.json|PRESET --out RUN` / `python -m trainers.run --resume RUN`.
 
-A run directory in (DESIGN §6), checkpoints and metrics out. Works as one process (CPU or one GPU) or under
+A run directory in (docs/formats.md), checkpoints and metrics out. Works as one process (CPU or one GPU) or under
 `torchrun --nproc-per-node K` (gloo on CPU, nccl on GPUs). Exit status: 0 finished or stopped (SIGTERM), 1 failed,
 2 bad config or arguments.
 """

@@ -1,4 +1,4 @@
-"""The run directory (DESIGN §6): the only channel between a training process and whoever watches it.
+"""The run directory (docs/formats.md): the only channel between a training process and whoever watches it.
 
     RUN/config.json, status.json, metrics.jsonl, checkpoints/step_<N>.safetensors + latest.json, train.log
 
@@ -12,25 +12,12 @@ import json
 import os
 import socket
 import struct
-import tempfile
 import time
 from pathlib import Path
 
+from engine.atomic import atomic_write_text
+
 STATES = ("queued", "running", "finished", "failed", "stopped")
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _now() -> str:
@@ -112,7 +99,7 @@ class RunWriter:
         self.status: dict = read_status(self.run) or {}
 
     def write_config(self, config_json: str) -> None:
-        _atomic_write(self.run / "config.json", config_json + "\n")
+        atomic_write_text(self.run / "config.json", config_json + "\n")
 
     def set_status(self, state: str, **fields) -> None:
         assert state in STATES, state
@@ -121,7 +108,7 @@ class RunWriter:
         self.status.update(fields, state=state, pid=os.getpid(), host=socket.gethostname(), updated=_now())
         self.status.setdefault("started", _now())
         self.status.setdefault("message", "")
-        _atomic_write(self.run / "status.json", json.dumps(self.status, indent=1) + "\n")
+        atomic_write_text(self.run / "status.json", json.dumps(self.status, indent=1) + "\n")
 
     def append_metrics(self, row: dict) -> None:
         with (self.run / "metrics.jsonl").open("a") as f:
@@ -137,7 +124,7 @@ class RunWriter:
     def mark_latest(self, path: Path, step: int, keep: int | None = None) -> None:
         """Name a fully written checkpoint as the newest; prune older ones beyond `keep`."""
         ckdir = self.run / "checkpoints"
-        _atomic_write(ckdir / "latest.json", json.dumps({"file": path.name, "step": step, "time": _now()}) + "\n")
+        atomic_write_text(ckdir / "latest.json", json.dumps({"file": path.name, "step": step, "time": _now()}) + "\n")
         if keep:
             old = sorted(ckdir.glob("step_*.safetensors"), key=_step_of)
             for p in old[:-keep]:

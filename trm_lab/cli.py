@@ -1,28 +1,23 @@
 """The `trm-lab` command. Without a sub-command it opens the lab window.
 
-Each sub-command lives in its own module under `trm_lab.commands` with `register(subparsers)`; the module is
-imported here by name so a headless command never imports Qt.
+Each sub-command lives in its own module under `trm_lab.commands` with `register(subparsers)`; none of them
+imports Qt, so a headless command never does.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 
-COMMAND_MODULES = ("generate", "solve", "models", "train", "jobs", "checkpoints", "arc")
+from trm_lab.commands import arc, checkpoints, generate, jobs, models, solve, train
+
+COMMAND_MODULES = (generate, solve, models, train, jobs, checkpoints, arc)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="trm-lab", description="Tiny Recursive Model lab")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"trm_lab.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"trm_lab.commands.{name}":
-                continue  # not built yet
-            raise
+    for module in COMMAND_MODULES:
         module.register(sub)
     return parser
 

@@ -7,13 +7,14 @@ and plain LZW are exact, and it spares the project an imaging dependency.
 
 from __future__ import annotations
 
+import io
 import json
 import os
-import struct
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, Qt
 from PySide6.QtGui import QColor, QImage, QPainter
 
@@ -173,81 +174,26 @@ def quantize(frames: Sequence[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray
     return out, palette
 
 
-def _lzw(indices: np.ndarray, min_code_size: int) -> bytes:
-    clear, eoi = 1 << min_code_size, (1 << min_code_size) + 1
-    out = bytearray()
-    acc = nbits = 0
-
-    def emit(code: int, size: int) -> None:
-        nonlocal acc, nbits
-        acc |= code << nbits
-        nbits += size
-        while nbits >= 8:
-            out.append(acc & 255)
-            acc >>= 8
-            nbits -= 8
-
-    data = indices.ravel().tolist()
-    size = min_code_size + 1
-    table: dict[tuple[int, int], int] = {}
-    next_code = eoi + 1
-    emit(clear, size)
-    prefix = data[0]
-    for px in data[1:]:
-        key = (prefix, px)
-        code = table.get(key)
-        if code is not None:
-            prefix = code
-            continue
-        emit(prefix, size)
-        if next_code < 4096:
-            table[key] = next_code
-            if next_code == (1 << size) and size < 12:
-                size += 1
-            next_code += 1
-        else:  # table full: start over
-            emit(clear, size)
-            table.clear()
-            size = min_code_size + 1
-            next_code = eoi + 1
-        prefix = px
-    emit(prefix, size)
-    emit(eoi, size)
-    if nbits:
-        out.append(acc & 255)
-    return bytes(out)
-
-
 def encode_gif(frames: Sequence[np.ndarray], delays_ms: Sequence[int] | int = 500, loop: int = 0) -> bytes:
-    """Animated GIF89a from RGB frames (H x W x 3 uint8, all the same size)."""
+    """Animated GIF from RGB frames (H x W x 3 uint8, all the same size), over one shared palette (`quantize`),
+    encoded by Pillow."""
     if not frames:
         raise ValueError("no frames to export")
     h, w = frames[0].shape[:2]
     if any(f.shape[:2] != (h, w) for f in frames):
         raise ValueError("all GIF frames must have the same size")
     index_frames, palette = quantize(frames)
-    bits = max(1, int(np.ceil(np.log2(max(len(palette), 2)))))
-    table = np.zeros((1 << bits, 3), np.uint8)
-    table[: len(palette)] = palette
     if isinstance(delays_ms, int):
         delays_ms = [delays_ms] * len(frames)
-    out = bytearray(b"GIF89a")
-    out += struct.pack("<HHBBB", w, h, 0x80 | ((bits - 1) << 4) | (bits - 1), 0, 0)
-    out += table.tobytes()
-    out += b"\x21\xff\x0bNETSCAPE2.0\x03\x01" + struct.pack("<H", loop) + b"\x00"
-    min_code = max(2, bits)
-    for idx, delay in zip(index_frames, delays_ms, strict=True):
-        out += b"\x21\xf9\x04\x04" + struct.pack("<H", max(2, int(delay) // 10)) + b"\x00\x00"
-        out += b"\x2c" + struct.pack("<HHHHB", 0, 0, w, h, 0)
-        out.append(min_code)
-        data = _lzw(idx, min_code)
-        for i in range(0, len(data), 255):
-            chunk = data[i : i + 255]
-            out.append(len(chunk))
-            out += chunk
-        out.append(0)
-    out.append(0x3B)
-    return bytes(out)
+    images = []
+    for idx in index_frames:
+        image = Image.fromarray(idx)  # mode "L"; the palette makes it a "P" image
+        image.putpalette(palette.reshape(-1).tolist())
+        images.append(image)
+    buf = io.BytesIO()
+    images[0].save(buf, format="GIF", save_all=True, append_images=images[1:], loop=loop, optimize=False,
+                   duration=[int(d) for d in delays_ms])
+    return buf.getvalue()
 
 
 def write_gif(path: str | os.PathLike, images: Sequence[QImage], delay_ms: int = 500) -> None:
@@ -260,10 +206,12 @@ def write_gif(path: str | os.PathLike, images: Sequence[QImage], delay_ms: int =
 # ---------------------------------------------------------------------------------------------------------------
 def export_checkpoint(model_path: str | os.PathLike, dest: str | os.PathLike, card: dict | None = None) -> list[Path]:
     """Copy a checkpoint and its model card (a `.json`/`.md` beside it, else `card` written as JSON) to `dest`."""
+    from trainers.checkpointing import export_model
+
     src, dest = Path(model_path), Path(dest)
     if dest.suffix != src.suffix:
         dest = dest.with_suffix(src.suffix)
-    atomic_copy(src, dest)
+    export_model(src, dest)
     written = [dest]
     copied_card = False
     for suffix in (".json", ".md", ".card.json"):

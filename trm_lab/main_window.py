@@ -3,7 +3,6 @@ shortcuts, recent files, drag-and-drop, export, and prompts before unsaved edits
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +26,10 @@ from PySide6.QtWidgets import (
 )
 
 from trm_lab import export, theme
+from trm_lab.panels.arc_adapt import ArcAdaptPanel
 from trm_lab.panels.arc_browser import ArcBrowser
-from trm_lab.panels.solve import SolvePanel, cached_models, list_models_safe, model_fits
+from trm_lab.panels.solve import SolvePanel, cached_models, list_models_cached, model_fits
+from trm_lab.panels.training import TrainingPanel
 from trm_lab.session import (
     ArcDocument,
     Document,
@@ -42,18 +43,13 @@ from trm_lab.widgets.arc_editor import ArcEditor
 from trm_lab.widgets.generate_dialog import GenerateDialog, GenerateRequest, generate
 from trm_lab.widgets.maze_editor import MazeEditor
 from trm_lab.widgets.sudoku_editor import SudokuEditor
-from trm_lab.workers import describe_error, is_reference, load_model, run_async
+from trm_lab.workers import describe_error, describe_model, run_async
 
 PUZZLE_FILTER = ("Puzzles (*.txt *.csv *.json *.sdk *.maze);;Sudoku / maze text (*.txt *.csv);;"
                  "ARC task (*.json);;All files (*)")
 
 
-def optional_widget(module: str, name: str) -> Any | None:
-    """A class from a panel another engineer owns, or None if it has not landed (or fails to import)."""
-    try:
-        return getattr(importlib.import_module(module), name, None)
-    except Exception:  # noqa: BLE001 - a broken optional panel must not stop the window
-        return None
+EDITORS = {"sudoku": SudokuEditor, "maze": MazeEditor, "arc": ArcEditor}  # a document's editor, by puzzle kind
 
 
 def output_untouched(grid: np.ndarray) -> bool:
@@ -70,13 +66,8 @@ class DocumentView(QWidget):
     def __init__(self, doc: Document, parent: QWidget | None = None):
         super().__init__(parent)
         self.doc = doc
-        if isinstance(doc, SudokuDocument):
-            self.editor: QWidget = SudokuEditor(doc)
-        elif isinstance(doc, MazeDocument):
-            self.editor = MazeEditor(doc)
-            self.editor.errorRaised.connect(self.errorRaised)
-        else:
-            self.editor = ArcEditor(doc)
+        self.editor: QWidget = EDITORS[doc.kind](doc)
+        if hasattr(self.editor, "errorRaised"):
             self.editor.errorRaised.connect(self.errorRaised)
         self.solve = SolvePanel(doc)
         self.solve.errorRaised.connect(self.errorRaised)
@@ -159,20 +150,10 @@ class DocumentView(QWidget):
         """The ARC "Adapt to this task" panel (trm_lab.panels.arc_adapt), when it exists."""
         if not isinstance(doc, ArcDocument):
             return None
-        cls = optional_widget("trm_lab.panels.arc_adapt", "ArcAdaptPanel")
-        if cls is None:
-            return None
-        try:
-            panel = cls(doc.task)
-        except Exception as exc:  # noqa: BLE001
-            self.message.emit(f"Adapt panel unavailable: {exc}")
-            return None
-        if hasattr(panel, "errorRaised"):
-            panel.errorRaised.connect(self.errorRaised)
-        if hasattr(panel, "attemptsReady"):
-            panel.attemptsReady.connect(self._use_adapted_attempt)
-        if hasattr(panel, "useGrid"):
-            panel.useGrid.connect(self._use_grid)
+        panel = ArcAdaptPanel(doc.task)
+        panel.errorRaised.connect(self.errorRaised)
+        panel.attemptsReady.connect(self._use_adapted_attempt)
+        panel.useGrid.connect(self._use_grid)
         return panel
 
     def _use_adapted_attempt(self, result: Any) -> None:
@@ -212,7 +193,7 @@ class DocumentView(QWidget):
 
     def shutdown(self) -> None:
         self.solve.shutdown()
-        if self.adapt is not None and hasattr(self.adapt, "shutdown"):
+        if self.adapt is not None:
             self.adapt.shutdown()
 
     def answer_grid(self) -> np.ndarray:
@@ -311,29 +292,18 @@ class MainWindow(QMainWindow):
             self.models_label.setText(f"Models: {names}")
 
     def _add_training_tab(self) -> None:
-        cls = optional_widget("trm_lab.panels.training", "TrainingPanel")
-        if cls is None:
-            return
-        try:
-            self.training = cls()
-        except Exception as exc:  # noqa: BLE001 - the rest of the window still works
-            self.training = None
-            msg = f"Training panel unavailable: {exc}"
-            QTimer.singleShot(0, lambda: self.statusBar().showMessage(msg, 8000))
-            return
+        self.training = TrainingPanel()
         self.tabs.addTab(self.training, "Training")
-        if hasattr(self.training, "open_checkpoint"):
-            self.training.open_checkpoint.connect(self.open_checkpoint_in_solver)
-        if hasattr(self.training, "message"):
-            self.training.message.connect(lambda m: self.statusBar().showMessage(m, 6000))
+        self.training.open_checkpoint.connect(self.open_checkpoint_in_solver)
+        self.training.message.connect(lambda m: self.statusBar().showMessage(m, 6000))
 
     def open_checkpoint_in_solver(self, path: str) -> None:
         """A checkpoint from the Training tab: select it in a puzzle tab it fits (a new puzzle if none does)."""
 
-        def done(loaded: Any) -> None:
-            enc = loaded.encoding
+        def done(entry: Any) -> None:
+            enc = entry.encoding
             view = next((v for v in reversed(self.views())
-                         if model_fits(enc.kind, enc.rows, v.doc, loaded.config.pos_encodings)), None)
+                         if model_fits(enc.kind, enc.rows, v.doc, entry.config.get("pos_encodings"))), None)
             if view is None:
                 if enc.kind == "sudoku" and enc.rows in (4, 6, 9):
                     view = self.new_sudoku(enc.rows)
@@ -346,7 +316,7 @@ class MainWindow(QMainWindow):
             self.tabs.setCurrentWidget(view)
             view.solve.add_checkpoint(path)
 
-        run_async(load_model, str(path), None, on_done=done,
+        run_async(describe_model, str(path), None, on_done=done,
                   on_error=lambda m: self.show_error(f"Could not open the checkpoint:\n{m}"))
 
     def _act(self, text: str, slot, shortcut: Any = None, tip: str = "") -> QAction:
@@ -630,7 +600,7 @@ class MainWindow(QMainWindow):
                 return
         for view in self.views():
             view.shutdown()
-        if self.training is not None and hasattr(self.training, "shutdown"):
+        if self.training is not None:
             try:
                 self.training.shutdown()
             except Exception:  # noqa: BLE001
@@ -697,7 +667,7 @@ class MainWindow(QMainWindow):
             self._describe_models()
             self.modelsListed.emit()
 
-        run_async(list_models_safe, True, on_done=done, on_error=self.show_error)
+        run_async(list_models_cached, True, on_done=done, on_error=self.show_error)
 
     # -- export ---------------------------------------------------------------------------------------------
     def _ask_path(self, title: str, default: str, flt: str) -> Path | None:
@@ -798,17 +768,17 @@ class MainWindow(QMainWindow):
         if path is None:
             return None
         card = next((m.card for m in cached_models() or [] if str(m.path) == model_path), None)
-        if is_reference(model_path):  # a reference import is exported in our format, with its provenance
+        from engine.checkpoint import is_reference_checkpoint
+
+        if is_reference_checkpoint(model_path):  # a reference import is exported in our format, with its provenance
             return self._guard(lambda: self._export_imported(model_path, view.doc.kind, path), path)
         return self._guard(lambda: export.export_checkpoint(model_path, path, card), path)
 
     @staticmethod
     def _export_imported(model_path: str, kind: str, dest: Path) -> None:
-        from engine.checkpoint import save_checkpoint
+        from trainers.checkpointing import export_model
 
-        loaded = load_model(model_path, kind)
-        training = {**(loaded.training or {}), "imported_from": str(model_path)}
-        save_checkpoint(dest.with_suffix(".safetensors"), loaded.model, encoding=loaded.encoding, training=training)
+        export_model(model_path, dest.with_suffix(".safetensors"), {"imported_from": str(model_path)}, kind=kind)
 
     def _guard(self, fn, path: Path) -> Path | None:
         try:

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-KINDS = ("sudoku", "maze", "arc")
-MAZE_WALL, MAZE_OPEN, MAZE_START, MAZE_GOAL, MAZE_PATH = 0, 1, 2, 3, 4
+from engine.puzzles import arc, maze, sudoku
+from engine.puzzles.kind import PuzzleKind, detect_file, get_kind
 
 
 class LabError(Exception):
@@ -103,7 +103,6 @@ class Document:
     """A puzzle being edited: content + edit history + file path + dirty flag; observers hear every change."""
 
     kind = ""
-    suffixes: tuple[str, ...] = ()
 
     def __init__(self, path: Path | None = None):
         self.path = Path(path) if path else None
@@ -115,6 +114,15 @@ class Document:
         # A file holding several puzzles: all of them (engine Sudoku / Maze objects) and the one shown.
         self.collection: list[Any] = []
         self.collection_index = 0
+
+    @property
+    def puzzle_kind(self) -> PuzzleKind:
+        """The kind's rules, codec and file formats (engine.puzzles.kind)."""
+        return get_kind(self.kind)
+
+    @property
+    def suffixes(self) -> tuple[str, ...]:
+        return self.puzzle_kind.suffixes
 
     # -- observation -----------------------------------------------------------------------------------------
     def subscribe(self, callback: Callable[[str], None]) -> None:
@@ -247,7 +255,6 @@ class SudokuDocument(Document):
     """Givens (the puzzle) plus the user's own entries; `mode` says which layer typing edits."""
 
     kind = "sudoku"
-    suffixes = (".txt", ".csv", ".sdk", ".sudoku")
 
     def __init__(self, size: int = 9, givens: np.ndarray | None = None, solution: np.ndarray | None = None,
                  path: Path | None = None):
@@ -311,8 +318,6 @@ class SudokuDocument(Document):
         self.edit(label, change)
 
     def conflicts(self) -> np.ndarray:
-        from engine.puzzles import sudoku
-
         return np.asarray(sudoku.conflicts(self.combined()), bool)
 
     def puzzle_input(self) -> np.ndarray:
@@ -323,20 +328,18 @@ class SudokuDocument(Document):
             return self.solution.copy()
         key = self.givens.tobytes()
         if self._answer_cache is None or self._answer_cache[0] != key:
-            from engine.puzzles import sudoku
-
             answer = None
             if (self.givens > 0).sum() >= max(4, self.size * self.size // 5):  # an empty grid is not worth solving
-                result = sudoku.solve(self.givens, limit=2)
-                answer = None if result.solution is None else np.asarray(result.solution, np.int8)
+                answer = self.puzzle_kind.answer(self.givens)
             self._answer_cache = (key, answer)
         return None if self._answer_cache[1] is None else self._answer_cache[1].copy()
 
     def save(self, path: Path) -> None:
-        from engine.puzzles import sudoku
+        self.puzzle_kind.save(Path(path), [sudoku.Sudoku(givens=self.givens.copy(), solution=self.solution)])
 
-        sudoku.save(Path(path), [sudoku.Sudoku(givens=self.givens.copy(), solution=self.solution, source=None,
-                                               rating=None)])
+    @classmethod
+    def from_record(cls, record: sudoku.Sudoku, path: Path) -> SudokuDocument:
+        return cls(record.size, record.givens, record.solution, path=path)
 
 
 # -- Maze ---------------------------------------------------------------------------------------------------------
@@ -344,17 +347,16 @@ class MazeDocument(Document):
     """A maze grid of codes (wall, open, start, goal); exactly one start and one goal are kept when placing them."""
 
     kind = "maze"
-    suffixes = (".txt", ".csv", ".maze")
 
     def __init__(self, grid: np.ndarray | None = None, solution: np.ndarray | None = None, path: Path | None = None,
                  size: int = 15):
         super().__init__(path)
         if grid is None:
-            grid = np.full((size, size), MAZE_OPEN, np.int8)
-            grid[0, :] = grid[-1, :] = grid[:, 0] = grid[:, -1] = MAZE_WALL
-            grid[1, 1], grid[-2, -2] = MAZE_START, MAZE_GOAL
+            grid = np.full((size, size), maze.OPEN, np.int8)
+            grid[0, :] = grid[-1, :] = grid[:, 0] = grid[:, -1] = maze.WALL
+            grid[1, 1], grid[-2, -2] = maze.START, maze.GOAL
         self.grid = np.asarray(grid, np.int8).copy()
-        self.grid[self.grid == MAZE_PATH] = MAZE_OPEN
+        self.grid[self.grid == maze.PATH] = maze.OPEN
         self.solution = None if solution is None else np.asarray(solution, np.int8).copy()
 
     def snapshot(self) -> dict:
@@ -370,8 +372,8 @@ class MazeDocument(Document):
             return
 
         def change() -> None:
-            if code in (MAZE_START, MAZE_GOAL):
-                self.grid[self.grid == code] = MAZE_OPEN
+            if code in (maze.START, maze.GOAL):
+                self.grid[self.grid == code] = maze.OPEN
                 r, c = cells[0]
                 self.grid[r, c] = code
             else:
@@ -379,12 +381,12 @@ class MazeDocument(Document):
                     self.grid[r, c] = code
             self.solution = None
 
-        label = {MAZE_WALL: "Paint walls", MAZE_OPEN: "Paint open", MAZE_START: "Place start", MAZE_GOAL: "Place goal"}
+        label = {maze.WALL: "Paint walls", maze.OPEN: "Paint open", maze.START: "Place start", maze.GOAL: "Place goal"}
         self.edit(label.get(code, "Paint"), change)
 
     def _load_item(self, item: Any) -> None:
         self.grid = np.asarray(item.grid, np.int8).copy()
-        self.grid[self.grid == MAZE_PATH] = MAZE_OPEN
+        self.grid[self.grid == maze.PATH] = maze.OPEN
         self.solution = None if item.solution is None else np.asarray(item.solution, np.int8).copy()
 
     def resize(self, rows: int, cols: int) -> None:
@@ -392,7 +394,7 @@ class MazeDocument(Document):
             raise LabError(f"maze size must be between 3 and 60, not {rows} x {cols}")
 
         def change() -> None:
-            new = np.full((rows, cols), MAZE_WALL, np.int8)
+            new = np.full((rows, cols), maze.WALL, np.int8)
             h, w = min(rows, self.grid.shape[0]), min(cols, self.grid.shape[1])
             new[:h, :w] = self.grid[:h, :w]
             self.grid = new
@@ -403,18 +405,13 @@ class MazeDocument(Document):
     def replace(self, grid: np.ndarray, solution: np.ndarray | None, label: str = "Generate") -> None:
         def change() -> None:
             self.grid = np.asarray(grid, np.int8).copy()
-            self.grid[self.grid == MAZE_PATH] = MAZE_OPEN
+            self.grid[self.grid == maze.PATH] = maze.OPEN
             self.solution = None if solution is None else np.asarray(solution, np.int8).copy()
 
         self.edit(label, change)
 
     def shortest_path(self) -> np.ndarray | None:
-        from engine.puzzles import maze
-
-        if (self.grid == MAZE_START).sum() != 1 or (self.grid == MAZE_GOAL).sum() != 1:
-            return None
-        path = maze.shortest_path(self.grid)
-        return None if path is None else np.asarray(path, np.int8)
+        return self.puzzle_kind.answer(self.grid)
 
     def puzzle_input(self) -> np.ndarray:
         return self.grid.copy()
@@ -423,9 +420,11 @@ class MazeDocument(Document):
         return self.solution.copy() if self.solution is not None else self.shortest_path()
 
     def save(self, path: Path) -> None:
-        from engine.puzzles import maze
+        self.puzzle_kind.save(Path(path), [maze.Maze(grid=self.grid.copy(), solution=self.known_answer())])
 
-        maze.save(Path(path), [maze.Maze(grid=self.grid.copy(), solution=self.known_answer())])
+    @classmethod
+    def from_record(cls, record: maze.Maze, path: Path) -> MazeDocument:
+        return cls(record.grid, record.solution, path=path)
 
 
 # -- ARC ----------------------------------------------------------------------------------------------------------
@@ -433,7 +432,6 @@ class ArcDocument(Document):
     """An ARC task with one editable output grid per test input (the official testing interface's state)."""
 
     kind = "arc"
-    suffixes = (".json",)
 
     def __init__(self, task: Any, path: Path | None = None):
         super().__init__(path)
@@ -518,10 +516,7 @@ class ArcDocument(Document):
 
     def check(self) -> bool | None:
         """True/False against the known test output; None when the task carries no answer."""
-        expected = self.test_output
-        if expected is None:
-            return None
-        return expected.shape == self.output.shape and bool((expected == self.output).all())
+        return self.puzzle_kind.correct(self.test_input, self.output, self.test_output)
 
     def puzzle_input(self) -> np.ndarray:
         return self.test_input
@@ -531,13 +526,15 @@ class ArcDocument(Document):
 
     def save(self, path: Path) -> None:
         """Write the task JSON; a test pair without a known output gets the user's grid as its output."""
-        from engine.puzzles import arc
-
         task = copy.deepcopy(self.task)
         for pair, out in zip(task.test, self.outputs, strict=True):
             if pair.output is None:
                 pair.output = out.copy()
-        arc.save_task(Path(path), task)
+        self.puzzle_kind.save(Path(path), [task])
+
+    @classmethod
+    def from_record(cls, record: arc.ArcTask, path: Path) -> ArcDocument:
+        return cls(record, path=path)
 
 
 def flood_fill(grid: np.ndarray, r: int, c: int, colour: int) -> np.ndarray:
@@ -558,63 +555,27 @@ def flood_fill(grid: np.ndarray, r: int, c: int, colour: int) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------------------------
 # Opening files
 # ---------------------------------------------------------------------------------------------------------------
-def detect_kind(path: Path) -> str:
-    """Guess the kind of a puzzle file from its suffix and first characters."""
-    path = Path(path)
-    if path.suffix.lower() == ".json":
-        return "arc"
-    try:
-        head = path.read_text(encoding="utf-8", errors="replace")[:4000]
-    except OSError as exc:
-        raise LabError(f"{path}: cannot read ({exc.strerror or exc})") from exc
-    lines = [ln for ln in head.splitlines() if ln.strip()]
-    if not lines:
-        raise LabError(f"{path}: the file is empty")
-    first = lines[0]
-    if first.lower().startswith("source,") and "question" in first.lower():
-        # Both kinds use the reference CSV layout; mazes have # walls in their question column.
-        body = lines[1] if len(lines) > 1 else ""
-        return "maze" if "#" in body else "sudoku"
-    if any(ch in first for ch in "#SG"):
-        return "maze"
-    return "sudoku"
+DOCUMENTS: dict[str, type[Document]] = {cls.kind: cls for cls in (SudokuDocument, MazeDocument, ArcDocument)}
 
 
 def open_document(path: Path, kind: str | None = None) -> Document:
-    """Read a puzzle file into a document; every failure becomes a LabError naming the file and place."""
+    """Read a puzzle file into a document of its kind (a file of several puzzles keeps them all as its collection);
+    every failure becomes a LabError naming the file and place."""
     path = Path(path)
     if not path.is_file():
         raise LabError(f"{path}: no such file")
-    kind = kind or detect_kind(path)
     try:
-        if kind == "arc":
-            from engine.puzzles import arc
-
-            return ArcDocument(arc.load_task(path), path=path)
-        if kind == "maze":
-            from engine.puzzles import maze
-
-            mazes = maze.load(path)
-            if not mazes:
-                raise LabError(f"{path}: no maze found")
-            doc: Document = MazeDocument(mazes[0].grid, mazes[0].solution, path=path)
-            doc.collection = mazes
-            return doc
-        from engine.puzzles import sudoku
-
-        puzzles = sudoku.load(path)
-        if not puzzles:
-            raise LabError(f"{path}: no Sudoku found")
-        p = puzzles[0]
-        doc = SudokuDocument(p.size, p.givens, p.solution, path=path)
-        doc.collection = puzzles
-        return doc
-    except LabError:
-        raise
+        puzzle_kind = get_kind(kind) if kind else detect_file(path)
+        records = puzzle_kind.load(path)
     except ValueError as exc:  # PuzzleError is a ValueError whose message names file, line and column
         raise LabError(str(exc) if str(path.name) in str(exc) else f"{path}: {exc}") from exc
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         raise LabError(f"{path}: cannot read ({exc})") from exc
+    if not records:
+        raise LabError(f"{path}: no {puzzle_kind.title} found")
+    doc = DOCUMENTS[puzzle_kind.name].from_record(records[0], path)
+    doc.collection = records  # an ARC task file is one task: a collection of one
+    return doc
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -633,104 +594,12 @@ class Verdict:
                 "unknown": "No known answer", "nosolution": "No solution"}.get(self.status, self.status)
 
 
-def no_solution_reason(kind: str, puzzle: np.ndarray, search: bool = True) -> str | None:
-    """Why no answer to this puzzle can be right (the classical solver's word), or None when it has one / may.
-    `search=False` skips the Sudoku search (a grid still being drawn: only clashing givens are reported)."""
-    puzzle = np.asarray(puzzle)
-    if kind == "sudoku":
-        from engine.puzzles import sudoku
-
-        clash = np.asarray(sudoku.conflicts(puzzle), bool) & (puzzle > 0)
-        if clash.any():
-            r, c = (int(v) for v in np.argwhere(clash)[0])
-            return f"its givens clash (the {int(puzzle[r, c])} at row {r + 1}, column {c + 1} repeats in its " \
-                   "row, column or box)"
-        if search and sudoku.solve(puzzle, limit=1).solution is None:
-            return "no digits complete its givens (the classical solver finds none)"
-        return None
-    if kind == "maze":
-        from engine.puzzles import maze
-
-        starts, goals = int((puzzle == MAZE_START).sum()), int((puzzle == MAZE_GOAL).sum())
-        if starts != 1 or goals != 1:
-            return f"it needs one start and one goal (it has {starts} and {goals})"
-        if maze.shortest_path(puzzle) is None:
-            return "walls cut the start off from the goal (no route exists)"
-    return None
-
-
-def given_mask(kind: str, puzzle: np.ndarray) -> np.ndarray:
-    """Cells fixed by the puzzle itself (drawn apart from the model's predictions)."""
-    if kind == "sudoku":
-        return puzzle > 0
-    if kind == "maze":
-        return puzzle != MAZE_OPEN
-    return np.zeros(puzzle.shape, bool)
-
-
-def is_valid(kind: str, puzzle: np.ndarray, grid: np.ndarray) -> bool:
-    """Does `grid` obey the rules of the puzzle (independently of any stored answer)?"""
-    if kind == "sudoku":
-        from engine.puzzles import sudoku
-
-        return grid.shape == puzzle.shape and bool(sudoku.is_valid_solution(puzzle, grid))
-    if kind == "maze":
-        from engine.puzzles import maze
-
-        return grid.shape == puzzle.shape and bool(maze.is_valid_solution(puzzle, grid))
-    return False
-
-
-def rule_errors(kind: str, puzzle: np.ndarray, grid: np.ndarray, expected: np.ndarray | None) -> np.ndarray:
-    """Cells to mark in a predicted grid: broken rules, or (where it matters) disagreement with the known answer."""
-    if kind == "sudoku":
-        from engine.puzzles import sudoku
-
-        errors = np.asarray(sudoku.conflicts(grid), bool) | (grid == 0)
-        errors |= (puzzle > 0) & (grid != puzzle)
-        if expected is not None and expected.shape == grid.shape and not is_valid(kind, puzzle, grid):
-            errors |= grid != expected
-        return errors
-    if grid.shape != (expected.shape if expected is not None else grid.shape):
-        return np.ones(grid.shape, bool)
-    if kind == "maze":
-        base = np.where(puzzle == MAZE_OPEN, -1, puzzle)
-        errors = (base >= 0) & (grid != base)  # walls/start/goal must stay; path only over open cells
-        if expected is not None and not is_valid(kind, puzzle, grid):
-            errors |= (grid == MAZE_PATH) != (expected == MAZE_PATH)
-        return errors
-    if expected is None:
-        return np.zeros(grid.shape, bool)
-    return grid != expected
-
-
 def judge(kind: str, puzzle: np.ndarray, grid: np.ndarray, expected: np.ndarray | None, elapsed_s: float,
           steps: int) -> Verdict:
-    """Solved / valid but different / invalid, against the classical solver (Sudoku, maze) or the task's output;
-    "nosolution" when the puzzle itself has none (then nothing the model says can be right)."""
-    if kind != "arc":
-        reason = no_solution_reason(kind, puzzle)
-        if reason is not None:
-            return Verdict("nosolution", f"This puzzle has no solution: {reason}.", elapsed_s, steps)
-    same = expected is not None and expected.shape == grid.shape and bool((expected == grid).all())
-    if kind == "arc":
-        if expected is None:
-            return Verdict("unknown", "The task has no known test output to compare with.", elapsed_s, steps)
-        if same:
-            return Verdict("solved", "Matches the task's test output.", elapsed_s, steps)
-        wrong = int((expected != grid).sum()) if expected.shape == grid.shape else grid.size
-        shape_note = "" if expected.shape == grid.shape else f" (shape {grid.shape} vs {expected.shape})"
-        return Verdict("invalid", f"Differs from the task's output in {wrong} cells{shape_note}.", elapsed_s, steps)
-    valid = is_valid(kind, puzzle, grid)
-    solver = "the classical solver" if kind == "sudoku" else "the BFS shortest path"
-    if same:
-        return Verdict("solved", f"Matches {solver}.", elapsed_s, steps)
-    if valid:
-        if expected is None:
-            return Verdict("solved", "Obeys every rule.", elapsed_s, steps)
-        return Verdict("different", f"Obeys every rule but differs from {solver}.", elapsed_s, steps)
-    bad = int(rule_errors(kind, puzzle, grid, expected).sum())
-    return Verdict("invalid", f"Breaks the rules in {bad} cells.", elapsed_s, steps)
+    """Solved / valid but different / invalid / no solution, by the kind's rules and its known answer
+    (engine.puzzles.kind)."""
+    judgement = get_kind(kind).judge(puzzle, grid, expected)
+    return Verdict(judgement.status, judgement.message, elapsed_s, steps)
 
 
 @dataclass
@@ -789,7 +658,7 @@ class SolveSession:
 
     @property
     def givens(self) -> np.ndarray:
-        return given_mask(self.kind, self.puzzle)
+        return get_kind(self.kind).given_mask(self.puzzle)
 
     def add_step(self, step: Any) -> None:
         self.steps.append(step)
@@ -818,7 +687,7 @@ class SolveSession:
         return np.where(self.givens, self.puzzle, grid).astype(grid.dtype)
 
     def errors_at(self, index: int) -> np.ndarray:
-        return rule_errors(self.kind, self.puzzle, np.asarray(self.steps[index].grid), self.expected)
+        return get_kind(self.kind).rule_errors(self.puzzle, np.asarray(self.steps[index].grid), self.expected)
 
     def finish(self, state: str = "finished", message: str = "") -> None:
         self.state, self.message = state, message

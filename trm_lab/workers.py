@@ -90,20 +90,10 @@ _model_cache: dict[str, Any] = {}
 _cache_lock = threading.Lock()
 
 
-def is_reference(path: str | Path) -> bool:
-    """Anything but our `.safetensors` is taken for a reference `pretrain.py` checkpoint (often `step_N`, no suffix)."""
-    return Path(path).suffix.lower() != ".safetensors"
-
-
 def _load_any(path: str, kind: str | None = None) -> Any:
-    p = Path(path)
-    if is_reference(p):
-        from engine.checkpoint import import_reference
-
-        return import_reference(p, config_yaml=None, kind=kind)  # all_config.yaml beside it
     from engine.checkpoint import load_checkpoint
 
-    return load_checkpoint(p)
+    return load_checkpoint(path, kind=kind)  # a reference checkpoint is imported (all_config.yaml beside it)
 
 
 def load_model(path: str, kind: str | None = None) -> Any:
@@ -116,6 +106,21 @@ def load_model(path: str, kind: str | None = None) -> Any:
     with _cache_lock:
         _model_cache[path] = loaded
     return loaded
+
+
+def describe_model(path: str, kind: str | None = None) -> Any:
+    """A checkpoint's `engine.registry.ModelEntry` for the picker: our checkpoints from their metadata alone (the
+    solver process loads the weights); a reference checkpoint is imported to learn its encoding."""
+    from dataclasses import asdict
+
+    from engine.checkpoint import is_reference_checkpoint
+    from engine.registry import ModelEntry, model_entry
+
+    if not is_reference_checkpoint(path):
+        return model_entry(path)
+    loaded = load_model(path, kind)
+    return ModelEntry(Path(path).stem, Path(path), loaded.encoding.kind, loaded.encoding, False, {},
+                      asdict(loaded.config))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -241,10 +246,9 @@ class SolveThread(QThread):
     failedWith = Signal(str)
     done = Signal(bool)  # True when cancelled
 
-    def __init__(self, loaded: Any, grid: Any, options: Any, parent: QObject | None = None):
+    def __init__(self, path: str, kind: str, grid: Any, options: Any, parent: QObject | None = None):
         super().__init__(parent)
-        self.path = str(loaded.path)
-        self.kind = loaded.encoding.kind
+        self.path, self.kind = str(path), kind
         self.grid, self.options = grid, options
         self._cancel = threading.Event()
         self._solver: SolverProcess | None = None

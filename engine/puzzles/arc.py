@@ -18,6 +18,7 @@ import numpy as np
 
 from engine.puzzles.augment import dihedral, inverse_dihedral
 from engine.puzzles.base import MAX_GRID, Encoding, PuzzleError, atomic_write_text, decode_text, read_text
+from engine.puzzles.kind import Item, Judgement, PuzzleKind, register
 
 PAD, EOS, COLOUR0 = 0, 1, 2
 VOCAB = 12
@@ -344,3 +345,59 @@ def random_augmentation(rng: np.random.Generator) -> ArcAugmentation:
     k = int(rng.integers(0, 8))
     mapping = (0, *(int(x) for x in rng.permutation(np.arange(1, 10))))
     return ArcAugmentation(k, mapping)
+
+
+# ----------------------------------------------------------------------------------------------------- the kind
+
+class ArcKind(PuzzleKind):
+    """An ARC task file is one task; its puzzles are the test inputs, judged only against the task's outputs."""
+
+    name, title = "arc", "ARC task"
+    suffixes = (".json",)
+    detect_order = 10
+    solver = "the task's test output"
+    has_rules = False
+
+    def sniff(self, text: str, suffix: str) -> bool:
+        return suffix == ".json" or text.lstrip().startswith("{")
+
+    def load(self, path: str | os.PathLike) -> list[ArcTask]:
+        return [load_task(path)]
+
+    def items(self, path: str | os.PathLike) -> list[Item]:
+        task = load_task(path)
+        return [Item(p.input, p.output, f"{task.task_id} test {i}") for i, p in enumerate(task.test, 1)]
+
+    def save(self, path: str | os.PathLike, records: list[ArcTask]) -> None:
+        save_task(path, records[0])
+
+    def encoding(self, rows: int) -> Encoding:
+        return encoding(rows)
+
+    def fits(self, rows: int, shape: tuple[int, ...], any_canvas: bool = False) -> bool:
+        return rows >= max(shape) + 1 or rows >= MAX_GRID  # the grid and its end-of-grid marker
+
+    def encode(self, grid: np.ndarray, encoding: Encoding) -> np.ndarray:
+        return encode(grid, canvas=encoding.rows)
+
+    def decode(self, tokens: np.ndarray, encoding: Encoding, shape: tuple[int, int]) -> np.ndarray:
+        return decode(tokens, canvas=encoding.rows)
+
+    def correct(self, question: np.ndarray, grid: np.ndarray, expected: np.ndarray | None) -> bool | None:
+        return None if expected is None else grids_equal(grid, expected)
+
+    def judge(self, question: np.ndarray, grid: np.ndarray, expected: np.ndarray | None) -> Judgement:
+        if expected is None:
+            return Judgement("unknown", "The task has no known test output to compare with.")
+        if grids_equal(grid, expected):
+            return Judgement("solved", "Matches the task's test output.")
+        wrong = int((expected != grid).sum()) if expected.shape == grid.shape else grid.size
+        shape_note = "" if expected.shape == grid.shape else f" (shape {grid.shape} vs {expected.shape})"
+        return Judgement("invalid", f"Differs from the task's output in {wrong} cells{shape_note}.")
+
+    def augment(self, rng: np.random.Generator, grids: list[np.ndarray]) -> list[np.ndarray]:
+        augs = [random_augmentation(rng) for _ in range(len(grids[0]))]
+        return [np.stack([a.apply(g) for g, a in zip(batch, augs, strict=True)]) for batch in grids]
+
+
+KIND = register(ArcKind())

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.puzzles.augment import dihedral
 from engine.puzzles.base import (
     MAX_GRID,
     Encoding,
@@ -25,6 +26,7 @@ from engine.puzzles.base import (
     read_text,
     write_csv,
 )
+from engine.puzzles.kind import Item, PuzzleKind, register
 
 CHARSET = "# SGo"
 WALL, OPEN, START, GOAL, PATH = range(5)
@@ -581,3 +583,99 @@ def generate(count: int, *, seed: int, size: int = 15, min_path: int | None = No
     if workers is None:
         workers = min(os.cpu_count() or 1, 8) if count * size * size >= 200_000 else 1
     return map_jobs(_generate_job, jobs, workers=workers, progress=progress, max_chunk=16)
+
+
+# ----------------------------------------------------------------------------------------------------- the kind
+
+def _claims(text: str) -> bool:
+    """A maze file: CSV whose first question has walls, or text whose first line is made of maze cells only."""
+    if looks_like_csv(text):
+        try:
+            first = next(iter_csv(text), None)
+        except PuzzleError:
+            return False
+        return first is not None and "#" in first.question
+    first = next((ln.rstrip("\r") for ln in text.split("\n") if ln.strip()), "")
+    return bool(first) and set(first) <= set(CHARSET) and bool(set(first) & set("#SG"))
+
+
+class MazeKind(PuzzleKind):
+    name, title = "maze", "maze"
+    suffixes = (".txt", ".csv", ".maze")
+    detect_order = 20
+    solver = "the BFS shortest path"
+    any_canvas = True
+    min_rows = MIN_SIZE
+    cell_separator = ""
+
+    def sniff(self, text: str, suffix: str) -> bool:
+        return _claims(text)
+
+    def load(self, path: str | os.PathLike) -> list[Maze]:
+        return load(path)
+
+    def items(self, path: str | os.PathLike) -> list[Item]:
+        return [Item(m.grid, m.solution if m.solution is not None else self.answer(m.grid), f"maze {i}")
+                for i, m in enumerate(load(path), 1)]
+
+    def save(self, path: str | os.PathLike, records: list[Maze]) -> None:
+        save(path, records)
+
+    def encoding(self, rows: int) -> Encoding:
+        return encoding(rows)
+
+    def fits(self, rows: int, shape: tuple[int, ...], any_canvas: bool = False) -> bool:
+        return rows >= max(shape) or any_canvas
+
+    def encode(self, grid: np.ndarray, encoding: Encoding) -> np.ndarray:
+        grid, size = np.asarray(grid), encoding.rows
+        if grid.shape[0] > size or grid.shape[1] > size:
+            raise PuzzleError(f"this model solves mazes up to {size}x{size}, the maze is {grid.shape}")
+        return encode(pad_to(grid, size))
+
+    def decode(self, tokens: np.ndarray, encoding: Encoding, shape: tuple[int, int]) -> np.ndarray:
+        return decode(tokens, encoding.rows)[: shape[0], : shape[1]]
+
+    def answer(self, question: np.ndarray) -> np.ndarray | None:
+        try:
+            path = shortest_path(question)
+        except PuzzleError:  # no single S or G yet (a maze being drawn)
+            return None
+        return None if path is None else np.asarray(path, np.int8)
+
+    def no_solution(self, question: np.ndarray, search: bool = True) -> str | None:
+        question = np.asarray(question)
+        starts, goals = int((question == START).sum()), int((question == GOAL).sum())
+        if starts != 1 or goals != 1:
+            return f"it needs one start and one goal (it has {starts} and {goals})"
+        if shortest_path_length(question) is None:
+            return "walls cut the start off from the goal (no route exists)"
+        return None
+
+    def is_valid(self, question: np.ndarray, grid: np.ndarray) -> bool:
+        return grid.shape == question.shape and bool(is_valid_solution(question, grid))
+
+    def given_mask(self, question: np.ndarray) -> np.ndarray:
+        return np.asarray(question) != OPEN
+
+    def rule_errors(self, question: np.ndarray, grid: np.ndarray, expected: np.ndarray | None) -> np.ndarray:
+        if expected is not None and grid.shape != expected.shape:
+            return np.ones(grid.shape, bool)
+        base = np.where(question == OPEN, -1, question)
+        errors = (base >= 0) & (grid != base)  # walls/start/goal must stay; path only over open cells
+        if expected is not None and not self.is_valid(question, grid):
+            errors |= (grid == PATH) != (expected == PATH)
+        return errors
+
+    def cell_text(self, value: int) -> str:
+        return CHARSET[value]
+
+    def readable(self, grid: np.ndarray) -> list:
+        return to_text(grid).splitlines()
+
+    def augment(self, rng: np.random.Generator, grids: list[np.ndarray]) -> list[np.ndarray]:
+        ks = [int(rng.integers(8)) for _ in range(len(grids[0]))]
+        return [np.stack([dihedral(g, k) for g, k in zip(batch, ks, strict=True)]) for batch in grids]
+
+
+KIND = register(MazeKind())

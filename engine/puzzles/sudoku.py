@@ -23,6 +23,7 @@ from engine.puzzles.base import (
     read_text,
     write_csv,
 )
+from engine.puzzles.kind import Item, PuzzleKind, register
 from engine.puzzles.sudoku_solver import BOXES, search
 
 SIZES_BY_CELLS = {n * n: n for n in BOXES}
@@ -465,3 +466,106 @@ def generate(count: int, *, seed: int, clues: tuple[int, int] | None = None, siz
     if workers is None:
         workers = min(os.cpu_count() or 1, 8) if count >= 64 or rating is not None else 1
     return map_jobs(_generate_job, jobs, workers=workers, progress=progress, max_chunk=32)
+
+
+# ----------------------------------------------------------------------------------------------------- the kind
+
+def augment_batch(rng: np.random.Generator, grids: list[np.ndarray]) -> list[np.ndarray]:
+    """One random symmetry per puzzle applied to every array of `grids` (each (B, n, n)): digit relabelling, bands
+    and rows within bands, stacks and columns within stacks, and (square boxes only) transposition. Vectorised
+    over the batch: the training data's augmentation."""
+    B, n, _ = grids[0].shape
+    br, bc = BOXES[n]
+
+    def line_perm(box: int) -> np.ndarray:  # (B, n) permutation keeping lines inside their band/stack
+        groups = n // box
+        order = np.argsort(rng.random((B, groups)), axis=1)
+        within = np.argsort(rng.random((B, groups, box)), axis=2)
+        return (order[:, :, None] * box + within).reshape(B, n)
+
+    rows, cols = line_perm(br), line_perm(bc)
+    digits = np.concatenate([np.zeros((B, 1), np.int64), np.argsort(rng.random((B, n)), axis=1) + 1], axis=1)
+    transpose = rng.random(B) < 0.5 if br == bc else np.zeros(B, bool)
+    b = np.arange(B)[:, None, None]
+    out = []
+    for g in grids:
+        g = g[b, rows[:, :, None], cols[:, None, :]]
+        g = np.where(transpose[:, None, None], g.transpose(0, 2, 1), g)
+        out.append(np.take_along_axis(digits, g.reshape(B, -1).astype(np.int64), axis=1).reshape(B, n, n))
+    return out
+
+
+def unique_answer(givens: np.ndarray) -> np.ndarray | None:
+    """The solution when there is exactly one, else None."""
+    result = solve(givens, limit=2)
+    return result.solution if result.unique else None
+
+
+class SudokuKind(PuzzleKind):
+    name, title = "sudoku", "Sudoku"
+    suffixes = (".txt", ".csv", ".sdk", ".sudoku")
+    detect_order = 90  # the fallback: any text no other kind claims is read as Sudoku
+
+    def sniff(self, text: str, suffix: str) -> bool:
+        return not text.lstrip().startswith(("{", "["))
+
+    def load(self, path: str | os.PathLike) -> list[Sudoku]:
+        return load(path)
+
+    def items(self, path: str | os.PathLike) -> list[Item]:
+        return [Item(p.givens, p.solution if p.solution is not None else unique_answer(p.givens), f"puzzle {i}")
+                for i, p in enumerate(load(path), 1)]
+
+    def save(self, path: str | os.PathLike, records: list[Sudoku]) -> None:
+        save(path, records)
+
+    def encoding(self, rows: int) -> Encoding:
+        return encoding(rows)
+
+    def fits(self, rows: int, shape: tuple[int, ...], any_canvas: bool = False) -> bool:
+        return tuple(shape) == (rows, rows)
+
+    def encode(self, grid: np.ndarray, encoding: Encoding) -> np.ndarray:
+        size = encoding.rows
+        if np.asarray(grid).shape != (size, size):
+            raise PuzzleError(f"this model solves {size}x{size} Sudoku, the puzzle is {np.asarray(grid).shape}")
+        return encode(grid)
+
+    def decode(self, tokens: np.ndarray, encoding: Encoding, shape: tuple[int, int]) -> np.ndarray:
+        return decode(tokens, encoding.rows)
+
+    def answer(self, question: np.ndarray) -> np.ndarray | None:
+        return unique_answer(question)
+
+    def no_solution(self, question: np.ndarray, search: bool = True) -> str | None:
+        question = np.asarray(question)
+        clash = np.asarray(conflicts(question), bool) & (question > 0)
+        if clash.any():
+            r, c = (int(v) for v in np.argwhere(clash)[0])
+            return (f"its givens clash (the {int(question[r, c])} at row {r + 1}, column {c + 1} repeats in its row, "
+                    "column or box)")
+        if search and solve(question, limit=1).solution is None:
+            return "no digits complete its givens (the classical solver finds none)"
+        return None
+
+    def is_valid(self, question: np.ndarray, grid: np.ndarray) -> bool:
+        return grid.shape == question.shape and bool(is_valid_solution(question, grid))
+
+    def given_mask(self, question: np.ndarray) -> np.ndarray:
+        return np.asarray(question) > 0
+
+    def rule_errors(self, question: np.ndarray, grid: np.ndarray, expected: np.ndarray | None) -> np.ndarray:
+        errors = np.asarray(conflicts(grid), bool) | (grid == 0)
+        errors |= (question > 0) & (grid != question)
+        if expected is not None and expected.shape == grid.shape and not self.is_valid(question, grid):
+            errors |= grid != expected
+        return errors
+
+    def cell_text(self, value: int) -> str:
+        return "." if value == 0 else str(value) if value < 10 else chr(ord("A") + value - 10)
+
+    def augment(self, rng: np.random.Generator, grids: list[np.ndarray]) -> list[np.ndarray]:
+        return augment_batch(rng, grids)
+
+
+KIND = register(SudokuKind())

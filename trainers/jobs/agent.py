@@ -4,7 +4,7 @@
     python -m trainers.jobs.agent probe JOB_DIR [--metrics-from N] [--log-from B] [--node NODE]...
     python -m trainers.jobs.agent stop JOB_DIR [--node NODE]... [--signal TERM|KILL]
 
-The job directory holds `run/` (the DESIGN §6 run directory) and one `nodeN/` per host with `launcher.pid`,
+The job directory holds `run/` (the run directory of docs/formats.md) and one `nodeN/` per host with `launcher.pid`,
 `exit.json` and `output.log` (the trainer's stdout/stderr). The launcher leads its own session and process group,
 so SIGTERM to the group reaches the trainer (and torchrun's workers) but a dropped SSH connection reaches nothing.
 One `probe` prints everything a watcher needs as one JSON object, so following a remote job costs one SSH call.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-# States written by the trainer (DESIGN §6) plus two the job manager infers when the process vanished.
+# States written by the trainer (docs/formats.md) plus two the job manager infers when the process vanished.
 TRAINER_STATES = ("queued", "running", "finished", "failed", "stopped")
 LOST = "lost"  # the process is gone and never wrote a final state (killed, machine rebooted)
 ACTIVE_STATES = ("submitted", "queued", "running", "stopping")

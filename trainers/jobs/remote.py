@@ -10,7 +10,6 @@ Every remote word goes through shlex.quote; the only shell text we write ourselv
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import shlex
 import shutil
@@ -19,6 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from engine.atomic import atomic_write_bytes, atomic_write_text
 from trainers.jobs.agent import checkpoint_step
 from trainers.jobs.bundle import code_bundle
 from trainers.jobs.common import status_time, trainer_argv
@@ -220,9 +220,9 @@ class SSHBackend:
             with open(run / "train.log", "a") as fh:
                 fh.write(probe["log"])
         if probe.get("status"):
-            _atomic_write(run / "status.json", json.dumps(probe["status"], indent=1) + "\n")
+            atomic_write_text(run / "status.json", json.dumps(probe["status"], indent=1) + "\n")
         if probe.get("config"):
-            _atomic_write(run / "config.json", probe["config"])
+            atomic_write_text(run / "config.json", probe["config"])
 
     def stop(self, job: Job, sig: str = "TERM") -> dict:
         done = {}
@@ -261,7 +261,7 @@ class SSHBackend:
                 proc = ssh.run(["cat", src], check=False, timeout=self.options.timeout_s * 10)
                 if proc.returncode != 0:
                     continue
-                _atomic_write_bytes(dst, proc.stdout)
+                atomic_write_bytes(dst, proc.stdout)
             if not checkpoint_is_complete(dst):
                 dst.unlink(missing_ok=True)
                 raise JobError(f"{host}: {src} arrived incomplete; it will be fetched again")
@@ -270,16 +270,9 @@ class SSHBackend:
                          key=lambda p: checkpoint_step(p.name) or 0)
         if present:
             newest = present[-1]
-            _atomic_write(folder / "latest.json", json.dumps({"file": newest.name,
+            atomic_write_text(folder / "latest.json", json.dumps({"file": newest.name,
                                                               "step": checkpoint_step(newest.name)}) + "\n")
         return pulled
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    _atomic_write_bytes(path, text.encode())
 
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)

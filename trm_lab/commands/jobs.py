@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 import time
 from pathlib import Path
+
+from engine.atomic import atomic_copy
 
 FIELDS = ("loss", "accuracy", "exact_accuracy", "q_halt_accuracy", "mean_steps", "samples_per_s")
 
@@ -198,9 +199,7 @@ def _pull(manager, args) -> int:
         out.mkdir(parents=True, exist_ok=True)
         copied = []
         for p in paths:
-            tmp = out / f".{p.name}.tmp"
-            shutil.copyfile(p, tmp)
-            tmp.replace(out / p.name)
+            atomic_copy(p, out / p.name)
             copied.append(out / p.name)
         paths = copied
     if args.json:

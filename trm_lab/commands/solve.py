@@ -14,74 +14,24 @@ import json
 import os
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from trm_lab.commands import think
-from trm_lab.session import no_solution_reason
 
 
 class CommandError(Exception):
     """A problem the user can fix; printed as one line, exit status 2."""
 
 
-@dataclass
-class Item:
-    kind: str
-    grid: np.ndarray  # the question
-    expected: np.ndarray | None  # the known or classically solved answer
-    label: str
+def verdict(kind, item, answer: np.ndarray) -> tuple[bool | None, bool | None]:
+    """(valid, correct): the kind's rules and whether the answer is right (None: cannot tell)."""
+    valid = kind.is_valid(item.question, answer) if kind.has_rules else None
+    return valid, kind.correct(item.question, answer, item.expected)
 
 
-# ---- reading puzzles ----------------------------------------------------------------------------------------------
-def detect_kind(path: Path) -> str:
-    from engine.puzzles.base import iter_csv, looks_like_csv, read_text
-
-    if path.suffix.lower() == ".json":
-        return "arc"
-    text = read_text(path)
-    if looks_like_csv(text):
-        first = next(iter_csv(text, source=path), None)
-        return "maze" if first is not None and "#" in first.question else "sudoku"
-    return "maze" if "#" in text else "sudoku"
-
-
-def load_items(path: Path, kind: str) -> list[Item]:
-    from engine.puzzles import arc, maze, sudoku
-
-    if kind == "sudoku":
-        items = []
-        for i, p in enumerate(sudoku.load(path), 1):
-            expected = p.solution
-            if expected is None:
-                result = sudoku.solve(p.givens, limit=2)
-                expected = result.solution if result.count == 1 else None
-            items.append(Item("sudoku", p.givens, expected, f"puzzle {i}"))
-        return items
-    if kind == "maze":
-        return [Item("maze", m.grid, m.solution if m.solution is not None else maze.shortest_path(m.grid), f"maze {i}")
-                for i, m in enumerate(maze.load(path), 1)]
-    task = arc.load_task(path)
-    return [Item("arc", pair.input, pair.output, f"{task.task_id} test {i}") for i, pair in enumerate(task.test, 1)]
-
-
-def verdict(item: Item, answer: np.ndarray) -> tuple[bool | None, bool | None]:
-    """(valid, correct): the classical checker's judgement and agreement with the known answer (None: unknown)."""
-    from engine.puzzles import arc, maze, sudoku
-
-    if item.kind == "sudoku":
-        valid = sudoku.is_valid_solution(item.grid, answer)
-        correct = None if item.expected is None else bool(np.array_equal(answer, item.expected))
-        return valid, correct if correct is not None else valid
-    if item.kind == "maze":
-        valid = maze.is_valid_solution(item.grid, answer)
-        return valid, valid
-    return None, (None if item.expected is None else arc.grids_equal(answer, item.expected))
-
-
-def load_models(args: argparse.Namespace, kind: str, items: list[Item]) -> list:
+def load_models(args: argparse.Namespace, kind, items: list) -> list:
     """The models named by --model (one or two), else the default model for the puzzles' kind and size."""
     from engine.checkpoint import load_checkpoint
     from engine.registry import default_model, resolve_model
@@ -93,18 +43,20 @@ def load_models(args: argparse.Namespace, kind: str, items: list[Item]) -> list:
         models = []
         for name in names:
             loaded = load_checkpoint(resolve_model(name))
-            if loaded.encoding.kind != kind:
-                raise CommandError(f"model {name} solves {loaded.encoding.kind} puzzles, {args.file} holds {kind}")
+            if loaded.encoding.kind != kind.name:
+                raise CommandError(f"model {name} solves {loaded.encoding.kind} puzzles, {args.file} holds "
+                                   f"{kind.name}")
             loaded.name = loaded.name or Path(name).stem
             models.append(loaded)
         if len(models) == 2 and models[0].name == models[1].name:
             models[1].name += " (2)"
         return models
-    rows = max(max(i.grid.shape) for i in items) if items else None
-    entry = default_model(kind, rows if kind != "arc" else None)
+    shape = tuple(int(n) for n in np.max([i.question.shape for i in items], axis=0)) if items else None
+    entry = default_model(kind.name, shape)
     if entry is None:
-        size = f"{rows}x{rows} " if kind != "arc" else ""
-        raise CommandError(f"no bundled or user model for {size}{kind}; pass --model (`trm-lab models` lists them)")
+        size = f"{shape[0]}x{shape[1]} " if shape else ""
+        raise CommandError(f"no bundled or user model for {size}{kind.name}; pass --model (`trm-lab models` lists "
+                           "them)")
     loaded = load_checkpoint(entry.path)
     loaded.name = entry.name
     return [loaded]
@@ -115,15 +67,16 @@ def prepare(args: argparse.Namespace):
     if not path.is_file():
         raise CommandError(f"{path}: no such file")
     from engine.inference import GridCodec
+    from engine.puzzles.kind import detect_file
 
-    kind = detect_kind(path)
-    items = load_items(path, kind)
+    kind = detect_file(path)
+    items = kind.items(path)
     if not items:
         raise CommandError(f"{path}: no puzzles in the file")
     models = load_models(args, kind, items)
     for loaded in models:
         for item in items:  # every puzzle must fit every model before any output
-            GridCodec(loaded.fitted(*item.grid.shape).encoding, item.grid)
+            GridCodec(loaded.fitted(*item.question.shape).encoding, item.question)
     return kind, items, models
 
 
@@ -140,38 +93,26 @@ def options(args: argparse.Namespace, loaded, halt_threshold=None):
 ARC_BG = (0, 21, 160, 34, 226, 244, 201, 208, 51, 88)  # ANSI-256 approximations of the ARC palette
 
 
-def render(kind: str, grid: np.ndarray, confidence: np.ndarray, changed: np.ndarray, given: np.ndarray | None,
+def render(kind, grid: np.ndarray, confidence: np.ndarray, changed: np.ndarray, question: np.ndarray,
            color: bool) -> str:
-    """Text picture of a grid; with colour, predicted cells are green/yellow/red by confidence, changed ones bold."""
-    from engine.puzzles.maze import CHARSET
+    """Text picture of a grid; with colour, predicted cells are green/yellow/red by confidence, changed ones bold,
+    cells the puzzle fixes dim (an ARC cell on its palette colour)."""
+    fixed = (kind.given_mask(question) & (grid == question) if grid.shape == question.shape
+             else np.zeros(grid.shape, bool))
 
-    def paint(text: str, r: int, c: int, fixed: bool) -> str:
+    def paint(text: str, r: int, c: int) -> str:
         if not color:
             return text
-        if kind == "arc":
+        if not kind.has_rules:
             return f"\x1b[48;5;{ARC_BG[int(grid[r, c])]}m{text}\x1b[0m"
-        if fixed:
+        if fixed[r, c]:
             return f"\x1b[2m{text}\x1b[0m"
         p = float(confidence[r, c])
         code = "32" if p >= 0.9 else "33" if p >= 0.5 else "31"
         return f"\x1b[{'1;' if changed[r, c] else ''}{code}m{text}\x1b[0m"
 
-    lines = []
-    for r in range(grid.shape[0]):
-        cells = []
-        for c in range(grid.shape[1]):
-            value = int(grid[r, c])
-            if kind == "sudoku":
-                text = "." if value == 0 else str(value) if value < 10 else chr(ord("A") + value - 10)
-                fixed = given is not None and given[r, c] != 0 and given[r, c] == value  # a kept given: dim
-            elif kind == "maze":
-                text = CHARSET[value]
-                fixed = value != 4
-            else:
-                text, fixed = str(value), False
-            cells.append(paint(text, r, c, fixed))
-        lines.append((" " if kind != "maze" else "").join(cells))
-    return "\n".join(lines)
+    return "\n".join(kind.cell_separator.join(paint(kind.cell_text(int(grid[r, c])), r, c)
+                                               for c in range(grid.shape[1])) for r in range(grid.shape[0]))
 
 
 # ---- solve --------------------------------------------------------------------------------------------------------
@@ -192,7 +133,7 @@ def run_solve(args: argparse.Namespace) -> int:
     results = []
     unsolvable = 0
     for n, item in enumerate(items, 1):
-        reason = no_solution_reason(kind, item.grid) if kind != "arc" else None
+        reason = kind.no_solution(item.question)
         unsolvable += reason is not None
         if not args.json:
             print(f"== {item.label} ({n}/{len(items)}) with {loaded.name} ==", file=out)
@@ -200,24 +141,23 @@ def run_solve(args: argparse.Namespace) -> int:
                 print(f"this puzzle has no solution: {reason}", file=out)
         steps = []
         last = None
-        for step in solve_puzzle(loaded, item.grid, opts):
+        for step in solve_puzzle(loaded, item.question, opts):
             last = step
             steps.append({"step": step.index, "halt_prob": round(step.halt_prob, 6), "halted": step.halted,
                           "changed": int(step.changed.sum()), "elapsed_s": round(step.elapsed_s, 4),
-                          "grid": readable(kind, step.grid)})
+                          "grid": kind.readable(step.grid)})
             if not args.json:
                 print(f"step {step.index:>2}  halting probability {step.halt_prob:.3f}  "
                       f"changed {int(step.changed.sum())} cells", file=out)
-                given = item.grid if kind == "sudoku" else None
-                print(render(kind, step.grid, step.confidence, step.changed, given, color), file=out)
-        valid, correct = verdict(item, last.grid)
+                print(render(kind, step.grid, step.confidence, step.changed, item.question, color), file=out)
+        valid, correct = verdict(kind, item, last.grid)
         if reason:
             valid = correct = False
         first_halt = next((s["step"] for s in steps if s["halt_prob"] > 0.5), None)
-        result = {"label": item.label, "kind": kind, "steps": steps, "answer": readable(kind, last.grid),
+        result = {"label": item.label, "kind": kind.name, "steps": steps, "answer": kind.readable(last.grid),
                   "valid": valid, "correct": correct, "halting_step": first_halt,
                   "seconds": round(last.elapsed_s, 4), "solvable": reason is None, "no_solution": reason}
-        if kind == "maze":
+        if result["answer"] != last.grid.tolist():  # cells shown as characters (a maze): the codes too
             result["answer_codes"] = last.grid.tolist()
         results.append(result)
         if not args.json:
@@ -229,7 +169,7 @@ def run_solve(args: argparse.Namespace) -> int:
                 print(f"answer after {last.index} steps: valid {words[valid]}, correct {words[correct]}, "
                       f"{last.elapsed_s:.2f} s", file=out)
     if args.json:
-        json.dump({"file": str(args.file), "model": loaded.name, "kind": kind, "puzzles": results}, out)
+        json.dump({"file": str(args.file), "model": loaded.name, "kind": kind.name, "puzzles": results}, out)
         out.write("\n")
     if unsolvable:
         print(f"trm-lab solve: {unsolvable} of {len(items)} puzzles in {args.file} have no solution", file=sys.stderr)
@@ -238,7 +178,7 @@ def run_solve(args: argparse.Namespace) -> int:
 
 
 # ---- compare two models -------------------------------------------------------------------------------------------
-def run_compare(args: argparse.Namespace, kind: str, items: list[Item], models: list) -> int:
+def run_compare(args: argparse.Namespace, kind, items: list, models: list) -> int:
     """Both models on every puzzle; the timeline pairs their steps in lockstep (a model that stopped earlier keeps
     its last answer)."""
     from engine.architectures import arch_of
@@ -250,8 +190,8 @@ def run_compare(args: argparse.Namespace, kind: str, items: list[Item], models: 
     words = {True: "yes", False: "no", None: "unknown"}
     report = []
     for n, item in enumerate(items, 1):
-        reason = no_solution_reason(kind, item.grid) if kind != "arc" else None
-        runs = [list(solve_puzzle(m, item.grid, options(args, m, args.halt_threshold))) for m in models]
+        reason = kind.no_solution(item.question)
+        runs = [list(solve_puzzle(m, item.question, options(args, m, args.halt_threshold))) for m in models]
         timeline = lockstep(*runs)
         if not args.json:
             print(f"== {item.label} ({n}/{len(items)}): {models[0].name} | {models[1].name} ==", file=out)
@@ -263,9 +203,8 @@ def run_compare(args: argparse.Namespace, kind: str, items: list[Item], models: 
                 print(f"step {k:>2}  {models[0].name}: halting {a.halt_prob:.3f}, changed {int(a.changed.sum())}  |  "
                       f"{models[1].name}: halting {b.halt_prob:.3f}, changed {int(b.changed.sum())}  |  "
                       f"{int(differ.sum())} cells differ", file=out)
-                given = item.grid if kind == "sudoku" else None
-                pictures = [render(kind, s.grid, s.confidence, s.changed, given, color) for s in (a, b)]
-                plain = [render(kind, s.grid, s.confidence, s.changed, given, False) for s in (a, b)]
+                pictures = [render(kind, s.grid, s.confidence, s.changed, item.question, color) for s in (a, b)]
+                plain = [render(kind, s.grid, s.confidence, s.changed, item.question, False) for s in (a, b)]
                 marks = ["".join("x" if d else "." for d in row) for row in differ] if differ.ndim == 2 else []
                 width = max((len(line) for line in plain[0].splitlines()), default=0)
                 for i, line in enumerate(pictures[0].splitlines()):
@@ -276,10 +215,10 @@ def run_compare(args: argparse.Namespace, kind: str, items: list[Item], models: 
         results = []
         for loaded, steps in zip(models, runs, strict=True):
             last = steps[-1]
-            valid, correct = verdict(item, last.grid)
+            valid, correct = verdict(kind, item, last.grid)
             if reason:
                 valid = correct = False
-            results.append({"model": loaded.name, "arch": arch_of(loaded.model), "answer": readable(kind, last.grid),
+            results.append({"model": loaded.name, "arch": arch_of(loaded.model), "answer": kind.readable(last.grid),
                             "valid": valid, "correct": correct, "steps": last.index,
                             "halting_step": next((s.index for s in steps if s.halt_prob > 0.5), None),
                             "seconds": round(last.elapsed_s, 4)})
@@ -287,23 +226,14 @@ def run_compare(args: argparse.Namespace, kind: str, items: list[Item], models: 
                 print(f"{loaded.name}: answer after {last.index} steps: valid {words[valid]}, correct "
                       f"{words[correct]}, {last.elapsed_s:.2f} s", file=out)
         final_differ = timeline[-1][2]
-        report.append({"label": item.label, "kind": kind, "solvable": reason is None, "no_solution": reason,
+        report.append({"label": item.label, "kind": kind.name, "solvable": reason is None, "no_solution": reason,
                        "results": results, "timeline": rows, "agree": not bool(final_differ.any()),
                        "differing_cells": np.argwhere(final_differ).tolist()})
     if args.json:
-        json.dump({"file": str(args.file), "kind": kind, "models": [m.name for m in models], "puzzles": report}, out)
+        json.dump({"file": str(args.file), "kind": kind.name, "models": [m.name for m in models], "puzzles": report},
+                  out)
         out.write("\n")
     return 0
-
-
-def readable(kind: str, grid: np.ndarray) -> list:
-    """A grid as users read it: a maze as rows of the file's own characters (`#`, ` `, `S`, `G`, `o`), other kinds
-    as rows of numbers."""
-    if kind == "maze":
-        from engine.puzzles.maze import CHARSET
-
-        return ["".join(CHARSET[int(v)] for v in row) for row in np.asarray(grid)]
-    return np.asarray(grid).tolist()
 
 
 # ---- eval ---------------------------------------------------------------------------------------------------------
@@ -320,8 +250,8 @@ def run_eval(args: argparse.Namespace) -> int:
         raise CommandError(f"{args.file}: no puzzle has a known answer to compare with")
     opts = options(args, loaded)
     # One canvas for the batch: a relative2d maze model takes the largest maze's size, smaller ones are padded.
-    loaded = loaded.fitted(max(i.grid.shape[0] for i in items), max(i.grid.shape[1] for i in items))
-    codecs = [GridCodec(loaded.encoding, item.grid) for item in items]
+    loaded = loaded.fitted(max(i.question.shape[0] for i in items), max(i.question.shape[1] for i in items))
+    codecs = [GridCodec(loaded.encoding, item.question) for item in items]
     n, steps = len(items), opts.max_steps
     exact = np.zeros((steps, n), dtype=bool)
     cells = np.zeros((steps, n))
@@ -345,12 +275,12 @@ def run_eval(args: argparse.Namespace) -> int:
                 if np.isnan(halt_step[i]) and probs[b] > 0.5:
                     halt_step[i] = step.index
                 if k == steps - 1:
-                    valid[i] = bool(verdict(items[i], answer)[0]) if kind != "arc" else exact[k, i]
+                    valid[i] = kind.is_valid(items[i].question, answer) if kind.has_rules else exact[k, i]
         print(f"eval: {hi}/{n} puzzles, {time.perf_counter() - started:.1f} s", file=sys.stderr)
     seconds = time.perf_counter() - started
     halted = ~np.isnan(halt_step)
     report = {
-        "file": str(args.file), "model": loaded.name, "kind": kind, "puzzles": n, "steps": steps,
+        "file": str(args.file), "model": loaded.name, "kind": kind.name, "puzzles": n, "steps": steps,
         "exact_accuracy": float(exact[-1].mean()), "cell_accuracy": float(cells[-1].mean()),
         "valid_rate": float(valid.mean()),
         "exact_accuracy_per_step": [round(float(v), 6) for v in exact.mean(1)],
@@ -365,7 +295,7 @@ def run_eval(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
         return 0
     mean_halt = report["mean_halting_step"]
-    print(f"{n} {kind} puzzles, model {loaded.name}, {steps} steps\n"
+    print(f"{n} {kind.name} puzzles, model {loaded.name}, {steps} steps\n"
           f"exact accuracy {report['exact_accuracy']:.4f}   cell accuracy {report['cell_accuracy']:.4f}   "
           f"valid {report['valid_rate']:.4f}\n"
           f"mean halting step {'-' if mean_halt is None else f'{mean_halt:.2f}'} "

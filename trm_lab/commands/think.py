@@ -63,9 +63,11 @@ def think_options(args: argparse.Namespace, loaded, trajectories: int, max_steps
                         device=args.device, dtype=args.dtype)
 
 
-def _check(kind: str, command: str) -> None:
-    if kind not in ("sudoku", "maze"):
-        raise ValueError(f"--trajectories and --max-steps work on Sudoku and mazes; {command} got {kind} puzzles "
+def _check(kind, command: str) -> None:
+    from engine.think import VIEWS
+
+    if kind.name not in VIEWS:
+        raise ValueError(f"--trajectories and --max-steps work on Sudoku and mazes; {command} got {kind.name} puzzles "
                          "(ARC tasks vote over augmentations with `trm-lab adapt`)")
 
 
@@ -74,9 +76,9 @@ def default_steps(args: argparse.Namespace, loaded) -> int:
 
 
 # ---- solve --------------------------------------------------------------------------------------------------------
-def run_solve(args: argparse.Namespace, kind: str, items: list, loaded) -> int:
+def run_solve(args: argparse.Namespace, kind, items: list, loaded) -> int:
     from engine.think import think_puzzle
-    from trm_lab.commands.solve import readable, render, verdict
+    from trm_lab.commands.solve import render, verdict
 
     _check(kind, "solve")
     opts = think_options(args, loaded, args.trajectories or 1, args.max_steps or default_steps(args, loaded))
@@ -90,7 +92,7 @@ def run_solve(args: argparse.Namespace, kind: str, items: list, loaded) -> int:
         halts: list[list[float]] = [[] for _ in range(opts.trajectories)]
         valid_at: list[int | None] = [None] * opts.trajectories
         last = None
-        for step in think_puzzle(loaded, item.grid, opts):
+        for step in think_puzzle(loaded, item.question, opts):
             last = step
             for k, (t, ok) in enumerate(zip(step.trajectories, step.valid, strict=True)):
                 halts[k].append(round(t.halt_prob, 6))
@@ -100,30 +102,29 @@ def run_solve(args: argparse.Namespace, kind: str, items: list, loaded) -> int:
                 print(f"step {step.index:>2}  {sum(step.valid)} of {opts.trajectories} valid  leading: trajectory "
                       f"{step.chosen + 1} (halting {step.trajectories[step.chosen].halt_prob:.3f})", file=out)
         chosen = last.trajectories[last.chosen]
-        valid, correct = verdict(item, chosen.grid)
-        names = _view_names(kind, item.grid, opts)
+        valid, correct = verdict(kind, item, chosen.grid)
+        names = _view_names(kind, item.question, opts)
         if not args.json:
-            given = item.grid if kind == "sudoku" else None
-            print(render(kind, chosen.grid, chosen.confidence, chosen.changed, given, color), file=out)
+            print(render(kind, chosen.grid, chosen.confidence, chosen.changed, item.question, color), file=out)
             words = {True: "yes", False: "no", None: "unknown"}
             print(f"answer after {last.index} steps from trajectory {last.chosen + 1} ({names[last.chosen]}): "
                   f"{last.reason}. Valid {words[valid]}, correct {words[correct]}, {last.elapsed_s:.2f} s", file=out)
-        results.append({"label": item.label, "kind": kind, "answer": readable(kind, chosen.grid), "valid": valid,
+        results.append({"label": item.label, "kind": kind.name, "answer": kind.readable(chosen.grid), "valid": valid,
                         "correct": correct, "steps": last.index, "chosen": last.chosen, "reason": last.reason,
                         "seconds": round(last.elapsed_s, 4),
                         "trajectories": [{"view": names[k], "halt_prob": halts[k], "valid_at": valid_at[k]}
                                          for k in range(opts.trajectories)]})
     if args.json:
-        json.dump({"file": str(args.file), "model": loaded.name, "kind": kind, "trajectories": opts.trajectories,
+        json.dump({"file": str(args.file), "model": loaded.name, "kind": kind.name, "trajectories": opts.trajectories,
                    "max_steps": opts.max_steps, "noise": opts.noise, "puzzles": results}, out)
         out.write("\n")
     return 0
 
 
-def _view_names(kind: str, grid: np.ndarray, opts) -> list[str]:
+def _view_names(kind, grid: np.ndarray, opts) -> list[str]:
     from engine.think import VIEWS
 
-    return [v.name for v in VIEWS[kind](grid, opts.trajectories, np.random.default_rng(opts.seed))]
+    return [v.name for v in VIEWS[kind.name](grid, opts.trajectories, np.random.default_rng(opts.seed))]
 
 
 # ---- eval ---------------------------------------------------------------------------------------------------------
@@ -157,7 +158,7 @@ def measure(loaded, items: list, trajectories: int, steps: list[int], args: argp
         chunk = items[lo:lo + batch]
         started, reached = np.array([time.perf_counter(), time.process_time()]), 0
         batch_time = np.zeros_like(per_step_time)
-        for out in think_steps(loaded, [i.grid for i in chunk], opts):
+        for out in think_steps(loaded, [i.question for i in chunk], opts):
             for p, step in out:
                 i = lo + p
                 if step.valid[step.chosen] and not np.isfinite(first_valid[i]):
@@ -180,13 +181,14 @@ def measure(loaded, items: list, trajectories: int, steps: list[int], args: argp
     return points
 
 
-def run_eval(args: argparse.Namespace, kind: str, items: list, loaded) -> int:
+def run_eval(args: argparse.Namespace, kind, items: list, loaded) -> int:
     _check(kind, "eval")
     sweep = getattr(args, "sweep", False)
     ks = args.trajectories or (list(SWEEP_TRAJECTORIES) if sweep else [1])
     ns = args.max_steps or (list(SWEEP_STEPS) if sweep else [default_steps(args, loaded)])
     points = [p for k in ks for p in measure(loaded, items, k, sorted(set(ns)), args)]
-    report = {"file": str(args.file), "model": loaded.name, "kind": kind, "puzzles": len(items), "noise": args.noise,
+    report = {"file": str(args.file), "model": loaded.name, "kind": kind.name, "puzzles": len(items),
+              "noise": args.noise,
               "seed": args.seed, "judged_by": "the rules (any valid answer)", "grid": [asdict(p) for p in points]}
     if len(points) == 1:
         report.update({k: v for k, v in asdict(points[0]).items()})
@@ -200,7 +202,7 @@ def run_eval(args: argparse.Namespace, kind: str, items: list, loaded) -> int:
         json.dump(report, sys.stdout)
         sys.stdout.write("\n")
         return 0
-    print(f"{len(items)} {kind} puzzles, model {loaded.name}, judged by the rules")
+    print(f"{len(items)} {kind.name} puzzles, model {loaded.name}, judged by the rules")
     print(table_text(points))
     if len(points) > 1:
         print(f"wrote {report['table']} and {report['plot']}")

@@ -1,6 +1,6 @@
 """`trm-lab train PRESET|CONFIG [--out RUN] [--resume RUN] [--device D]`.
 
-Trains in this process (the same code as `python -m trainers.run`), writing the run directory (DESIGN §6), with a
+Trains in this process (the same code as `python -m trainers.run`), writing the run directory (docs/formats.md), with a
 progress line on stderr: steps, loss, exact accuracy, samples/s, ETA, and the last held-out exact accuracy.
 SIGTERM or Ctrl-C stops after the current step with a checkpoint; `--resume RUN` continues it.
 """

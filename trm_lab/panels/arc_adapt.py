@@ -88,12 +88,9 @@ class AdaptThread(QThread):
 
 def _arc_models() -> list[tuple[str, str]]:
     """(label, path) of the ARC models the registry knows, for the "start from" picker."""
-    try:
-        from engine.registry import list_models
+    from engine.registry import rank_models
 
-        return [(e.name, str(e.path)) for e in list_models() if e.kind == "arc"]
-    except Exception:  # noqa: BLE001 - an unreadable models folder must not break the panel
-        return []
+    return [(e.name, str(e.path)) for e in rank_models("arc")]
 
 
 class ArcAdaptPanel(QWidget):

@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
 from trm_lab import theme
 from trm_lab.session import Document, SolveSession
 from trm_lab.widgets.grid_view import GridView
-from trm_lab.workers import SolveThread, load_model, prewarm_solver, run_async
+from trm_lab.workers import SolveThread, describe_model, prewarm_solver, run_async
 
 OPEN_CHECKPOINT = "__open__"
 SPEEDS = (("0.5\u00d7", 1.0), ("1\u00d7", 2.0), ("2\u00d7", 4.0), ("4\u00d7", 8.0))  # steps per second
@@ -43,16 +43,10 @@ SPEEDS = (("0.5\u00d7", 1.0), ("1\u00d7", 2.0), ("2\u00d7", 4.0), ("4\u00d7", 8.
 
 def model_fits(entry_kind: str, rows: int, doc: Document, pos_encodings: str | None = None) -> bool:
     """Can a model of this kind and grid size solve the document's puzzle?"""
-    from engine.checkpoint import fits_any_maze
+    from engine.checkpoint import runs_on_any_canvas
 
-    if entry_kind != doc.kind:
-        return False
-    grid = doc.puzzle_input()
-    if doc.kind == "sudoku":
-        return rows == grid.shape[0]
-    if doc.kind == "maze":
-        return rows >= max(grid.shape) or fits_any_maze(entry_kind, pos_encodings)
-    return rows >= max(grid.shape) + 1 or rows >= 30  # ARC: the grid plus its end-of-grid marker on the canvas
+    return entry_kind == doc.kind and doc.puzzle_kind.fits(rows, doc.puzzle_input().shape,
+                                                            runs_on_any_canvas(entry_kind, pos_encodings))
 
 
 def enough_to_judge(doc: Document) -> bool:
@@ -69,17 +63,14 @@ def cached_models() -> list[Any] | None:
     return _models_cache
 
 
-def list_models_safe(refresh: bool = False) -> list[Any]:
+def list_models_cached(refresh: bool = False) -> list[Any]:
     """The registry's models, read once (headers only) and cached until `refresh`. Thread-safe enough: the
     worst case is two threads reading the same small headers."""
     global _models_cache
     if _models_cache is None or refresh:
-        try:
-            from engine.registry import list_models
+        from engine.registry import list_models
 
-            _models_cache = list_models()
-        except Exception:  # noqa: BLE001 - a broken models folder must not break the window
-            _models_cache = []
+        _models_cache = list_models()  # unreadable files are left out; a bug here must fail loudly
     return _models_cache
 
 
@@ -95,8 +86,8 @@ class SolvePanel(QWidget):
         self.doc = doc
         self.session: SolveSession | None = None
         self.thread: SolveThread | None = None
-        self.loaded: Any = None
-        self.loaded_path: str | None = None
+        self.entry: Any = None  # engine.registry.ModelEntry of the model last used or opened
+        self._opened: dict[str, Any] = {}  # path -> ModelEntry of checkpoints opened via "Open checkpoint..."
         self.adapted: Any = None  # ARC: the result of "Adapt to this task" (its answer is replayed here)
         self._extra_paths: list[tuple[str, str]] = []  # (label, path) opened via "Open checkpoint..."
         self._playing = False
@@ -287,14 +278,12 @@ class SolvePanel(QWidget):
         current = self.model_box.currentData()
         self.model_box.blockSignals(True)
         self.model_box.clear()
+        from engine.registry import rank_models
+
         listed = cached_models()
         entries = listed or []
         same_kind = [e for e in entries if e.kind == self.doc.kind]
-        fitting = [e for e in same_kind
-                   if model_fits(e.kind, e.encoding.rows, self.doc, e.config.get("pos_encodings"))]
-        side = max(self.doc.puzzle_input().shape)  # first the model trained on the nearest size, larger before smaller
-        fitting.sort(key=lambda e: (not e.bundled, e.encoding.rows < side, abs(e.encoding.rows - side), e.name))
-        for e in fitting:
+        for e in rank_models(self.doc.kind, self.doc.puzzle_input().shape, entries):
             tag = "bundled" if e.bundled else "yours"
             self.model_box.addItem(f"{e.name}  ({tag}, {e.encoding.rows}\u00d7{e.encoding.cols})", str(e.path))
         for label, path in self._extra_paths:
@@ -342,9 +331,9 @@ class SolvePanel(QWidget):
         """Load a checkpoint chosen by the user (checking it fits), then select it in the picker."""
         path = str(path)
 
-        def ok(loaded: Any) -> None:
-            enc = loaded.encoding
-            if not model_fits(enc.kind, enc.rows, self.doc, loaded.config.pos_encodings):
+        def ok(entry: Any) -> None:
+            enc = entry.encoding
+            if not model_fits(enc.kind, enc.rows, self.doc, entry.config.get("pos_encodings")):
                 self.errorRaised.emit(
                     f"{Path(path).name} is a {enc.kind} model for {enc.rows}\u00d7{enc.cols} grids; it cannot solve "
                     f"this {self.doc.kind} puzzle ({self.doc.puzzle_input().shape[0]}\u00d7"
@@ -357,7 +346,7 @@ class SolvePanel(QWidget):
             self.refresh_models()
             self.model_box.setCurrentIndex(self.model_box.findData(path))
             self.refresh_models()
-            self.loaded = loaded
+            self._opened[path] = self.entry = entry
             self._update_steps_hint()
             self.message.emit(f"Loaded {Path(path).name}")
 
@@ -366,7 +355,7 @@ class SolvePanel(QWidget):
             self.refresh_models()
 
         self.message.emit(f"Loading {Path(path).name}\u2026")
-        run_async(load_model, path, self.doc.kind, on_done=ok, on_error=fail)
+        run_async(describe_model, path, self.doc.kind, on_done=ok, on_error=fail)
 
     # -- solving ------------------------------------------------------------------------------------------
     @property
@@ -390,32 +379,38 @@ class SolvePanel(QWidget):
         self.solve_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         self.message.emit("Loading the model\u2026")
-        run_async(load_model, path, self.doc.kind, on_done=self._start, on_error=self._load_failed)
+        entry = self._opened.get(path) or next((e for e in cached_models() or [] if str(e.path) == path), None)
+        if entry is not None:
+            self._start(entry)
+        else:
+            run_async(describe_model, path, self.doc.kind, on_done=self._start, on_error=self._load_failed)
 
     def _load_failed(self, msg: str) -> None:
         self.solve_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
         self.errorRaised.emit(f"Could not load the model:\n{msg}")
 
-    def _start(self, loaded: Any) -> None:
-        if not self.cancel_button.isEnabled():  # cancelled while loading
+    def _start(self, entry: Any) -> None:
+        """Solve with the model `entry` (engine.registry.ModelEntry) describes; the solver process loads it."""
+        if not self.cancel_button.isEnabled():  # cancelled while reading
             self.solve_button.setEnabled(True)
             return
-        enc = loaded.encoding
-        if not model_fits(enc.kind, enc.rows, self.doc, loaded.config.pos_encodings):
-            self._load_failed(f"{loaded.name or 'this model'} is a {enc.kind} model for {enc.rows}\u00d7{enc.cols} "
+        enc = entry.encoding
+        if not model_fits(enc.kind, enc.rows, self.doc, entry.config.get("pos_encodings")):
+            self._load_failed(f"{entry.name or 'this model'} is a {enc.kind} model for {enc.rows}\u00d7{enc.cols} "
                               f"grids, not for this puzzle.")
             return
-        if self.doc.kind == "arc" and loaded.config.puzzle_emb_ndim > 0:
-            self._answer_after_adapting(loaded.name or Path(str(loaded.path)).stem)
+        if self.doc.kind == "arc" and int(entry.config.get("puzzle_emb_ndim", 0)) > 0:
+            self._answer_after_adapting(entry.name)
             return
-        self.loaded = loaded
+        self.entry = entry
+        self._update_steps_hint()
         self.stop_playback()
         puzzle = self.doc.puzzle_input()
         options = self.options()
-        per_step = loaded.config.H_cycles if options.inner_cycles else 1
+        per_step = int(entry.config.get("H_cycles", 1)) if options.inner_cycles else 1
         self.session = SolveSession(self.doc.kind, puzzle, expected=self.doc.known_answer(),
-                                    model_name=loaded.name or Path(str(loaded.path)).stem,
+                                    model_name=entry.name,
                                     halt_threshold=options.halt_threshold,
                                     planned_steps=options.max_steps * per_step)
         self.session.subscribe(self._on_session)
@@ -424,7 +419,7 @@ class SolvePanel(QWidget):
         self.verdict.setStyleSheet("")
         self.verdict_detail.setText("")
         self._render_plot()
-        thread = SolveThread(loaded, puzzle, options, self)
+        thread = SolveThread(str(entry.path), enc.kind, puzzle, options, self)
         thread.stepReady.connect(self.session.add_step)
         thread.failedWith.connect(self._solve_failed)
         thread.done.connect(self._solve_done)
@@ -693,17 +688,13 @@ class SolvePanel(QWidget):
 
     def _update_puzzle_note(self) -> None:
         """Say up front when the puzzle has no solution: whatever the model answers then cannot be right."""
-        from trm_lab.session import no_solution_reason
-
-        reason = None
-        if self.doc.kind != "arc":
-            reason = no_solution_reason(self.doc.kind, self.doc.puzzle_input(), search=enough_to_judge(self.doc))
+        reason = self.doc.puzzle_kind.no_solution(self.doc.puzzle_input(), search=enough_to_judge(self.doc))
         self.puzzle_note.setText(f"This puzzle has no solution: {reason}." if reason else "")
         self.puzzle_note.setStyleSheet(f"color: {theme.current().warn};")
         self.puzzle_note.setVisible(bool(reason))
 
     def _update_steps_hint(self) -> None:
-        trained = self.loaded.config.halt_max_steps if self.loaded is not None else 16
+        trained = int(self.entry.config.get("halt_max_steps", 16)) if self.entry is not None else 16
         self.steps_hint.setText("think longer" if self.steps.value() > trained else "")
 
     def apply_theme(self) -> None:

@@ -4,8 +4,6 @@ what the monitor reports and sends it requests, so a slow or unreachable host ne
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import pyqtgraph as pg
@@ -48,19 +46,6 @@ def format_eta(seconds: float | None) -> str:
         return ""
     s = int(seconds)
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
-
-
-def export_checkpoint(src: str | Path, dst: str | Path) -> Path:
-    """Copy a checkpoint atomically (temp file beside the target, then rename)."""
-    dst = Path(dst)
-    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
-    try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise JobError(f"{dst}: cannot export {Path(src).name}: {exc}") from exc
-    return dst
 
 
 class TrainingPanel(QWidget):
@@ -320,10 +305,13 @@ class TrainingPanel(QWidget):
                                                     "Checkpoint (*.safetensors)")
             if not target:
                 return None
+        from engine.checkpoint import CheckpointError
+        from trainers.checkpointing import export_model
+
         try:
-            out = export_checkpoint(path, target)
-        except JobError as exc:
-            self._on_failed(str(exc))
+            out = export_model(Path(path), Path(target))  # the model alone: no optimizer moments or ACT carry
+        except (CheckpointError, OSError) as exc:
+            self._on_failed(f"{target}: cannot export {Path(path).name}: {exc}")
             return None
         self._on_done(f"exported {out}")
         return out

@@ -16,11 +16,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from trm_lab.session import MAZE_GOAL, MAZE_OPEN, MAZE_START, MAZE_WALL, LabError, MazeDocument
+from engine.puzzles import maze
+from trm_lab.session import LabError, MazeDocument
 from trm_lab.widgets.grid_view import GridView
 
-TOOLS = (("Wall", MAZE_WALL, "W", "Paint walls (drag)"), ("Open", MAZE_OPEN, "O", "Paint open cells (drag)"),
-         ("Start", MAZE_START, "S", "Place the start"), ("Goal", MAZE_GOAL, "G", "Place the goal"))
+TOOLS = (("Wall", maze.WALL, "W", "Paint walls (drag)"), ("Open", maze.OPEN, "O", "Paint open cells (drag)"),
+         ("Start", maze.START, "S", "Place the start"), ("Goal", maze.GOAL, "G", "Place the goal"))
 
 
 class MazeEditor(QWidget):
@@ -30,8 +31,8 @@ class MazeEditor(QWidget):
     def __init__(self, doc: MazeDocument, parent: QWidget | None = None):
         super().__init__(parent)
         self.doc = doc
-        self.tool = MAZE_WALL
-        self._stroke_code = MAZE_WALL
+        self.tool = maze.WALL
+        self._stroke_code = maze.WALL
         self.view = GridView("maze", interactive=True, min_cell=6, max_cell=36)
         self.view.setToolTip("Left-drag paints with the current tool; right-drag paints open cells.")
         self.view.cellPressed.connect(self._on_press)
@@ -51,7 +52,7 @@ class MazeEditor(QWidget):
             group.addButton(b)
             tools.addWidget(b)
             self.tool_buttons[code] = b
-        self.tool_buttons[MAZE_WALL].setChecked(True)
+        self.tool_buttons[maze.WALL].setChecked(True)
         tools.addSpacing(12)
         self.show_path = QCheckBox("Shortest path")
         self.show_path.setToolTip("Show the BFS shortest path from S to G")
@@ -116,16 +117,16 @@ class MazeEditor(QWidget):
         self.status.setText(msg)
 
     def _on_press(self, r: int, c: int, button) -> None:
-        code = MAZE_OPEN if button == Qt.MouseButton.RightButton else self.tool
+        code = maze.OPEN if button == Qt.MouseButton.RightButton else self.tool
         self._stroke_code = code
-        if code in (MAZE_START, MAZE_GOAL):
+        if code in (maze.START, maze.GOAL):
             self.doc.paint([(r, c)], code)
             return
-        self.doc.begin_group("Paint walls" if code == MAZE_WALL else "Paint open")
+        self.doc.begin_group("Paint walls" if code == maze.WALL else "Paint open")
         self.doc.paint([(r, c)], code)
 
     def _on_drag(self, r: int, c: int) -> None:
-        if self._stroke_code in (MAZE_WALL, MAZE_OPEN) and self.doc.grid[r, c] not in (MAZE_START, MAZE_GOAL):
+        if self._stroke_code in (maze.WALL, maze.OPEN) and self.doc.grid[r, c] not in (maze.START, maze.GOAL):
             self.doc.paint([(r, c)], self._stroke_code)
 
     def _on_release(self) -> None:

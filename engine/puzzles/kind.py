@@ -1,0 +1,201 @@
+"""The puzzle-kind contract and its one registry.
+
+Everything the engine, the trainers, the CLI and the window need to know about a kind of puzzle lives behind
+`PuzzleKind`: recognising a file, loading and saving it, the token codec, whether a model's canvas fits a grid,
+the classical answer, the rules (valid answer, cells that break them, the verdict), the cells the puzzle fixes, and
+its training augmentation. Callers ask `get_kind(name)` or `detect_file(path)` and never compare kind names.
+
+A new grid-puzzle kind is one module that subclasses `PuzzleKind` and calls `register` (docs/puzzle-kinds.md).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from engine.puzzles.base import Encoding, PuzzleError, read_text
+
+
+@dataclass(frozen=True)
+class Item:
+    """One puzzle of a file: the question grid, its known answer (the file's or the classical solver's; None when
+    unknown or not unique) and a label for people (`puzzle 3`, `007bbfb7 test 1`)."""
+
+    question: np.ndarray
+    expected: np.ndarray | None
+    label: str
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """`status`: "solved", "different" (obeys every rule, differs from the known answer), "invalid", "unknown" or
+    "nosolution" (the puzzle has none)."""
+
+    status: str
+    message: str
+
+    @property
+    def valid(self) -> bool | None:
+        """Obeys the rules (None: the kind has no rules to check, like ARC without an answer)."""
+        return {"solved": True, "different": True, "invalid": False}.get(self.status)
+
+
+class PuzzleKind:
+    """The contract. Grids are 2-D int8 arrays in the kind's own cell codes; `Encoding` is a model's token layout."""
+
+    name: str = ""
+    title: str = ""  # for people: "Sudoku", "maze", "ARC task"
+    suffixes: tuple[str, ...] = ()  # file suffixes the open/save dialogs offer
+    detect_order: int = 50  # `detect_text` asks kinds in this order; the fallback kind comes last
+    solver: str = "the classical solver"  # what produced the known answer, for verdicts
+    any_canvas: bool = False  # a relative2d model of this kind solves grids of any size (engine.model.with_canvas)
+    min_rows: int = 1  # the smallest canvas a model of this kind is made for
+    cell_separator: str = " "  # between cells when a grid is printed as text
+    has_rules: bool = True  # an answer can be checked by rules alone (ARC answers only against the task's output)
+
+    # -- files -----------------------------------------------------------------------------------------------
+    def sniff(self, text: str, suffix: str) -> bool:
+        """Does this text (the file's contents, `suffix` its lower-case suffix) hold puzzles of this kind?"""
+        raise NotImplementedError
+
+    def load(self, path: str | os.PathLike) -> list:
+        """The kind's own puzzle records from a file (raises PuzzleError naming the file and place)."""
+        raise NotImplementedError
+
+    def items(self, path: str | os.PathLike) -> list[Item]:
+        """Every puzzle of a file as (question, known answer, label)."""
+        raise NotImplementedError
+
+    def save(self, path: str | os.PathLike, question: np.ndarray, answer: np.ndarray | None) -> None:
+        """Write one puzzle atomically in the format the suffix names."""
+        raise NotImplementedError
+
+    # -- tokens ----------------------------------------------------------------------------------------------
+    def encoding(self, rows: int) -> Encoding:
+        raise NotImplementedError
+
+    def fits(self, rows: int, shape: tuple[int, ...], any_canvas: bool = False) -> bool:
+        """Can a model trained on `rows` x `rows` grids solve one of `shape`? (`any_canvas`: a relative2d model)"""
+        raise NotImplementedError
+
+    def encode(self, grid: np.ndarray, encoding: Encoding) -> np.ndarray:
+        """Flat int64 tokens of `grid` in the model's layout; PuzzleError when it does not fit."""
+        raise NotImplementedError
+
+    def decode(self, tokens: np.ndarray, encoding: Encoding, shape: tuple[int, int]) -> np.ndarray:
+        """The grid a model's tokens stand for, at the puzzle's own `shape` where the kind crops to it."""
+        raise NotImplementedError
+
+    # -- rules -----------------------------------------------------------------------------------------------
+    def answer(self, question: np.ndarray) -> np.ndarray | None:
+        """The classical answer when it is known and unique, else None."""
+        return None
+
+    def no_solution(self, question: np.ndarray, search: bool = True) -> str | None:
+        """Why no answer to this question can be right (its rules are broken, or the classical solver finds
+        none), or None when it has one or may. `search=False`: only what needs no search (a grid being drawn)."""
+        return None
+
+    def validate(self, question: np.ndarray) -> None:
+        """Raise PuzzleError when the question breaks a rule or has no solution."""
+        reason = self.no_solution(question)
+        if reason is not None:
+            raise PuzzleError(f"this puzzle has no solution: {reason}")
+
+    def is_valid(self, question: np.ndarray, grid: np.ndarray) -> bool:
+        """Does `grid` answer `question` by the rules (whatever the stored answer says)?"""
+        return False
+
+    def correct(self, question: np.ndarray, grid: np.ndarray, expected: np.ndarray | None) -> bool | None:
+        """Is `grid` a right answer? By the rules: a maze answer is any shortest path, a Sudoku answer keeps the
+        givens and breaks no rule (None: cannot tell)."""
+        return self.is_valid(question, grid)
+
+    def given_mask(self, question: np.ndarray) -> np.ndarray:
+        """Cells the puzzle itself fixes (drawn apart from a model's predictions)."""
+        return np.zeros(np.asarray(question).shape, bool)
+
+    def rule_errors(self, question: np.ndarray, grid: np.ndarray, expected: np.ndarray | None) -> np.ndarray:
+        """Cells to mark in an answer: broken rules, or disagreement with the known answer where that matters."""
+        if expected is None:
+            return np.zeros(grid.shape, bool)
+        if grid.shape != expected.shape:
+            return np.ones(grid.shape, bool)
+        return grid != expected
+
+    def judge(self, question: np.ndarray, grid: np.ndarray, expected: np.ndarray | None) -> Judgement:
+        """Solved / valid but different / invalid: by the rules first, then against the known answer; "nosolution"
+        when the puzzle itself has none (then nothing a model says can be right)."""
+        question, grid = np.asarray(question), np.asarray(grid)
+        reason = self.no_solution(question)
+        if reason is not None:
+            return Judgement("nosolution", f"This puzzle has no solution: {reason}.")
+        same = expected is not None and expected.shape == grid.shape and bool((expected == grid).all())
+        if same:
+            return Judgement("solved", f"Matches {self.solver}.")
+        if self.is_valid(question, grid):
+            if expected is None:
+                return Judgement("solved", "Obeys every rule.")
+            return Judgement("different", f"Obeys every rule but differs from {self.solver}.")
+        bad = int(self.rule_errors(question, grid, expected).sum())
+        return Judgement("invalid", f"Breaks the rules in {bad} cells.")
+
+    # -- text and training -----------------------------------------------------------------------------------
+    def cell_text(self, value: int) -> str:
+        """One cell printed as text (the CLI's pictures)."""
+        return str(int(value))
+
+    def readable(self, grid: np.ndarray) -> list:
+        """A grid as JSON people read: rows of numbers (a maze: rows of its file's characters)."""
+        return np.asarray(grid).tolist()
+
+    def augment(self, rng: np.random.Generator, grids: list[np.ndarray]) -> list[np.ndarray]:
+        """One random rule-preserving symmetry per puzzle, the same for every array of `grids` (each (B, H, W))."""
+        return grids
+
+
+_KINDS: dict[str, PuzzleKind] = {}
+
+
+def register(kind: PuzzleKind) -> PuzzleKind:
+    """Add a kind to the registry (a kind module calls this once, at import)."""
+    _KINDS[kind.name] = kind
+    return kind
+
+
+def _builtin() -> dict[str, PuzzleKind]:
+    if not _KINDS or not {"sudoku", "maze", "arc"} <= _KINDS.keys():
+        from engine.puzzles import arc, maze, sudoku  # noqa: F401  (each registers its kind on import)
+    return _KINDS
+
+
+def all_kinds() -> list[PuzzleKind]:
+    """Every registered kind, in detection order."""
+    return sorted(_builtin().values(), key=lambda k: (k.detect_order, k.name))
+
+
+def kind_names() -> tuple[str, ...]:
+    return tuple(k.name for k in all_kinds())
+
+
+def get_kind(name: str) -> PuzzleKind:
+    kinds = _builtin()
+    if name not in kinds:
+        raise PuzzleError(f"unknown puzzle kind {name!r} (expected one of {', '.join(kind_names())})")
+    return kinds[name]
+
+
+def detect_text(text: str, suffix: str = "", *, source: str | os.PathLike | None = None) -> PuzzleKind:
+    for kind in all_kinds():
+        if kind.sniff(text, suffix.lower()):
+            return kind
+    raise PuzzleError("not a puzzle file of any known kind", source=source)
+
+
+def detect_file(path: str | os.PathLike) -> PuzzleKind:
+    """The kind of a puzzle file, from its suffix and contents (PuzzleError when unreadable)."""
+    path = Path(path)
+    return detect_text(read_text(path), path.suffix, source=path)

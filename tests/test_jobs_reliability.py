@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import time
 from pathlib import Path
 
 import pytest
 
 from tests.test_jobs_local import steps_of, wait_for
 from trainers.jobs.manager import JobManager
+from trainers.rundir import read_status
 from trm_lab.cli import main as cli
 
 pytest_plugins = ["sshd"]  # the jobs_home / sshd_server / ssh_lab fixtures
@@ -44,3 +48,38 @@ def test_a_damaged_store_is_set_aside_with_a_message(jobs_home, capsys, content)
     job = manager.submit("standin", name="after", args=QUICK)
     assert job.id == 2  # past the lost job's folder
     wait_for(manager, job, lambda j: not j.active)
+
+
+def _kill_and_resume(manager: JobManager, job, run: str, job_dir: str, at_least: int):
+    """SIGKILL the trainer between two checkpoints (watching its own run directory: on this machine, also the
+    "remote" one), then resume it to the end."""
+    deadline = time.monotonic() + 60
+    while (read_status(run) or {}).get("step", 0) < at_least:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    os.kill(int((Path(job_dir) / "node0" / "child.pid").read_text()), signal.SIGKILL)
+    job = wait_for(manager, job, lambda j: not j.active, timeout=30)
+    assert job.state == "failed" and "-9" in job.message
+    return wait_for(manager, manager.resume(job), lambda j: not j.active, timeout=90)
+
+
+def test_one_metrics_row_per_step_after_a_crash_and_resume(jobs_home):
+    manager = JobManager()
+    job = manager.submit("standin", name="crash", args=["--steps", "24", "--set", "step_s=0.05",
+                                                         "--set", "checkpoint_every=10"])
+    job = _kill_and_resume(manager, job, job.local_run, str(jobs_home / "jobs" / str(job.id)), at_least=13)
+    assert job.state == "finished"
+    raw = (Path(job.local_run) / "metrics.jsonl").read_text().splitlines()
+    assert len(raw) > 24  # steps 11.. were logged twice: before the kill and after the resume from step 10
+    assert steps_of(job.local_run) == list(range(1, 25))
+
+
+def test_one_metrics_row_per_step_after_a_remote_crash_and_resume(ssh_lab):
+    manager = JobManager()
+    job = manager.submit("standin", hosts=["trm-a"], name="remote crash",
+                         args=["--steps", "24", "--set", "step_s=0.05", "--set", "checkpoint_every=10"])
+    job = _kill_and_resume(manager, job, job.remote_run, job.remote_job_dir, at_least=13)
+    assert job.state == "finished"
+    raw = (Path(job.local_run) / "metrics.jsonl").read_text().splitlines()
+    assert len(raw) > 24  # the host's file, mirrored line for line, holds the repeated steps
+    assert steps_of(job.local_run) == list(range(1, 25))  # the mirror, read as a whole

@@ -49,9 +49,11 @@ def test_resume_uses_newest_complete_checkpoint(tmp_path, tiny_dataset):
     (ck / "step_4.safetensors").write_bytes(data[: len(data) - 10])
     cfg = TrainConfig.load(run / "config.json").with_overrides(steps=6)
     result = train(cfg, tiny_dataset, run, resume=True)
-    rows, _ = read_metrics(run)
-    steps = [r["step"] for r in rows if r["split"] == "train"]
-    assert steps == [1, 2, 3, 4, 3, 4, 5, 6]  # resumed from step 2, not from the damaged step 4
+    raw = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in raw if r["split"] == "train"] == [1, 2, 3, 4, 3, 4, 5, 6]  # resumed from step 2
+    rows, _ = read_metrics(run)  # read as a whole: one row per step, the resumed run's
+    assert [r["step"] for r in rows if r["split"] == "train"] == [1, 2, 3, 4, 5, 6]
+    assert [r for r in rows if r["split"] == "train"][2:] == [r for r in raw if r["split"] == "train"][4:]
     assert result.step == 6 and read_status(run)["state"] == "finished"
 
 

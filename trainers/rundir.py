@@ -34,7 +34,10 @@ def read_status(run: str | Path) -> dict | None:
 
 
 def read_metrics(run: str | Path, since_line: int = 0) -> tuple[list[dict], int]:
-    """Metric rows from line `since_line` on, and the line number to pass next time (only complete lines count)."""
+    """Metric rows from line `since_line` on, and the line number to pass next time (only complete lines count).
+
+    Read from the start, a resumed run has one row per step (`latest_timeline`); a follower reading on from a line
+    sees a resume as a step that goes back (`rewinds`) and reads again from the start."""
     path = Path(run) / "metrics.jsonl"
     try:
         data = path.read_bytes()
@@ -44,10 +47,38 @@ def read_metrics(run: str | Path, since_line: int = 0) -> tuple[list[dict], int]
     rows = []
     for line in lines[since_line:]:
         try:
-            rows.append(json.loads(line))
+            row = json.loads(line)
         except json.JSONDecodeError:
             continue
-    return rows, len(lines)
+        if isinstance(row, dict):
+            rows.append(row)
+    return (latest_timeline(rows) if since_line == 0 else rows), len(lines)
+
+
+def _train_step(row: dict) -> int | None:
+    step = row.get("step")
+    return step if row.get("split") != "eval" and isinstance(step, int) else None
+
+
+def latest_timeline(rows: list[dict]) -> list[dict]:
+    """One row per step. The trainer appends; after a crash it resumes from its last checkpoint and logs the steps
+    after it again, so a training step that goes back drops every earlier row (training or evaluation) from that
+    step on: the rows of the run that continued win."""
+    out: list[dict] = []
+    top = None
+    for row in rows:
+        step = _train_step(row)
+        if step is not None:
+            if top is not None and step <= top:
+                out = [r for r in out if not (isinstance(r.get("step"), int) and r["step"] >= step)]
+            top = step
+        out.append(row)
+    return out
+
+
+def rewinds(rows: list[dict], last_step: int) -> bool:
+    """True when new rows go back to a step a follower has already shown (the run was resumed)."""
+    return any(step is not None and step <= last_step for step in map(_train_step, rows))
 
 
 def checkpoint_is_complete(path: str | Path) -> bool:

@@ -15,7 +15,7 @@ from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, QTimer, Signa
 
 from trainers.jobs import JobError
 from trainers.jobs.manager import JobManager
-from trainers.rundir import read_metrics
+from trainers.rundir import read_metrics, rewinds
 
 LOG_TAIL_BYTES = 64_000
 UNREACHABLE_RETRY_S = 20.0
@@ -35,6 +35,7 @@ class JobMonitor(QObject):
         self._timer: QTimer | None = None
         self._follow: int | None = None
         self._line = 0
+        self._last_step = 0  # the newest training step shown
         self._log_offset = 0
         self._retry_at: dict[int, float] = {}
 
@@ -101,6 +102,11 @@ class JobMonitor(QObject):
         except JobError:
             return
         rows, self._line = read_metrics(job.local_run, self._line)
+        if not reset and rewinds(rows, self._last_step):  # resumed after a crash: show one row per step
+            rows, self._line = read_metrics(job.local_run)
+            reset = True
+        steps = [r["step"] for r in rows if r.get("split") != "eval" and isinstance(r.get("step"), int)]
+        self._last_step = steps[-1] if steps else (0 if reset else self._last_step)
         if rows or reset:
             self.rows.emit(job.id, rows, reset)
         path = Path(job.local_run) / "train.log"

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 from trm_lab import export, theme
 from trm_lab.panels.arc_adapt import ArcAdaptPanel
 from trm_lab.panels.arc_browser import ArcBrowser
+from trm_lab.panels.compare import ComparePanel
 from trm_lab.panels.solve import SolvePanel, cached_models, list_models_cached, model_fits
 from trm_lab.panels.training import TrainingPanel
 from trm_lab.session import (
@@ -93,7 +94,15 @@ class DocumentView(QWidget):
             doc.subscribe(lambda what: what == "path" and self.picker.setVisible(len(doc.collection) > 1))
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(left)
-        self.splitter.addWidget(self.solve)
+        # the right side: this puzzle solved by one model, or by two side by side (TRM and HRM, ...)
+        self.compare = ComparePanel(doc)
+        self.compare.errorRaised.connect(self.errorRaised)
+        self.compare.message.connect(self.message)
+        self.right_tabs = QTabWidget()
+        self.right_tabs.setDocumentMode(True)
+        self.right_tabs.addTab(self.solve, "Solve")
+        self.right_tabs.addTab(self.compare, "Compare two models")
+        self.splitter.addWidget(self.right_tabs)
         self.splitter.setStretchFactor(0, 3 if doc.kind == "arc" else 1)
         self.splitter.setStretchFactor(1, 2 if doc.kind == "arc" else 1)
         self.splitter.setChildrenCollapsible(False)
@@ -193,6 +202,7 @@ class DocumentView(QWidget):
 
     def shutdown(self) -> None:
         self.solve.shutdown()
+        self.compare.shutdown()
         if self.adapt is not None:
             self.adapt.shutdown()
 
@@ -664,6 +674,7 @@ class MainWindow(QMainWindow):
         def done(_models: Any) -> None:
             for v in self.views():
                 v.solve.refresh_models()
+                v.compare.refresh_models()
             self._describe_models()
             self.modelsListed.emit()
 
@@ -798,6 +809,7 @@ class MainWindow(QMainWindow):
         self._save_settings()
         for v in self.views():
             v.solve.apply_theme()
+            v.compare.apply_theme()
             v.editor.update()
         for w in self.findChildren(QWidget):  # this window's widgets only: others may be mid-deletion
             w.update()

@@ -17,6 +17,9 @@ from trm_lab import theme
 SUDOKU_BOXES = {4: (2, 2), 6: (2, 3), 9: (3, 3)}
 
 
+DIFFERS_COLOUR = "#d946ef"  # distinct from the accent, changed and error colours in both themes
+
+
 class GridView(QWidget):
     cellPressed = Signal(int, int, object)  # row, col, Qt.MouseButton
     cellDragged = Signal(int, int)  # row, col while a button is held
@@ -34,6 +37,7 @@ class GridView(QWidget):
         self.confidence: np.ndarray | None = None
         self.changed: np.ndarray | None = None
         self.errors: np.ndarray | None = None
+        self.differs: np.ndarray | None = None  # bool mask: another model answers these cells differently
         self.path: np.ndarray | None = None  # bool mask drawn as dots (maze BFS path)
         self.cursor: tuple[int, int] | None = None
         self.selection: tuple[int, int, int, int] | None = None  # r0, c0, r1, c1 inclusive
@@ -50,9 +54,10 @@ class GridView(QWidget):
 
     # -- data -------------------------------------------------------------------------------------------------
     def set_grid(self, grid: np.ndarray, **overlays) -> None:
-        """Replace the grid; keyword overlays (givens, entries, confidence, changed, errors, path, predicted)."""
+        """Replace the grid; keyword overlays (givens, entries, confidence, changed, errors, differs, path,
+        predicted)."""
         self.grid = np.asarray(grid)
-        for name in ("givens", "entries", "confidence", "changed", "errors", "path"):
+        for name in ("givens", "entries", "confidence", "changed", "errors", "differs", "path"):
             value = overlays.get(name)
             if value is not None and np.asarray(value).shape != self.grid.shape:
                 value = None  # a stale overlay of another shape is dropped rather than mis-drawn
@@ -271,6 +276,13 @@ class GridView(QWidget):
                     p.setPen(QPen(err, max(1.5, cell * 0.08)))
                     p.drawLine(a.topLeft(), a.bottomRight())
                     p.drawLine(a.topRight(), a.bottomLeft())
+        if self.differs is not None:  # a magenta corner bottom-left: the compared model says something else here
+            p.setPen(Qt.PenStyle.NoPen)
+            p.setBrush(QColor(DIFFERS_COLOUR))
+            s = cell * 0.32
+            for r, c in zip(*np.nonzero(self.differs), strict=True):
+                corner = self.cell_rect(int(r), int(c)).bottomLeft()
+                p.drawPolygon([corner, corner + QPointF(s, 0), corner + QPointF(0, -s)])
         if self.selection is not None:
             r0, c0, r1, c1 = self.selection
             rect = self.cell_rect(min(r0, r1), min(c0, c1)).united(self.cell_rect(max(r0, r1), max(c0, c1)))

@@ -13,8 +13,10 @@ peak, measured again in every round).
 Each contender is its own process, held between steps, so that one step of each runs in turn: ours runs the real
 training loop (`trainers.loop.train`, stopped after every step by its metrics callback), `--old` the same loop of an
 older checkout (`git worktree add /tmp/old COMMIT`), the reference `ReferenceTrainer` (bench/reference_code.py) on the
-same weights and batches. A shared machine slows neighbouring steps alike, so the ratio of a round is steadier than
-either time; it is printed as the median over rounds with the range. The load average is printed with the results.
+same weights and batches. Steps are timed in CPU seconds of their process (wall time is printed beside): on a
+shared machine wall time mostly measures the neighbours. A busy machine still slows neighbouring steps alike
+(caches, memory bandwidth), so the ratio of a round is steadier than either time; it is printed as the median over
+rounds with the range, next to the load average.
 """
 
 from __future__ import annotations
@@ -39,9 +41,10 @@ def loadavg() -> str:
 
 
 def timed(fn) -> float:
-    start = time.perf_counter()
+    """CPU seconds of this process spent in fn (on a shared machine, wall time mostly measures the neighbours)."""
+    start = time.process_time()
     fn()
-    return time.perf_counter() - start
+    return time.process_time() - start
 
 
 def spread(ratios: list[float]) -> str:
@@ -107,19 +110,24 @@ def run_worker(args) -> None:
         while True:
             wait_for_go()
             b = ds.batch(index, cfg.batch_size)
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             trainer.step(b.inputs, b.labels, b.puzzle_ids)
-            print(f"step {time.perf_counter() - start:.6f}", flush=True)
+            print(f"step {time.perf_counter() - start:.6f} {time.process_time() - cpu:.6f}", flush=True)
             index += 1
     from trainers.loop import train
 
+    cpu = [0.0]
+
     def after_step(row: dict) -> None:  # the loop's timer restarts after this returns
         if row.get("split") == "train":
-            print(f"step {cfg.batch_size / row['samples_per_s']:.6f}", flush=True)
+            now = time.process_time()  # CPU time of the step (its data thread included), not of the wait
+            print(f"step {cfg.batch_size / row['samples_per_s']:.6f} {now - cpu[0]:.6f}", flush=True)
             wait_for_go()
+            cpu[0] = time.process_time()
 
     print("ready", flush=True)
     wait_for_go()
+    cpu[0] = time.process_time()
     train(cfg, ds, None, on_metrics=after_step, handle_signals=False)
 
 
@@ -139,10 +147,12 @@ class Contender:
             if line.startswith(word):
                 return line
 
-    def step(self) -> float:
+    def step(self) -> tuple[float, float]:
+        """(wall, CPU) seconds of one step."""
         self.proc.stdin.write("go\n")
         self.proc.stdin.flush()
-        return float(self._expect("step").split()[1])
+        _, wall, cpu = self._expect("step").split()
+        return float(wall), float(cpu)
 
     def close(self) -> None:
         try:
@@ -168,26 +178,29 @@ def train_side_by_side(args) -> list[dict]:
             contenders.append(Contender("reference", [*common, "--code", str(ROOT), "--reference",
                                                       str(Path(args.reference).resolve()), "--model-overrides",
                                                       json.dumps(ref_overrides)]))
-        times: dict[str, list[float]] = {c.name: [] for c in contenders}
+        times: dict[str, list[float]] = {c.name: [] for c in contenders}  # CPU seconds per step
+        walls: dict[str, list[float]] = {c.name: [] for c in contenders}
         rounds = args.rounds.get(preset, args.rounds["*"])
         for r in range(args.warmup + rounds):
             order = contenders if r % 2 == 0 else contenders[::-1]
             for c in order:
-                t = c.step()
+                wall, cpu = c.step()
                 if r >= args.warmup:
-                    times[c.name].append(t)
+                    times[c.name].append(cpu)
+                    walls[c.name].append(wall)
         for c in contenders:
             c.close()
         row = {"preset": preset, "batch": args.batch, "threads": args.threads, "rounds": rounds,
-               "s_per_step": {k: statistics.median(v) for k, v in times.items()}, "times": times}
+               "cpu_s_per_step": {k: statistics.median(v) for k, v in times.items()},
+               "wall_s_per_step": {k: statistics.median(v) for k, v in walls.items()}, "cpu_s": times, "wall_s": walls}
         ours = times["ours (as ref)"] if "ours (as ref)" in times else times["ours"]
         if "reference" in times:
             row["vs_reference"] = [a / b for a, b in zip(times["reference"], ours, strict=True)]
         if "old" in times:
             row["vs_old"] = [a / b for a, b in zip(times["old"], times["ours"], strict=True)]
         results.append(row)
-        line = " ".join(f"{k} {1000 * v:,.0f} ms ({args.batch / v:,.1f} puzzle-steps/s)"
-                        for k, v in row["s_per_step"].items())
+        line = " ".join(f"{k} {1000 * v:,.0f} ms ({args.batch / v:,.1f} puzzle-steps/CPU-s, wall "
+                        f"{1000 * row['wall_s_per_step'][k]:,.0f} ms)" for k, v in row["cpu_s_per_step"].items())
         ratios = "".join(f"   {k.replace('vs_', 'speed-up vs ')} {spread(row[k])}" for k in ("vs_reference", "vs_old")
                          if k in row)
         print(f"{preset:<22} batch {args.batch}: {line}{ratios}   load {loadavg()}", flush=True)

@@ -37,6 +37,26 @@ def rms_norm(x: torch.Tensor, eps: float, dim: int = -1) -> torch.Tensor:
     return (wide * inv if wide is x else wide.mul_(inv)).to(dtype)
 
 
+def residual_norm(h: torch.Tensor, delta: torch.Tensor, eps: float, dim: int = -1) -> torch.Tensor:
+    """rms_norm(h + delta). Without autograd `delta` (a sublayer's fresh output) takes the sum and is normalised in
+    place: no new tensor per block, which is most of the non-matmul time at batch 1."""
+    if torch.is_grad_enabled() or delta.dtype != torch.float32:
+        return rms_norm(h + delta, eps, dim)
+    out = delta.add_(h)
+    if dim in (-1, out.ndim - 1):
+        inv = torch.linalg.vector_norm(out, dim=-1, keepdim=True).square_().div_(out.shape[-1])
+    else:  # across positions (the sequence MLP): the plain mean of squares, as rms_norm computes it
+        inv = out.square().mean(dim, keepdim=True)
+    return out.mul_(inv.add_(eps).rsqrt_())
+
+
+def silu_mul(gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
+    """silu(gate) * up, in place on `gate` (a view of a fresh projection) when no gradient is recorded."""
+    if torch.is_grad_enabled():
+        return F.silu(gate) * up
+    return F.silu(gate, inplace=True).mul_(up)
+
+
 def swiglu_width(dim: int, expansion: float) -> int:
     """Intermediate size of the reference's SwiGLU: 2/3 * expansion * dim, rounded up to a multiple of 256."""
     inter = round(expansion * dim * 2 / 3)
@@ -60,7 +80,7 @@ class SwiGLU(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         gate, up = self.gate_up_proj(x).chunk(2, dim=-1)
-        return self.down_proj(F.silu(gate) * up)
+        return self.down_proj(silu_mul(gate, up))
 
 
 def left_multiply(w: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
@@ -76,7 +96,7 @@ class SequenceMLP(SwiGLU):
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:  # h: (B, S, D) -> (B, S, D)
         gate, up = left_multiply(self.gate_up_proj.weight, h).chunk(2, dim=-2)
-        return left_multiply(self.down_proj.weight, F.silu(gate) * up)
+        return left_multiply(self.down_proj.weight, silu_mul(gate, up))
 
 
 class Rotary(nn.Module):
@@ -149,6 +169,14 @@ class RelativeBias2D(nn.Module):
 Positions = Rotary | torch.Tensor | None  # what attention is told about positions: RoPE tables or a score bias
 
 
+def attention_with_learnt_bias(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """softmax(q k^T / sqrt(d) + bias) v written out: the bias is trained, and torch's attention kernel does not
+    return a gradient for its mask, so with one it falls back to a path that also checks every row for -inf and
+    scales q and k separately. The scale goes into q, the smallest operand; torch.compile fuses bias and softmax."""
+    scores = torch.matmul(q * (q.shape[-1] ** -0.5), k.transpose(-1, -2)) + bias
+    return torch.matmul(scores.softmax(-1), v)
+
+
 class Attention(nn.Module):
     def __init__(self, cfg: TRMConfig):
         super().__init__()
@@ -162,9 +190,12 @@ class Attention(nn.Module):
         q, k, v = self.qkv_proj(h).view(B, S, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         if isinstance(positions, Rotary):
             q, k = positions(q), positions(k)
-        # A 4D bias takes torch's fast CPU kernel; a 3D one is 4x slower.
-        bias = positions.to(q.dtype)[None] if isinstance(positions, torch.Tensor) else None
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+        if isinstance(positions, torch.Tensor) and positions.requires_grad:
+            out = attention_with_learnt_bias(q, k, v, positions.to(q.dtype))
+        else:
+            # A 4D bias takes torch's fast CPU kernel; a 3D one is 4x slower.
+            bias = positions.to(q.dtype)[None] if isinstance(positions, torch.Tensor) else None
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
         return self.o_proj(out.transpose(1, 2).reshape(B, S, D))
 
 
@@ -184,10 +215,10 @@ class Block(nn.Module):
     def forward(self, h: torch.Tensor, positions: Positions) -> torch.Tensor:
         if self.sequence_mixing:
             # The reference runs mlp_t on the transposed state (B, D, S), so this norm is over positions.
-            h = rms_norm(h + self.mlp_t(h), self.eps, dim=-2)
+            h = residual_norm(h, self.mlp_t(h), self.eps, dim=-2)
         else:
-            h = rms_norm(h + self.self_attn(h, positions), self.eps)
-        return rms_norm(h + self.mlp(h), self.eps)
+            h = residual_norm(h, self.self_attn(h, positions), self.eps)
+        return residual_norm(h, self.mlp(h), self.eps)
 
 
 class Network(nn.Module):
@@ -309,6 +340,19 @@ def with_canvas(model: TRM, side: int) -> TRM:
     out = TRM(cfg)
     out.load_state_dict(state)
     return out.to(next(model.parameters()).device).train(model.training)
+
+
+def compile_network(model: TRM) -> TRM:
+    """torch.compile the one network in place, so module names (and checkpoints) stay as they are. Every update of
+    the recursion calls the same network, so two graphs (with and without gradients) serve them all: compiling
+    takes a fraction of the time of the unrolled recursion, and fusing the elementwise work (norms, SwiGLU,
+    attention bias and softmax, and their backward) is what pays on a CPU. Without a working compiler the network
+    runs as it is."""
+    import torch._dynamo
+
+    torch._dynamo.config.suppress_errors = True
+    model.net.compile(dynamic=False)
+    return model
 
 
 def count_parameters(model: TRM, include_embeddings: bool = False) -> int:

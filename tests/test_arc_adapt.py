@@ -96,3 +96,12 @@ def test_base_model_with_frozen_weights_learns_only_puzzle_embeddings(tmp_path):
                        [arc.ArcPair(np.zeros((20, 20), np.int8))])
     assert prepare(huge, AdaptOptions(num_views=2)).base is None
     assert prepare(colour_task(), AdaptOptions(num_views=2)).base == "arc-base"
+
+
+def test_large_canvases_trade_batch_for_optimiser_steps():
+    from trainers.arc_adapt import MIN_BATCH, batch_for
+
+    assert batch_for(10) == batch_for(12) == 32  # small tasks train as before
+    sizes = [batch_for(c) for c in range(12, 31, 2)]
+    assert sizes == sorted(sizes, reverse=True) and sizes[-1] == MIN_BATCH
+    assert all(b * c * c <= 32 * 12 * 12 or b == MIN_BATCH for b, c in zip(sizes, range(12, 31, 2), strict=True))

@@ -111,3 +111,40 @@ def test_relative2d_needs_a_square_grid_and_attention():
             assert "relative2d" in str(err)
         else:
             raise AssertionError(f"{bad} accepted")
+
+
+def test_fast_paths_without_autograd_compute_what_the_autograd_paths_compute():
+    from engine.model import attention_with_learnt_bias, residual_norm, silu_mul
+
+    g = torch.Generator().manual_seed(0)
+    h, delta = torch.randn(2, 5, 8, generator=g), torch.randn(2, 5, 8, generator=g)
+    for dim in (-1, -2):
+        with torch.no_grad():
+            fast = residual_norm(h, delta.clone(), 1e-5, dim)
+        plain = rms_norm((h + delta).requires_grad_(), 1e-5, dim)
+        torch.testing.assert_close(fast, plain.detach(), atol=1e-6, rtol=1e-6)
+    gate, up = torch.randn(4, 6, generator=g), torch.randn(4, 6, generator=g)
+    with torch.no_grad():
+        fast = silu_mul(gate.clone(), up)
+    torch.testing.assert_close(fast, torch.nn.functional.silu(gate) * up)
+    q, k, v = (torch.randn(2, 3, 7, 4, generator=g) for _ in range(3))
+    bias = torch.randn(3, 7, 7, generator=g, requires_grad=True)
+    torch.testing.assert_close(attention_with_learnt_bias(q, k, v, bias),
+                               torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=bias[None]))
+
+
+def test_relative2d_training_step_gives_the_bias_table_its_gradient():
+    cfg = TRMConfig(vocab_size=6, seq_len=16, hidden_size=16, num_heads=2, H_cycles=2, L_cycles=1,
+                    pos_encodings="relative2d")
+    model = TRM(cfg)
+    out = model(model.embed(torch.randint(1, 6, (2, 16))), *model.initial_state(2))
+    out.logits.square().sum().backward()
+    assert model.relative_bias.table.grad is not None and model.relative_bias.table.grad.abs().sum() > 0
+
+
+def test_compiled_network_keeps_the_checkpoint_names():
+    from engine.model import compile_network
+
+    model = TRM(TRMConfig(vocab_size=11, seq_len=16, hidden_size=32, num_heads=2))
+    names = list(model.state_dict())
+    assert list(compile_network(model).state_dict()) == names

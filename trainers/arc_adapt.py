@@ -51,7 +51,9 @@ class AdaptOptions:
     num_views: int = 32  # identity + distinct dihedral x colour augmentations (the reference uses 1000)
     translate: bool = True
     canvas: int | None = None  # None: the task's largest grid + 1, rounded up (a base model fixes its own)
-    batch_size: int = 32
+    # Samples per optimiser step; None: 32 on canvases up to 12 x 12, fewer on larger ones so a step holds at most
+    # 32 x 12 x 12 cells (`batch_for`). A 30 x 30 task's step took 4.5 s at 32, leaving 27 steps in 120 CPU-s.
+    batch_size: int | None = None
     lr: float = 3e-3  # far above the reference's 1e-4: minutes, not days (measured on small tasks, see tests)
     puzzle_emb_lr: float = 3e-2
     weight_decay: float = 0.1
@@ -220,6 +222,16 @@ def prepare(task: arc.ArcTask, opts: AdaptOptions) -> Adapted:
 
 
 # ---- training --------------------------------------------------------------------------------------------------
+STEP_CELLS = 32 * 12 * 12  # cells per optimiser step on large canvases
+MIN_BATCH = 8
+
+
+def batch_for(canvas: int) -> int:
+    """Samples per step on this canvas: attention costs grow with the square of the cells, so large tasks trade
+    batch for optimiser steps (bench/arc_speed.py measures steps per CPU-second)."""
+    return max(MIN_BATCH, min(32, STEP_CELLS // (canvas * canvas)))
+
+
 def _labels_for_loss(labels: torch.Tensor) -> torch.Tensor:
     """PAD cells are not scored (the reference's ignore_label_id = 0)."""
     return torch.where(labels == PAD, torch.full_like(labels, IGNORE_LABEL_ID), labels)
@@ -248,7 +260,7 @@ def train(
         opt = torch.optim.AdamW(weights, lr=opts.lr, betas=(0.9, 0.95), weight_decay=opts.weight_decay)
         optimizers.append((opt, opts.lr))
 
-    B = opts.batch_size
+    B = opts.batch_size or batch_for(data.canvas)
     gen = torch.Generator().manual_seed(opts.seed)
     y, z = model.initial_state(B)
     inputs = torch.zeros(B, data.seq_len, dtype=torch.long)

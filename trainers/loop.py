@@ -34,7 +34,7 @@ from engine.checkpoint import save_checkpoint
 from engine.config import TRMConfig
 from engine.inference import SolveOptions, pick_device, solve_steps
 from engine.losses import IGNORE_LABEL_ID, LOSSES
-from engine.model import TRM
+from engine.model import TRM, compile_network
 from trainers.checkpointing import TRAIN_PREFIX, code_version, read_train_checkpoint
 from trainers.config import TrainConfig
 from trainers.data import Batch, EvalSet, Prefetcher, TrainDataset
@@ -256,7 +256,7 @@ def train(config: TrainConfig, dataset: TrainDataset, run_dir: str | Path | None
 
     ema_model = copy.deepcopy(model) if ema is not None else model
     loss_fn = LOSSES[config.loss]
-    fwd = torch.compile(model) if config.compile else model
+    fwd = compile_network(model) if config.compile else model
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16)
                 if device.type == "cuda" and torch.cuda.is_bf16_supported() else None)
     max_steps = model_cfg.halt_max_steps

@@ -106,6 +106,7 @@ class ThinkStep:
     reason: str
     elapsed_s: float
     final: bool = False  # the last step this puzzle runs (early exit or max_steps)
+    view_names: list[str] = field(default_factory=list)  # each trajectory's view of the puzzle
 
     @property
     def answer(self) -> np.ndarray:
@@ -167,6 +168,7 @@ def think_steps(loaded, grids: list[np.ndarray], options: ThinkOptions | None = 
     loaded = loaded.fitted(side, side)  # dihedral views swap rows and columns: a square canvas fits both
     rng = np.random.default_rng(options.seed)
     views = [VIEWS[kind](g, K, rng) for g in grids]
+    names = [[v.name for v in vs] for vs in views]
     codecs = [[GridCodec(loaded.encoding, v.forward(g)) for v in vs] for g, vs in zip(grids, views, strict=True)]
     device = pick_device(options.device)
     net = runtime_model(loaded.model, device, DTYPES[options.dtype])
@@ -213,7 +215,7 @@ def think_steps(loaded, grids: list[np.ndarray], options: ThinkOptions | None = 
             # a maze route may still shorten, so it stops early only once the model also says it is done
             settled = valid[chosen] and (kind != "maze" or steps[chosen].halt_prob >= 0.5)
             final = index == options.max_steps or (options.early_exit and settled)
-            out.append((p, ThinkStep(index, steps, valid, chosen, reason, elapsed, final)))
+            out.append((p, ThinkStep(index, steps, valid, chosen, reason, elapsed, final, names[p])))
             if final:
                 done.append(p)
         yield out

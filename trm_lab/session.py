@@ -646,6 +646,9 @@ class SolveSession:
     message: str = ""
     started: float = field(default_factory=time.perf_counter)
     follow_live: bool = True  # keep the newest step selected while steps stream in
+    think: list[Any] = field(default_factory=list)  # engine.think.ThinkStep per step when thinking harder
+    shown: int | None = None  # the trajectory the timeline shows (None: the one currently chosen)
+    _steps_trajectory: int | None = field(default=None, repr=False)  # the trajectory `steps` now holds
     _listeners: list[Callable[[str], None]] = field(default_factory=list, repr=False)
 
     def subscribe(self, callback: Callable[[str], None]) -> None:
@@ -661,10 +664,50 @@ class SolveSession:
         return get_kind(self.kind).given_mask(self.puzzle)
 
     def add_step(self, step: Any) -> None:
-        self.steps.append(step)
+        """A GridStep, or (thinking harder) a ThinkStep: then `steps` holds the shown trajectory's steps."""
+        if hasattr(step, "trajectories"):
+            self.think.append(step)
+            if self.trajectory != self._steps_trajectory:  # the chosen one changed: the timeline follows it
+                self.steps = [t.trajectories[self.trajectory] for t in self.think]
+            else:
+                self.steps.append(step.trajectories[self.trajectory])
+            self._steps_trajectory = self.trajectory
+        else:
+            self.steps.append(step)
         self._emit("steps")
         if self.follow_live:
             self.select(len(self.steps) - 1)
+
+    @property
+    def chosen(self) -> int | None:
+        """The trajectory the rules, halting confidence and vote pick at the newest step (None: one trajectory)."""
+        return self.think[-1].chosen if self.think else None
+
+    @property
+    def trajectory(self) -> int:
+        return self.shown if self.shown is not None else (self.chosen or 0)
+
+    def show_trajectory(self, index: int | None) -> None:
+        """Show another trajectory's steps in the timeline (None: back to the chosen one)."""
+        if not self.think:
+            return
+        self.shown = None if index is None else max(0, min(len(self.think[-1].trajectories) - 1, int(index)))
+        self.steps = [t.trajectories[self.trajectory] for t in self.think]
+        self._steps_trajectory = self.trajectory
+        self._emit("steps")
+        self._emit("selected")
+
+    def trajectory_halt_series(self) -> np.ndarray:
+        """(trajectories, steps): every trajectory's halting confidence per step."""
+        return np.array([[float(t.halt_prob) for t in s.trajectories] for s in self.think], float).T
+
+    def winner_text(self) -> str:
+        """Which trajectory won and why, for the verdict."""
+        if not self.think:
+            return ""
+        last = self.think[-1]
+        k, total = last.chosen, len(last.trajectories)
+        return f"Trajectory {k + 1} of {total} won: {last.reason}."
 
     def select(self, index: int) -> None:
         if not self.steps:
@@ -692,7 +735,7 @@ class SolveSession:
     def finish(self, state: str = "finished", message: str = "") -> None:
         self.state, self.message = state, message
         if self.steps and state in ("finished", "cancelled"):
-            last = self.steps[-1]
+            last = self.think[-1].trajectories[self.think[-1].chosen] if self.think else self.steps[-1]
             self.verdict = judge(self.kind, self.puzzle, np.asarray(last.grid), self.expected,
                                  float(last.elapsed_s), int(last.index))
         self._emit("state")

@@ -139,6 +139,7 @@ def _solver_main(conn: Any, cancel: Any) -> None:
     import torch
 
     from engine.inference import solve_puzzle
+    from engine.think import ThinkOptions, think_puzzle
 
     torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
     cache: dict[tuple[str, float], Any] = {}
@@ -156,7 +157,9 @@ def _solver_main(conn: Any, cancel: Any) -> None:
             if key not in cache:
                 cache.clear()
                 cache[key] = _load_any(path, kind)
-            for step in solve_puzzle(cache[key], grid, options):
+            steps = (think_puzzle(cache[key], grid, options) if isinstance(options, ThinkOptions)
+                     else solve_puzzle(cache[key], grid, options))
+            for step in steps:
                 if cancel.is_set():
                     cancelled = True
                     break

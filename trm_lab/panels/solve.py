@@ -127,6 +127,28 @@ class SolvePanel(QWidget):
         self.halt_on.toggled.connect(self.halt_value.setEnabled)
         self.inner = QCheckBox("Show inner cycles")
         self.inner.setToolTip("Also show the answer after each inner recursion cycle of a step")
+        # -- think harder: width (trajectories) x depth (steps each) ------------------------------------
+        self.think_on = QCheckBox("Think harder")
+        self.think_on.setToolTip("Run several trajectories at once (symmetric views of the puzzle), each up to the "
+                                 "given steps; the answer is picked by the rules first, then halting confidence, "
+                                 "then vote, and solving stops at the first answer that obeys every rule")
+        self.think_width = QSpinBox()
+        self.think_width.setRange(1, 256)
+        self.think_width.setValue(16)
+        self.think_width.setSuffix(" trajectories")
+        self.think_width.setToolTip("Width: how many trajectories run side by side (one batch)")
+        self.think_depth = QSpinBox()
+        self.think_depth.setRange(1, 256)
+        self.think_depth.setValue(64)
+        self.think_depth.setSuffix(" steps each")
+        self.think_depth.setToolTip("Depth: supervision steps per trajectory at most")
+        self.think_on.toggled.connect(self._on_think_toggled)
+        self.trajectory_box = QComboBox()
+        self.trajectory_box.setToolTip("Show another trajectory's steps in the timeline")
+        self.trajectory_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.trajectory_box.setMinimumContentsLength(24)
+        self.trajectory_box.activated.connect(self._on_trajectory_picked)
+        self._trajectory_signature: tuple = ()
         self.solve_button = QPushButton("Solve")
         self.solve_button.setProperty("accent", True)
         self.solve_button.setToolTip("Solve this puzzle with the selected model (Ctrl+R)")
@@ -150,6 +172,17 @@ class SolvePanel(QWidget):
         halt_row.addStretch(1)
         form.addRow("", halt_row)
         form.addRow("", self.inner)
+        think_row = QHBoxLayout()
+        think_row.addWidget(self.think_on)
+        think_row.addWidget(self.think_width)
+        think_row.addWidget(self.think_depth)
+        think_row.addStretch(1)
+        self.think_row = QWidget()
+        self.think_row.setLayout(think_row)
+        think_row.setContentsMargins(0, 0, 0, 0)
+        self.think_row.setVisible(doc.kind in ("sudoku", "maze"))
+        form.addRow("", self.think_row)
+        self._on_think_toggled(False)
         buttons = QHBoxLayout()
         buttons.addWidget(self.solve_button)
         buttons.addWidget(self.cancel_button)
@@ -193,6 +226,12 @@ class SolvePanel(QWidget):
         timeline.addWidget(self.slider, 1)
         timeline.addWidget(self.speed)
         timeline.addWidget(self.step_label)
+        self.trajectory_row = QWidget()
+        trajectory_row = QHBoxLayout(self.trajectory_row)
+        trajectory_row.setContentsMargins(0, 0, 0, 0)
+        trajectory_row.addWidget(QLabel("Trajectory"))
+        trajectory_row.addWidget(self.trajectory_box, 1)
+        self.trajectory_row.hide()
         self.legend = QLabel(self._legend_text())
         self.legend.setProperty("role", "muted")
         self.legend.setWordWrap(True)
@@ -214,6 +253,7 @@ class SolvePanel(QWidget):
         self.halt_curve = self.plot.plot([], [], name="halting confidence")
         self.changed_curve = self.plot.plot([], [], name="cells changed")
         self.acc_curve = self.plot.plot([], [], name="accuracy")
+        self.trajectory_curves: list[Any] = []  # thinking harder: every trajectory's halting confidence
         self.halt_curve.setZValue(3)  # the halting curve stays visible where it meets accuracy at 1.0
         self.threshold_line = pg.InfiniteLine(angle=0, movable=False)
         self.selected_line = pg.InfiniteLine(angle=90, movable=False)
@@ -230,7 +270,7 @@ class SolvePanel(QWidget):
         self.verdict_detail.setProperty("role", "muted")
         # fixed heights: a new verdict must not re-layout the panel (that would repaint the plot from scratch)
         self.verdict.setFixedHeight(int(self.verdict.fontMetrics().height() * 2.0))
-        self.verdict_detail.setFixedHeight(int(self.verdict_detail.fontMetrics().height() * 2.6))
+        self.verdict_detail.setFixedHeight(int(self.verdict_detail.fontMetrics().height() * 3.8))
         self.verdict_detail.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.use_answer = QPushButton("Use as output")
         self.use_answer.setToolTip("Copy the answer at the selected step into the output editor")
@@ -250,6 +290,7 @@ class SolvePanel(QWidget):
         lay.addWidget(self.puzzle_note)
         lay.addWidget(self.view, 3)
         lay.addLayout(timeline)
+        lay.addWidget(self.trajectory_row)
         lay.addWidget(self.legend)
         lay.addWidget(self.plot, 2)
         lay.addLayout(verdict_row)
@@ -365,6 +406,10 @@ class SolvePanel(QWidget):
     def options(self) -> Any:
         from engine.inference import SolveOptions
 
+        if self.think_on.isChecked() and self.doc.kind in ("sudoku", "maze"):
+            from engine.think import ThinkOptions
+
+            return ThinkOptions(trajectories=self.think_width.value(), max_steps=self.think_depth.value())
         return SolveOptions(max_steps=self.steps.value(),
                             halt_threshold=self.halt_value.value() if self.halt_on.isChecked() else None,
                             device="auto", dtype="float32", inner_cycles=self.inner.isChecked())
@@ -408,12 +453,13 @@ class SolvePanel(QWidget):
         self.stop_playback()
         puzzle = self.doc.puzzle_input()
         options = self.options()
-        per_step = int(entry.config.get("H_cycles", 1)) if options.inner_cycles else 1
+        per_step = int(entry.config.get("H_cycles", 1)) if getattr(options, "inner_cycles", False) else 1
         self.session = SolveSession(self.doc.kind, puzzle, expected=self.doc.known_answer(),
                                     model_name=entry.name,
-                                    halt_threshold=options.halt_threshold,
+                                    halt_threshold=getattr(options, "halt_threshold", None),
                                     planned_steps=options.max_steps * per_step)
         self.session.subscribe(self._on_session)
+        self._trajectory_signature = ()
         self.view.set_stale("")
         self.verdict.setText("Solving\u2026")
         self.verdict.setStyleSheet("")
@@ -522,6 +568,7 @@ class SolvePanel(QWidget):
         s = self.session
         if s is None or not s.steps:
             return
+        self._sync_trajectories()
         self._sync_slider()
         self._set_timeline_enabled(True)
         self._render_plot()
@@ -546,10 +593,12 @@ class SolvePanel(QWidget):
         if s is None or not s.steps:
             for curve in (self.halt_curve, self.changed_curve, self.acc_curve):
                 curve.setData([], [])
+            self._plot_trajectories()
             self.threshold_line.setVisible(False)
             self.selected_line.setVisible(False)
             return
         x = np.arange(1, len(s.steps) + 1)
+        self._plot_trajectories()
         self.halt_curve.setData(x, s.halt_series())
         self.changed_curve.setData(x, s.changed_series())
         acc = s.accuracy_series()
@@ -592,8 +641,65 @@ class SolvePanel(QWidget):
         prefix = "Cancelled \u2014 " if s.state == "cancelled" else ""
         self.verdict.setText(prefix + v.headline)
         self.verdict.setStyleSheet(f"color: {colour};")
-        self.verdict_detail.setText(f"{v.message} {v.steps} steps in {v.elapsed_s:.2f} s with {s.model_name}.")
+        winner = f"{s.winner_text()} " if s.think else ""
+        self.verdict_detail.setText(f"{winner}{v.message} {v.steps} steps in {v.elapsed_s:.2f} s with "
+                                    f"{s.model_name}.")
         self.message.emit(f"{v.headline} in {v.elapsed_s:.2f} s ({v.steps} steps)")
+
+    # -- think harder -------------------------------------------------------------------------------------
+    def _on_think_toggled(self, on: bool) -> None:
+        for w in (self.think_width, self.think_depth):
+            w.setEnabled(on)
+        for w in (self.steps, self.halt_on, self.inner):  # one trajectory's options; thinking harder sets its own
+            w.setEnabled(not on)
+        self.halt_value.setEnabled(not on and self.halt_on.isChecked())
+
+    def _sync_trajectories(self) -> None:
+        """The trajectory picker: one entry per trajectory, the chosen one marked, valid ones ticked."""
+        s = self.session
+        self.trajectory_row.setVisible(bool(s is not None and s.think))
+        if s is None or not s.think:
+            return
+        last = s.think[-1]
+        signature = (len(last.trajectories), last.chosen, tuple(last.valid), s.trajectory)
+        if signature == self._trajectory_signature:
+            return
+        self._trajectory_signature = signature
+        names = last.view_names or [""] * len(last.trajectories)
+        self.trajectory_box.blockSignals(True)
+        self.trajectory_box.clear()
+        for k, name in enumerate(names):
+            marks = (" — chosen" if k == last.chosen else "") + (" ✓ valid" if last.valid[k] else "")
+            self.trajectory_box.addItem(f"{k + 1}: {name}{marks}", k)
+        self.trajectory_box.setCurrentIndex(s.trajectory)
+        self.trajectory_box.blockSignals(False)
+
+    def _on_trajectory_picked(self, index: int) -> None:
+        s = self.session
+        if s is None or not s.think:
+            return
+        s.show_trajectory(None if index == s.chosen else index)
+        self._render_live()
+
+    def _plot_trajectories(self) -> None:
+        s = self.session
+        series = s.trajectory_halt_series() if s is not None and s.think else np.zeros((0, 0))
+        while len(self.trajectory_curves) < len(series):
+            first = not self.trajectory_curves
+            curve = self.plot.plot([], [], name="each trajectory's halting" if first else None)
+            curve.setZValue(1)
+            self.trajectory_curves.append(curve)
+            self._style_trajectory_curve(curve)
+        for k, curve in enumerate(self.trajectory_curves):
+            if k < len(series):
+                curve.setData(np.arange(1, series.shape[1] + 1), series[k])
+            else:
+                curve.setData([], [])
+
+    def _style_trajectory_curve(self, curve: Any) -> None:
+        colour = QColor(theme.current().accent)
+        colour.setAlphaF(0.3)
+        curve.setPen(pg.mkPen(colour, width=1))
 
     # -- timeline -----------------------------------------------------------------------------------------
     def _set_timeline_enabled(self, on: bool) -> None:
@@ -705,6 +811,8 @@ class SolvePanel(QWidget):
             ax.setPen(pg.mkPen(t.muted))
             ax.setTextPen(pg.mkPen(t.text))
         self.halt_curve.setPen(pg.mkPen(t.accent, width=2))
+        for curve in self.trajectory_curves:
+            self._style_trajectory_curve(curve)
         self.changed_curve.setPen(pg.mkPen(t.changed, width=2, style=Qt.PenStyle.DashLine))
         good = QColor(t.good)
         good.setAlphaF(0.55)

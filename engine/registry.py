@@ -30,6 +30,7 @@ class ModelEntry:
     bundled: bool
     card: dict = field(default_factory=dict)  # the `<name>.json` card, or {"text": ...} from `<name>.md`
     config: dict = field(default_factory=dict)  # TRMConfig fields, read with the rest of the metadata when listed
+    style: str | None = None  # the family of puzzles it was trained on (mazes: "dfs" or "hard"; PuzzleKind.style)
 
 
 def read_card(path: Path) -> dict:
@@ -60,10 +61,12 @@ def model_entry(path: str | os.PathLike, bundled: bool = False) -> ModelEntry:
     """A checkpoint's entry from its metadata alone (no weights read); CheckpointError naming the file otherwise."""
     path = Path(path)
     try:
-        config, encoding, _ = read_model_metadata(path)
+        config, encoding, training = read_model_metadata(path)
     except PuzzleError as exc:
         raise CheckpointError(str(exc)) from None
-    return ModelEntry(path.stem, path, encoding.kind, encoding, bundled, read_card(path), asdict(config))
+    dataset = training.get("dataset") if isinstance(training.get("dataset"), dict) else {}
+    style = str(dataset.get("maze_style", "dfs")) if encoding.kind == "maze" else None
+    return ModelEntry(path.stem, path, encoding.kind, encoding, bundled, read_card(path), asdict(config), style)
 
 
 def _entry(path: Path, bundled: bool) -> ModelEntry | BrokenModel:
@@ -102,9 +105,10 @@ def resolve_model(name_or_path: str | os.PathLike, **dirs) -> Path:
 
 
 def rank_models(kind: str, shape: tuple[int, ...] | int | None = None, entries: list[ModelEntry] | None = None,
-                **dirs) -> list[ModelEntry]:
+                style: str | None = None, **dirs) -> list[ModelEntry]:
     """The models that can solve a `kind` puzzle of `shape`, best first, from metadata only (the CLI's default and
-    the window's picker): bundled before the user's; then models trained at least as large as the grid, nearest
+    the window's picker): bundled before the user's; then those trained on the puzzle's `style` (a Maze-Hard grid
+    gets the model trained on random walls); then models trained at least as large as the grid, nearest
     size first (a smaller maze is padded, an ARC grid sits on the canvas); then, for a relative2d maze model that
     runs on any canvas, the one trained nearest the grid's size. `entries`: an already listed set."""
     puzzle_kind = get_kind(kind)
@@ -115,10 +119,12 @@ def rank_models(kind: str, shape: tuple[int, ...] | int | None = None, entries: 
     side = max(shape)
     fitting = [e for e in same if puzzle_kind.fits(e.encoding.rows, shape,
                                                     runs_on_any_canvas(kind, e.config.get("pos_encodings")))]
-    return sorted(fitting, key=lambda e: (not e.bundled, e.encoding.rows < side, abs(e.encoding.rows - side), e.name))
+    return sorted(fitting, key=lambda e: (not e.bundled, style is not None and e.style != style,
+                                          e.encoding.rows < side, abs(e.encoding.rows - side), e.name))
 
 
-def default_model(kind: str, shape: tuple[int, ...] | int | None = None, **dirs) -> ModelEntry | None:
+def default_model(kind: str, shape: tuple[int, ...] | int | None = None, style: str | None = None, **dirs
+                  ) -> ModelEntry | None:
     """The best model for a puzzle (`rank_models`), None when none fits."""
-    ranked = rank_models(kind, shape, **dirs)
+    ranked = rank_models(kind, shape, style=style, **dirs)
     return ranked[0] if ranked else None

@@ -139,3 +139,28 @@ def test_think_harder_prefers_the_shorter_of_two_maze_routes():
     detour[5, 1:5] = mz.PATH
     best, why = choose([detour, short], [True, True], [0.99, 0.2], "maze")
     assert best == 1 and "shortest of 2 routes" in why
+
+
+def test_a_maze_hard_grid_gets_the_model_trained_on_random_walls(tmp_path):
+    from engine.checkpoint import save_checkpoint
+    from engine.puzzles.kind import get_kind
+    from engine.registry import rank_models
+
+    def model(name: str, style: str | None) -> None:
+        cfg = TRMConfig.from_dict(dict(hidden_size=16, num_heads=2, L_layers=1, H_cycles=1, L_cycles=1,
+                                       halt_max_steps=2, vocab_size=6, seq_len=15 * 15,
+                                       pos_encodings="relative2d", puzzle_emb_ndim=0))
+        dataset = {"kind": "maze", "size": 15} | ({"maze_style": style} if style else {})
+        save_checkpoint(tmp_path / f"{name}.safetensors", TRM(cfg), encoding=mz.encoding(15),
+                        training={"preset": "test", "dataset": dataset, "steps": 0})
+
+    model("corridors", None)  # trained before styles existed: depth-first mazes
+    model("walls", "hard")
+    kind = get_kind("maze")
+    hard = mz.generate(1, seed=1, size=20, style="hard")[0].grid
+    dfs = mz.generate(1, seed=1, size=15, loops=0.0)[0].grid
+    assert (kind.style(hard), kind.style(dfs)) == ("hard", "dfs")
+    for grid, first in ((hard, "walls"), (dfs, "corridors")):
+        ranked = rank_models("maze", grid.shape, style=kind.style(grid), bundled_dir=tmp_path,
+                             user_dir=tmp_path / "none")
+        assert [e.name for e in ranked][0] == first

@@ -156,6 +156,11 @@ class PuzzleKind:
         """One random rule-preserving symmetry per puzzle, the same for every array of `grids` (each (B, H, W))."""
         return grids
 
+    def style(self, question: np.ndarray) -> str | None:
+        """Which family of this kind's puzzles `question` looks like (mazes: "dfs" corridors or "hard" random walls),
+        matched against the `style` a model was trained on; None where a kind has one family."""
+        return None
+
 
 _KINDS: dict[str, PuzzleKind] = {}
 

@@ -273,6 +273,14 @@ def shortest_path(grid: np.ndarray) -> np.ndarray | None:
     return out
 
 
+def style_of(grid: np.ndarray) -> str:
+    """"hard" for random walls (Maze-Hard), "dfs" for corridor mazes: a depth-first maze never has an open 2 x 2
+    block (its loops are knocked through without opening one), random walls at 30-50% almost always do."""
+    open_ = np.asarray(grid) != WALL
+    block = open_[:-1, :-1] & open_[1:, :-1] & open_[:-1, 1:] & open_[1:, 1:]
+    return "hard" if block.any() else "dfs"
+
+
 def route_length(grid: np.ndarray, answer: np.ndarray) -> int | None:
     """Steps of the S-G route an answer marks, if it marks one: `o` only on open cells, and the marked cells with S
     and G forming a single simple path (S and G with one neighbour on it, every marked cell with two), else None.
@@ -672,6 +680,9 @@ class MazeKind(PuzzleKind):
 
     def readable(self, grid: np.ndarray) -> list:
         return to_text(grid).splitlines()
+
+    def style(self, question: np.ndarray) -> str | None:
+        return style_of(question)
 
     def augment(self, rng: np.random.Generator, grids: list[np.ndarray]) -> list[np.ndarray]:
         ks = [int(rng.integers(8)) for _ in range(len(grids[0]))]

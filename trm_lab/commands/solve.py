@@ -52,7 +52,8 @@ def load_models(args: argparse.Namespace, kind, items: list) -> list:
             models[1].name += " (2)"
         return models
     shape = tuple(int(n) for n in np.max([i.question.shape for i in items], axis=0)) if items else None
-    entry = default_model(kind.name, shape)
+    styles = {kind.style(i.question) for i in items}
+    entry = default_model(kind.name, shape, style=styles.pop() if len(styles) == 1 else None)
     if entry is None:
         size = f"{shape[0]}x{shape[1]} " if shape else ""
         raise CommandError(f"no bundled or user model for {size}{kind.name}; pass --model (`trm-lab models` lists "

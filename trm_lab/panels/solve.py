@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.puzzles.kind import get_kind
 from trm_lab import theme
 from trm_lab.session import Document, SolveSession
 from trm_lab.widgets.grid_view import GridView
@@ -324,7 +325,8 @@ class SolvePanel(QWidget):
         listed = cached_models()
         entries = listed or []
         same_kind = [e for e in entries if e.kind == self.doc.kind]
-        for e in rank_models(self.doc.kind, self.doc.puzzle_input().shape, entries):
+        question = self.doc.puzzle_input()
+        for e in rank_models(self.doc.kind, question.shape, entries, style=get_kind(self.doc.kind).style(question)):
             tag = "bundled" if e.bundled else "yours"
             self.model_box.addItem(f"{e.name}  ({tag}, {e.encoding.rows}\u00d7{e.encoding.cols})", str(e.path))
         for label, path in self._extra_paths:

@@ -25,6 +25,7 @@ from trainers.loop import resolve_model_config, train  # noqa: E402
 from trainers.presets import load_preset  # noqa: E402
 
 DEFAULT = ["cpu-sudoku4", "cpu-sudoku6", "cpu-sudoku9", "cpu-maze15", "paper-sudoku-extreme"]
+# Steps timed after the first (which compiles when the preset asks; bench/vs_reference.py compares side by side).
 TIMED_STEPS = {"cpu-sudoku9": 3, "cpu-maze15": 2, "paper-sudoku-extreme": 0}  # 0: one step, warm-up included
 
 
@@ -51,7 +52,7 @@ def random_dataset(cfg) -> MemoryDataset:
 
 def measure(name: str, batch: int, timed: int) -> dict:
     cfg = load_preset(name).with_overrides(batch_size=batch, steps=max(1, timed + 1), eval_every=0, log_every=1,
-                                           checkpoint_every=10**9, threads=None, compile=False, device="cpu")
+                                           checkpoint_every=10**9, threads=None, device="cpu")
     ds = random_dataset(cfg)
     result = train(cfg, ds, None, handle_signals=False)
     rows = [r for r in result.history if r["split"] == "train"]

@@ -142,9 +142,9 @@ def choose(grids: list[np.ndarray], valid: list[bool], halt: list[float], kind: 
         why = (f"the only route found ({length[best] + 1} steps)" if n_valid == 1 else
                f"the shortest of {n_valid} routes found ({length[best] + 1} steps)")
     elif valid[best]:
+        others = "does 1 other" if n_valid == 2 else f"do {n_valid - 1} others"
         why = ("the only answer that obeys every rule" if n_valid == 1 else
-               f"obeys every rule (as do {n_valid - 1} others) and has the highest halting confidence "
-               f"({halt[best]:.2f})")
+               f"obeys every rule (as {others}) and has the highest halting confidence ({halt[best]:.2f})")
     else:
         why = f"no answer obeys the rules yet; highest halting confidence ({halt[best]:.2f})"
     return best, why + agree

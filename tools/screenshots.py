@@ -3,7 +3,8 @@
     .venv/bin/python tools/screenshots.py            # light theme at 100 %, plus dark and 200 % variants
     .venv/bin/python tools/screenshots.py --only sudoku --theme dark --suffix -dark
 
-Views: a Sudoku solved and shown at a mid step, a maze (solved when a maze model is installed, else with its BFS
+Views: a Sudoku solved and shown at a mid step, "Think harder" (16 trajectories) on a Sudoku one trajectory gets
+wrong, a maze (solved when a maze model is installed, else with its BFS
 path), an ARC task with a partly edited output, "Adapt to this task" after adapting to a simple ARC-AGI-1 training
 task (colour replacement, c8f0f002; arc-base has seen it in training) for 40 s, and the Training tab. Uses the
 installed (bundled + user) models.
@@ -24,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", choices=("sudoku", "maze", "arc", "adapt", "training"), action="append")
+    ap.add_argument("--only", choices=("sudoku", "think", "maze", "arc", "adapt", "training"), action="append")
     ap.add_argument("--theme", default="light", choices=("light", "dark"))
     ap.add_argument("--suffix", default="")
     ap.add_argument("--size", default="1440x900")
@@ -32,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     OUT.mkdir(parents=True, exist_ok=True)
-    written = shoot(args.only or ["sudoku", "maze", "arc", "adapt", "training"], args.theme, args.suffix,
+    written = shoot(args.only or ["sudoku", "think", "maze", "arc", "adapt", "training"], args.theme, args.suffix,
                     tuple(int(v) for v in args.size.split("x")))
     if not args.only and not args.no_variants:
         me = [sys.executable, str(Path(__file__).resolve())]
@@ -85,6 +86,17 @@ def shoot(views: list[str], theme_name: str, suffix: str, size: tuple[int, int])
         if s is not None and s.steps:
             view.solve.select_step(len(s.steps) // 2)
         save("sudoku")
+    if "think" in views:
+        from engine.puzzles import sudoku
+        from trm_lab.session import SudokuDocument
+
+        p = sudoku.generate_one(9, (22, 24))  # the bundled sudoku9's plain 16 steps answer this one wrongly
+        view = window.add_document(SudokuDocument(9, p.givens, p.solution))
+        view.solve.think_on.setChecked(True)
+        view.solve.think_width.setValue(16)
+        view.solve.think_depth.setValue(64)
+        solve(app, view, steps=16)
+        save("think-harder")
     if "maze" in views:
         from engine.puzzles import maze
 
@@ -164,10 +176,11 @@ def solve(app, view, steps: int) -> None:
     panel = view.solve
     if panel.current_model_path() is None:
         return
-    panel.steps.setValue(steps)
+    if panel.steps.isEnabled():
+        panel.steps.setValue(steps)
     panel.solve()
     t0 = time.time()
-    while time.time() - t0 < 120:
+    while time.time() - t0 < 400:  # a busy machine starts the solver process slowly
         wait(app, 100)
         if panel.session is not None and panel.session.state != "running":
             break

@@ -610,7 +610,8 @@ class SolvePanel(QWidget):
             self.threshold_line.setValue(s.halt_threshold)
         self.selected_line.setVisible(True)
         # a fixed x range for the whole solve: the axis is then drawn once, not re-laid-out for every step
-        span = max(len(s.steps), s.planned_steps or 0, 2)
+        # (once finished, the steps actually run: thinking harder often stops long before the planned depth)
+        span = max(len(s.steps), (s.planned_steps or 0) if s.state == "running" else 0, 2)
         if self._x_span != span:
             self._x_span = span
             self.plot.setXRange(0.5, span + 0.5, padding=0)

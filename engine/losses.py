@@ -66,3 +66,8 @@ def q_halt_loss(q_halt_logits: torch.Tensor, seq_correct: torch.Tensor) -> torch
     return F.binary_cross_entropy_with_logits(
         q_halt_logits.float(), seq_correct.to(torch.float32), reduction="sum"
     )
+
+
+def q_continue_loss(q_continue_logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy (summed) toward the bootstrapped "continue" target (only with no_ACT_continue=False)."""
+    return F.binary_cross_entropy_with_logits(q_continue_logits.float(), target.float(), reduction="sum")

@@ -4,16 +4,15 @@ the schedule and the ACT carry behave like the reference."""
 import math
 import threading
 
-import numpy as np
 import pytest
 import torch
+from train_support import sudoku4_dataset
 
 from engine.checkpoint import load_checkpoint
 from trainers.config import TrainConfig
-from trainers.data import MemoryDataset, build_datasets, make_encoding
+from trainers.data import MemoryDataset, build_datasets
 from trainers.loop import evaluate, lr_at, train
 from trainers.presets import list_presets, load_preset
-from trainers.puzzlegen import generate_sudoku
 from trainers.rundir import latest_checkpoint, read_metrics, read_status
 
 MICRO = {
@@ -27,10 +26,7 @@ MICRO = {
 
 @pytest.fixture(scope="module")
 def sudoku4():
-    pairs = [generate_sudoku(np.random.SeedSequence([5, i]), 4, (6, 10)) for i in range(48)]
-    q = torch.from_numpy(np.stack([p[0] for p in pairs]).reshape(48, -1).astype(np.int64) + 1)
-    a = torch.from_numpy(np.stack([p[1] for p in pairs]).reshape(48, -1).astype(np.int64) + 1)
-    return MemoryDataset(q, a, make_encoding("sudoku", 4, 4, 6, 16))
+    return sudoku4_dataset(5, 48)
 
 
 def test_tiny_preset_learns_4x4_sudoku_far_above_chance():
@@ -130,10 +126,7 @@ def test_puzzle_embedding_trains_with_sign_sgd_on_used_rows_only(sudoku4):
 
 def test_budget_stops_early_and_returns_the_model():
     cfg = TrainConfig.from_dict(MICRO).with_overrides(steps=10_000)
-    pairs = [generate_sudoku(np.random.SeedSequence([6, i]), 4, (6, 10)) for i in range(8)]
-    q = torch.from_numpy(np.stack([p[0] for p in pairs]).reshape(8, -1).astype(np.int64) + 1)
-    a = torch.from_numpy(np.stack([p[1] for p in pairs]).reshape(8, -1).astype(np.int64) + 1)
-    result = train(cfg, MemoryDataset(q, a, make_encoding("sudoku", 4, 4, 6, 16)), None, budget_s=1.0)
+    result = train(cfg, sudoku4_dataset(6, 8), None, budget_s=1.0)
     assert 0 < result.step < 10_000 and result.state == "finished"
 
 

@@ -2,15 +2,13 @@
 
 import json
 
-import numpy as np
 import pytest
 import torch
+from train_support import sudoku4_dataset
 
 from engine.checkpoint import load_checkpoint
 from trainers.config import TrainConfig
-from trainers.data import MemoryDataset, make_encoding
 from trainers.loop import train
-from trainers.puzzlegen import generate_sudoku
 from trainers.rundir import RunWriter, checkpoint_is_complete, latest_checkpoint, read_metrics, read_status
 
 
@@ -92,10 +90,7 @@ def test_checkpoint_holds_ema_model_and_training_metadata(tmp_path, tiny_dataset
 @pytest.fixture(scope="module")
 def tiny_dataset():
     """32 generated 4x4 Sudokus in memory."""
-    pairs = [generate_sudoku(np.random.SeedSequence([99, i]), 4, (6, 10)) for i in range(32)]
-    q = torch.from_numpy(np.stack([p[0] for p in pairs]).reshape(32, -1).astype(np.int64) + 1)
-    a = torch.from_numpy(np.stack([p[1] for p in pairs]).reshape(32, -1).astype(np.int64) + 1)
-    return MemoryDataset(q, a, make_encoding("sudoku", 4, 4, 6, 16))
+    return sudoku4_dataset(99, 32)
 
 
 def test_export_keeps_only_the_model_and_training_time_spans_resumes(tmp_path, tiny_dataset):

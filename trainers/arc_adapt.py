@@ -4,8 +4,8 @@ This is what the reference does for every evaluation task (its training set cont
 demonstration pairs under ~1000 augmentations, each with its own puzzle embedding), shrunk to one task and a time
 budget: either a fresh tiny TRM learns the task from scratch, or a base checkpoint's puzzle embeddings (and, unless
 frozen, all its weights) are fitted to it (the reference's `freeze_weights`). Training is the reference's deep
-supervision with an ACT carry: every optimiser step is one supervision step of a batch whose finished sequences
-are replaced by fresh samples.
+supervision with an ACT carry, the training loop's step (trainers.act): every optimiser step is one supervision
+step of a batch whose finished sequences are replaced by fresh samples.
 """
 
 from __future__ import annotations
@@ -21,11 +21,13 @@ import torch
 
 from engine.config import TRMConfig
 from engine.inference import SolveOptions, solve_steps
-from engine.losses import IGNORE_LABEL_ID, q_halt_loss, sequence_is_correct, sequence_lm_loss
+from engine.losses import IGNORE_LABEL_ID
 from engine.model import TRM
 from engine.puzzles import arc
 from trainers import arc_data
+from trainers.act import Carry, StepMetrics, act_step, exploration_min_steps
 from trainers.arc_vote import Candidate, ViewAnswer, attempts, is_solved, vote
+from trainers.data import Batch
 
 PAD = 0
 
@@ -232,11 +234,6 @@ def batch_for(canvas: int) -> int:
     return max(MIN_BATCH, min(32, STEP_CELLS // (canvas * canvas)))
 
 
-def _labels_for_loss(labels: torch.Tensor) -> torch.Tensor:
-    """PAD cells are not scored (the reference's ignore_label_id = 0)."""
-    return torch.where(labels == PAD, torch.full_like(labels, IGNORE_LABEL_ID), labels)
-
-
 def train(
     adapted: Adapted,
     opts: AdaptOptions,
@@ -262,14 +259,8 @@ def train(
 
     B = opts.batch_size or batch_for(data.canvas)
     gen = torch.Generator().manual_seed(opts.seed)
-    y, z = model.initial_state(B)
-    inputs = torch.zeros(B, data.seq_len, dtype=torch.long)
-    labels = torch.zeros_like(inputs)
-    ids = torch.zeros(B, dtype=torch.long)
-    steps = torch.zeros(B, dtype=torch.long)
-    halted = torch.ones(B, dtype=torch.bool)
-
-    window = {"loss": 0.0, "acc": 0.0, "exact": 0.0, "n": 0, "halts": 0, "halt_steps": 0}
+    carry: Carry | None = None
+    window = StepMetrics()
     if opts.clock not in ("wall", "cpu"):
         raise AdaptError(f"clock must be 'wall' or 'cpu', not {opts.clock!r}")
     clock = time.process_time if opts.clock == "cpu" else time.monotonic
@@ -283,53 +274,28 @@ def train(
         if should_stop is not None and should_stop():
             adapted.stopped = True
             break
-        # Refill the sequences that halted with fresh samples and reset their state.
-        n = int(halted.sum())
-        if n:
-            new_in, new_lab, new_ids = data.sample(n)
-            inputs[halted] = torch.from_numpy(new_in)
-            labels[halted] = _labels_for_loss(torch.from_numpy(new_lab))
-            ids[halted] = torch.from_numpy(new_ids)
-            y0, z0 = model.initial_state(n)
-            y[halted], z[halted] = y0, z0
-            steps[halted] = 0
-
-        out = model(model.embed(inputs, ids), y, z)
-        y, z = out.y, out.z
-        steps += 1
-        correct = sequence_is_correct(out.logits.detach(), labels)
-        loss = (sequence_lm_loss(out.logits, labels, opts.loss) + 0.5 * q_halt_loss(out.q_halt, correct)) / B
+        if carry is None or bool(carry.halted.any()):  # fresh samples for the slots that halted
+            batch = _sample(data, B)
+            carry = carry or Carry.empty(model, batch)
+        min_steps = (exploration_min_steps(gen, B, cfg.halt_max_steps, cfg.halt_exploration_prob)
+                     if cfg.halt_max_steps > 1 else None)
+        carry, loss, metrics = act_step(model, carry, batch, loss=opts.loss, q_loss_weight=0.5, min_steps=min_steps)
         for opt, _ in optimizers:
             opt.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss / B).backward()
         scale = min(1.0, (step + 1) / max(1, opts.warmup_steps))
         for opt, lr in optimizers:
             for group in opt.param_groups:
                 group["lr"] = lr * scale
             opt.step()
         step += 1
-
-        with torch.no_grad():
-            halted = steps >= cfg.halt_max_steps
-            if cfg.halt_max_steps > 1:
-                halted |= out.q_halt > 0
-                explore = torch.rand(B, generator=gen) < cfg.halt_exploration_prob
-                min_steps = explore * torch.randint(2, cfg.halt_max_steps + 1, (B,), generator=gen)
-                halted &= steps >= min_steps
-            valid = labels != IGNORE_LABEL_ID
-            right = (out.logits.argmax(-1) == labels) & valid
-            window["loss"] += float(loss)
-            window["acc"] += float((right.sum(-1) / valid.sum(-1).clamp_min(1)).mean())
-            window["exact"] += float(correct.float().mean())
-            window["n"] += 1
-            window["halts"] += int(halted.sum())
-            window["halt_steps"] += int(steps[halted].sum())
+        window += metrics
 
         now = time.monotonic()
         if now - last_report >= opts.progress_every_s:
-            _report(adapted, window, step, clock() - start, opts, on_progress)
+            window = _report(adapted, window, step, clock() - start, opts, on_progress)
             last_report = now
-    if window["n"]:
+    if window.slots:
         _report(adapted, window, step, clock() - start, opts, on_progress)
     adapted.train_steps = step
     adapted.train_s += time.monotonic() - wall_start
@@ -338,22 +304,29 @@ def train(
     return adapted
 
 
-def _report(adapted: Adapted, window: dict, step: int, elapsed: float, opts: AdaptOptions, on_progress) -> None:
-    n = max(1, window["n"])
+def _sample(data: arc_data.AugmentedTask, n: int) -> Batch:
+    """`n` random demonstration views; PAD cells are not scored (the reference's ignore_label_id = 0)."""
+    inputs, labels, ids = (torch.from_numpy(a) for a in data.sample(n))
+    return Batch(inputs.long(), torch.where(labels == PAD, IGNORE_LABEL_ID, labels).long(), ids.long())
+
+
+def _report(adapted: Adapted, window: StepMetrics, step: int, elapsed: float, opts: AdaptOptions,
+            on_progress) -> StepMetrics:
+    """Publish the window's averages; returns the next, empty window."""
+    halted = max(window.halted, 1.0)
     progress = AdaptProgress(
         step=step,
         elapsed_s=elapsed,
         budget_s=opts.budget_s,
-        loss=window["loss"] / n,
-        accuracy=window["acc"] / n,
-        exact_accuracy=window["exact"] / n,
-        mean_steps=window["halt_steps"] / window["halts"] if window["halts"] else math.nan,
+        loss=window.loss / max(window.slots, 1.0),
+        accuracy=window.accuracy / halted,
+        exact_accuracy=window.exact / halted,
+        mean_steps=window.steps / window.halted if window.halted else math.nan,
     )
     adapted.history.append(progress)
-    for key in window:
-        window[key] = 0 if key in ("n", "halts", "halt_steps") else 0.0
     if on_progress is not None:
         on_progress(progress)
+    return StepMetrics()
 
 
 # ---- prediction ------------------------------------------------------------------------------------------------

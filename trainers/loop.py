@@ -1,13 +1,7 @@
-"""The training loop, faithful to the reference (`pretrain.py`, `ACTLossHead`, the ACT wrapper of `trm.py`).
-
-One optimizer step = one supervision step of the *carried* batch: every batch slot keeps its puzzle and its (y, z)
-across steps until it halts, then takes the puzzle in the same slot of the next data batch and starts from the
-initial state. During training a slot halts when q_halt > 0 (or q_halt > q_continue), with probability 0.1 not before
-a random minimum step in [2, halt_max_steps], and always at halt_max_steps. Loss per slot: cross-entropy (stablemax
-or softmax) averaged over the cells of its puzzle, plus 0.5 * BCE(q_halt, "answer exactly right"); summed over the
-global batch and divided by its size. AdamW (0.9, 0.95) for the network; sign-SGD with decoupled weight decay for
-the rows of the puzzle embedding a batch touches (the reference's sparse embedding optimizer); warm-up then cosine
-or constant learning rate; EMA of the weights for evaluation and checkpoints.
+"""The training loop, faithful to the reference (`pretrain.py`): the ACT step of trainers.act on a carried batch,
+AdamW (0.9, 0.95) for the network, sign-SGD with decoupled weight decay for the rows of the puzzle embedding a batch
+touches (the reference's sparse embedding optimizer), warm-up then cosine or constant learning rate, an EMA of the
+weights for evaluation and checkpoints, evaluation through engine.inference, and the run directory.
 
 Data parallel (torchrun): each rank builds the same global batch and keeps its slice; gradients are summed with
 all_reduce (as the reference does by hand), so N ranks compute what one process computes on the global batch.
@@ -28,16 +22,16 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 
 from engine.checkpoint import save_checkpoint
 from engine.config import TRMConfig
 from engine.inference import SolveOptions, pick_device, solve_steps
-from engine.losses import IGNORE_LABEL_ID, LOSSES
+from engine.losses import IGNORE_LABEL_ID
 from engine.model import TRM, compile_network
+from trainers.act import Carry, StepMetrics, act_step, exploration_min_steps
 from trainers.checkpointing import TRAIN_PREFIX, code_version, read_train_checkpoint
 from trainers.config import TrainConfig
-from trainers.data import Batch, EvalSet, Prefetcher, TrainDataset
+from trainers.data import EvalSet, Prefetcher, TrainDataset
 from trainers.optim import AdamW, sign_sgd_rows_
 from trainers.rundir import RunWriter, latest_checkpoint
 
@@ -51,29 +45,6 @@ class TrainResult:
     last_train: dict | None = None
     last_eval: dict | None = None
     history: list[dict] = field(default_factory=list)  # every metrics row of this process (train and eval)
-
-
-@dataclass
-class Carry:
-    """The ACT carry of this rank's batch slots."""
-
-    y: torch.Tensor
-    z: torch.Tensor
-    steps: torch.Tensor  # (B,) int32 supervision steps taken on the current puzzle
-    halted: torch.Tensor  # (B,) bool: take a new puzzle at the next step
-    inputs: torch.Tensor
-    labels: torch.Tensor
-    puzzle_ids: torch.Tensor
-
-    FIELDS = ("y", "z", "steps", "halted", "inputs", "labels", "puzzle_ids")
-
-    @classmethod
-    def empty(cls, model: TRM, batch: Batch) -> Carry:
-        y, z = model.initial_state(batch.inputs.shape[0])
-        B = batch.inputs.shape[0]
-        dev = batch.inputs.device
-        return cls(y, z, torch.zeros(B, dtype=torch.int32, device=dev), torch.ones(B, dtype=torch.bool, device=dev),
-                   torch.zeros_like(batch.inputs), torch.zeros_like(batch.labels), torch.zeros_like(batch.puzzle_ids))
 
 
 # ---- schedule -----------------------------------------------------------------------------------------------------
@@ -210,6 +181,44 @@ class _StopFlag:
             signal.signal(sig, handler)
 
 
+@dataclass
+class TrainState:
+    """What the loop carries from step to step (one object instead of closures over its locals)."""
+
+    config: TrainConfig
+    dataset: TrainDataset
+    model: TRM
+    ema_model: TRM
+    fwd: TRM  # the model's forward (compiled when asked)
+    optimizer: AdamW
+    ema: list[torch.Tensor] | None
+    emb_params: list[torch.nn.Parameter]
+    net_params: list[torch.nn.Parameter]
+    device: torch.device
+    rank: int
+    world: int
+    writer: RunWriter | None
+    prefetch: Prefetcher
+    result: TrainResult
+    run_dir: Path | None
+    eval_set: EvalSet | None
+    on_metrics: Callable[[dict], None] | None
+    autocast: object | None
+    step: int = 0
+    carry: Carry | None = None
+    carry_state: dict | None = None  # a resumed carry, applied at the first batch
+    prior_wall: float = 0.0
+    sums: StepMetrics = field(default_factory=StepMetrics)
+    interval_steps: int = 0
+    t_start: float = field(default_factory=time.perf_counter)
+    t_interval: float = field(default_factory=time.perf_counter)
+    message: str = ""
+
+    @property
+    def local_b(self) -> int:
+        return self.config.batch_size // self.world
+
+
 def train(config: TrainConfig, dataset: TrainDataset, run_dir: str | Path | None = None, *,
           eval_set: EvalSet | None = None, budget_s: float | None = None,
           on_metrics: Callable[[dict], None] | None = None, resume: bool = False,
@@ -217,14 +226,47 @@ def train(config: TrainConfig, dataset: TrainDataset, run_dir: str | Path | None
           handle_signals: bool = True) -> TrainResult:
     """Train on `dataset` (see trainers.data.TrainDataset) for `config.steps` steps or until `budget_s` seconds pass.
 
-    run_dir: write the run directory of docs/formats.md there (None = in memory only). resume: continue from the newest
-    complete checkpoint in run_dir. init_model: start from these weights (fine-tuning) instead of a fresh model.
+    run_dir: write the run directory of docs/formats.md there (None = in memory only). resume: continue from the
+    newest complete checkpoint in run_dir. init_model: start from these weights (fine-tuning) instead of a fresh model.
     on_metrics(row): called on rank 0 with every train/eval metrics row. stop_event: set it to stop like SIGTERM.
     """
+    s = _start(config, dataset, run_dir, eval_set, on_metrics, resume, init_model)
+    stop = _StopFlag()
+    if handle_signals:
+        stop.install()
+    state = "finished"
+    try:
+        while s.step < config.steps:
+            _optimise(s)
+            stopping = _stopping(s, stop.event.is_set() or (stop_event is not None and stop_event.is_set()), budget_s)
+            if (config.log_every and s.step % config.log_every == 0) or s.step == config.steps or stopping:
+                _log_train(s)
+            if config.eval_every and (s.step % config.eval_every == 0 or s.step == config.steps):
+                _run_eval(s)
+            if (config.checkpoint_every and s.step % config.checkpoint_every == 0) or s.step == config.steps \
+                    or stopping:
+                _checkpoint(s)
+            if stopping:
+                if budget_s is None or not s.message:
+                    state, s.message = "stopped", "stopped on request"
+                break
+        return _finish(s, state)
+    except BaseException as exc:
+        if s.writer:
+            s.writer.set_status("failed", step=s.step, total_steps=config.steps, message=f"{type(exc).__name__}: {exc}")
+            s.writer.log(f"failed at step {s.step}: {exc!r}")
+        raise
+    finally:
+        s.prefetch.close()
+        stop.restore()
+
+
+def _start(config: TrainConfig, dataset: TrainDataset, run_dir, eval_set, on_metrics, resume: bool,
+           init_model: TRM | None) -> TrainState:
+    """Model, optimizer, EMA and data position: fresh, fine-tuned from `init_model`, or resumed from run_dir."""
     rank, world = _world()
     if config.batch_size % world:
         raise ValueError(f"batch_size {config.batch_size} is not divisible by the {world} ranks")
-    local_b = config.batch_size // world
     device = pick_device(config.device)
     if device.type == "cuda" and world > 1:
         device = torch.device("cuda", torch.cuda.current_device())
@@ -234,14 +276,10 @@ def train(config: TrainConfig, dataset: TrainDataset, run_dir: str | Path | None
     torch.manual_seed(config.seed)
     model = TRM(model_cfg) if init_model is None else copy.deepcopy(init_model)
     model.to(device).train()
-    writer = RunWriter(run_dir) if (run_dir is not None and rank == 0) else None
-
     emb_params = [model.puzzle_emb.weight] if hasattr(model, "puzzle_emb") else []
-    emb_ids = {id(p) for p in emb_params}
-    net_params = [p for p in model.parameters() if id(p) not in emb_ids]
+    net_params = [p for p in model.parameters() if all(p is not e for e in emb_params)]
     optimizer = AdamW(net_params, betas=(config.beta1, config.beta2), weight_decay=config.weight_decay)
     ema = [p.detach().clone() for p in model.parameters()] if config.ema else None
-
     step, data_index, carry_state, prior_wall = 0, 0, None, 0.0
     if resume:
         ckpt = latest_checkpoint(run_dir) if run_dir is not None else None
@@ -253,239 +291,150 @@ def train(config: TrainConfig, dataset: TrainDataset, run_dir: str | Path | None
             dist.broadcast(p.data, 0)
     if ema is not None and not resume:
         ema = [p.detach().clone() for p in model.parameters()]
-
     ema_model = copy.deepcopy(model) if ema is not None else model
-    loss_fn = LOSSES[config.loss]
-    fwd = compile_network(model) if config.compile else model
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16)
-                if device.type == "cuda" and torch.cuda.is_bf16_supported() else None)
-    max_steps = model_cfg.halt_max_steps
-
-    stop = _StopFlag()
-    if handle_signals:
-        stop.install()
-    external_stop = stop_event or threading.Event()
+    writer = RunWriter(run_dir) if (run_dir is not None and rank == 0) else None
     if writer:
         writer.write_config(config.to_json())
-        writer.set_status("running", step=step, total_steps=config.steps,
-                          message="resumed" if resume else "started")
+        writer.set_status("running", step=step, total_steps=config.steps, message="resumed" if resume else "started")
         writer.log(f"{'resume' if resume else 'start'} at step {step}/{config.steps} on {device} x{world}; "
                    f"model {model_cfg.to_json()}")
-
     prefetch = Prefetcher(dataset, config.batch_size, data_index, getattr(getattr(config, "data", None),
                                                                                "prefetch", 8))
-    carry: Carry | None = None
-    result = TrainResult(model, ema_model, step, "running")
-    sums = torch.zeros(9, dtype=torch.float64)  # loss, lm, q_halt, count, acc, exact, q_acc, steps, slots
-    t_interval = time.perf_counter()
-    t_start = t_interval
-    interval_steps = 0
-    state = "finished"
-    message = ""
-
-    def publish(row: dict) -> None:
-        result.history.append(row)
-        if rank == 0:
-            if writer:
-                writer.append_metrics(row)
-            if on_metrics:
-                on_metrics(row)
-
-    def run_eval() -> None:
-        if eval_set is None or rank != 0:
-            return
-        _load_ema(ema_model, ema)
-        row = evaluate(ema_model, eval_set, batch_size=config.eval_batch_size, device=device)
-        row.update(step=step, time=time.time())
-        result.last_eval = row
-        publish(row)
-        if writer:
-            writer.log(f"eval step {step}: exact {row['exact_accuracy']:.4f} cell {row['accuracy']:.4f} "
-                       f"halt-step {row['mean_halt_step']:.2f}"
-                       + (f" valid {row['valid_accuracy']:.4f}" if "valid_accuracy" in row else "")
-                       + (f" tiers {row['tiers']}" if "tiers" in row else ""))
-
-    def save() -> None:
-        if run_dir is None:
-            return
-        gathered = _gather_carry(carry) if carry is not None else None  # every rank takes part
-        if rank == 0 and writer:
-            _load_ema(ema_model, ema)
-            path = writer.checkpoint_path(step)
-            _save(path, model, ema_model, optimizer, gathered, config, dataset, step, prefetch.next_index,
-                  prior_wall + time.perf_counter() - t_start, result)
-            writer.mark_latest(path, step, keep=config.keep_checkpoints)
-        if world > 1:
-            dist.barrier()
-
-    try:
-        while step < config.steps:
-            index, global_batch = prefetch.get()
-            batch = global_batch.slice(rank * local_b, (rank + 1) * local_b).to(device)
-            if carry is None:
-                carry = Carry.empty(model, batch)
-                if carry_state is not None:
-                    for name in Carry.FIELDS:
-                        t = carry_state[name]
-                        setattr(carry, name, t[rank * local_b : (rank + 1) * local_b].to(device))
-                    carry_state = None
-            step += 1
-            lr = lr_at(step, config.lr, config)
-            emb_lr = lr_at(step, config.puzzle_emb_lr, config)
-            carry, metrics = _train_step(model, fwd, carry, batch, optimizer, emb_params, net_params, loss_fn,
-                                         config, step, lr, emb_lr, max_steps, rank, local_b, autocast,
-                                         getattr(dataset, "relabel", None))
-            if ema is not None:
-                with torch.no_grad():
-                    for e, p in zip(ema, model.parameters(), strict=True):
-                        e.mul_(config.ema).add_(p.detach(), alpha=1 - config.ema)
-            sums += metrics
-            interval_steps += 1
-
-            stopping = stop.event.is_set() or external_stop.is_set()
-            if budget_s is not None and time.perf_counter() - t_start >= budget_s:
-                stopping, message = True, f"time budget of {budget_s:g} s reached"
-            if world > 1:
-                flag = torch.tensor([1.0 if stopping else 0.0])
-                dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-                stopping = bool(flag.item())
-
-            if (config.log_every and step % config.log_every == 0) or step == config.steps or stopping:
-                _all_reduce_(sums)
-                now = time.perf_counter()
-                row = _train_row(sums, step, config, dataset, lr, interval_steps, now - t_interval, now - t_start)
-                result.last_train = row
-                publish(row)
-                if writer:
-                    writer.set_status("running", step=step, total_steps=config.steps, message=message)
-                sums.zero_()
-                interval_steps, t_interval = 0, time.perf_counter()
-            if config.eval_every and (step % config.eval_every == 0 or step == config.steps):
-                run_eval()
-            if (config.checkpoint_every and step % config.checkpoint_every == 0) or step == config.steps or stopping:
-                save()
-            if stopping:
-                if budget_s is None or not message:
-                    state, message = "stopped", "stopped on request"
-                break
-        result.step, result.state = step, state
-        _load_ema(ema_model, ema)
-        if writer:
-            writer.set_status(state, step=step, total_steps=config.steps, message=message)
-            writer.log(f"{state} at step {step}: {message}")
-        return result
-    except BaseException as exc:
-        if writer:
-            writer.set_status("failed", step=step, total_steps=config.steps, message=f"{type(exc).__name__}: {exc}")
-            writer.log(f"failed at step {step}: {exc!r}")
-        raise
-    finally:
-        prefetch.close()
-        stop.restore()
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16)
+                if device.type == "cuda" and torch.cuda.is_bf16_supported() else None)
+    return TrainState(config, dataset, model, ema_model, compile_network(model) if config.compile else model, optimizer,
+                      ema, emb_params, net_params, device, rank, world, writer, prefetch,
+                      TrainResult(model, ema_model, step, "running"), None if run_dir is None else Path(run_dir),
+                      eval_set, on_metrics, autocast, step=step, carry_state=carry_state, prior_wall=prior_wall)
 
 
-def _train_step(model, fwd, carry: Carry, batch: Batch, optimizer, emb_params, net_params, loss_fn,
-                config: TrainConfig, step: int, lr: float, emb_lr: float, max_steps: int, rank: int, local_b: int,
-                autocast, relabel=None) -> tuple[Carry, torch.Tensor]:
-    cfg = model.cfg
-    h = carry.halted
-    # Halted slots take the next puzzle of their slot and restart from the initial state.
-    y0, z0 = model.initial_state(local_b)
-    y = torch.where(h[:, None, None], y0, carry.y)
-    z = torch.where(h[:, None, None], z0, carry.z)
-    steps = torch.where(h, torch.zeros_like(carry.steps), carry.steps)
-    inputs = torch.where(h[:, None], batch.inputs, carry.inputs)
-    labels = torch.where(h[:, None], batch.labels, carry.labels)
-    pids = torch.where(h, batch.puzzle_ids, carry.puzzle_ids)
-
-    ctx = autocast if autocast is not None else _nullcontext()
-    with ctx:
-        x = model.embed(inputs, pids)
-        out = fwd(x, y, z)
-    logits, q_halt, q_cont = out.logits, out.q_halt.float(), out.q_continue.float()
-
-    with torch.no_grad():
-        if relabel is not None:  # puzzles with several right answers: train towards the one nearest the logits
-            labels = relabel(inputs, labels, logits)
-        steps = steps + 1
-        halted = steps >= max_steps
-        if max_steps > 1:
-            halted |= (q_halt > 0) if cfg.no_ACT_continue else (q_halt > q_cont)
-            gen = torch.Generator().manual_seed((config.seed * 1_000_003 + step * 7919 + 11) % (1 << 62))
-            explore = torch.rand(config.batch_size, generator=gen) < cfg.halt_exploration_prob
-            min_steps = torch.randint(2, max_steps + 1, (config.batch_size,), generator=gen) * explore
-            sl = slice(rank * local_b, (rank + 1) * local_b)
-            halted &= steps >= min_steps[sl].to(steps.device)
-        valid = labels != IGNORE_LABEL_ID
-        counts = valid.sum(-1)
-        right = valid & (logits.argmax(-1) == labels)
-        seq_right = right.sum(-1) == counts
-
-    divisor = counts.clamp_min(1).unsqueeze(-1)
-    lm_loss = (loss_fn(logits, labels) / divisor).sum()
-    q_halt_loss = F.binary_cross_entropy_with_logits(q_halt, seq_right.float(), reduction="sum")
-    q_cont_loss = torch.zeros((), device=q_halt.device)
-    if not cfg.no_ACT_continue:
-        with torch.no_grad(), ctx:
-            nxt = fwd(x, out.y, out.z)
-            nh, nc = nxt.q_halt.float(), nxt.q_continue.float()
-            target = torch.sigmoid(torch.where(steps >= max_steps, nh, torch.maximum(nh, nc)))
-        q_cont_loss = F.binary_cross_entropy_with_logits(q_cont, target, reduction="sum")
-    loss = lm_loss + config.q_loss_weight * (q_halt_loss + q_cont_loss)
+def _optimise(s: TrainState) -> None:
+    """One optimizer step: the ACT step of this rank's slice of the next global batch, then the EMA."""
+    config, model, b = s.config, s.model, s.local_b
+    _, global_batch = s.prefetch.get()
+    batch = global_batch.slice(s.rank * b, (s.rank + 1) * b).to(s.device)
+    if s.carry is None:
+        s.carry = Carry.empty(model, batch)
+        if s.carry_state is not None:  # resumed: this rank's slots of the saved carry
+            for name in Carry.FIELDS:
+                setattr(s.carry, name, s.carry_state[name][s.rank * b : (s.rank + 1) * b].to(s.device))
+            s.carry_state = None
+    s.step += 1
+    min_steps = None
+    if model.cfg.halt_max_steps > 1:  # drawn for the global batch from (seed, step): the same on every rank
+        gen = torch.Generator().manual_seed((config.seed * 1_000_003 + s.step * 7919 + 11) % (1 << 62))
+        min_steps = exploration_min_steps(gen, config.batch_size, model.cfg.halt_max_steps,
+                                          model.cfg.halt_exploration_prob)[s.rank * b : (s.rank + 1) * b]
+    s.carry, loss, metrics = act_step(model, s.carry, batch, loss=config.loss, q_loss_weight=config.q_loss_weight,
+                                      min_steps=min_steps, fwd=s.fwd, autocast=s.autocast,
+                                      relabel=getattr(s.dataset, "relabel", None))
     (loss / config.batch_size).backward()
-
     _sync_gradients(list(model.parameters()))
     if config.grad_clip:
-        torch.nn.utils.clip_grad_norm_(net_params, config.grad_clip)
-    optimizer.step(lr)
-    for p in emb_params:
-        sign_sgd_rows_(p, emb_lr, config.puzzle_emb_weight_decay)
+        torch.nn.utils.clip_grad_norm_(s.net_params, config.grad_clip)
+    s.optimizer.step(lr_at(s.step, config.lr, config))
+    for p in s.emb_params:
+        sign_sgd_rows_(p, lr_at(s.step, config.puzzle_emb_lr, config), config.puzzle_emb_weight_decay)
         p.grad = None
-    optimizer.zero_grad()
-
-    with torch.no_grad():
-        done = halted & (counts > 0)
-        metrics = torch.stack([
-            loss.detach().double(), lm_loss.detach().double(), q_halt_loss.detach().double(),
-            done.sum().double(),
-            torch.where(done, right.sum(-1) / divisor.squeeze(-1), 0).sum().double(),
-            (done & seq_right).sum().double(),
-            (done & ((q_halt >= 0) == seq_right)).sum().double(),
-            torch.where(done, steps, 0).sum().double(),
-            torch.tensor(float(local_b), dtype=torch.float64),
-        ]).cpu()
-    new = Carry(out.y, out.z, steps, halted, inputs, labels, pids)
-    return new, metrics
+    s.optimizer.zero_grad()
+    if s.ema is not None:
+        with torch.no_grad():
+            for e, p in zip(s.ema, model.parameters(), strict=True):
+                e.mul_(config.ema).add_(p.detach(), alpha=1 - config.ema)
+    s.sums += metrics
+    s.interval_steps += 1
 
 
-class _nullcontext:
-    def __enter__(self):
-        return None
+def _stopping(s: TrainState, asked: bool, budget_s: float | None) -> bool:
+    """A stop request (SIGTERM, stop_event) or the time budget; every rank agrees."""
+    stopping = asked
+    if budget_s is not None and time.perf_counter() - s.t_start >= budget_s:
+        stopping, s.message = True, f"time budget of {budget_s:g} s reached"
+    if s.world > 1:
+        flag = torch.tensor([1.0 if stopping else 0.0])
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        stopping = bool(flag.item())
+    return stopping
 
-    def __exit__(self, *exc):
-        return False
+
+def _publish(s: TrainState, row: dict) -> None:
+    s.result.history.append(row)
+    if s.rank == 0:
+        if s.writer:
+            s.writer.append_metrics(row)
+        if s.on_metrics:
+            s.on_metrics(row)
 
 
-def _train_row(sums: torch.Tensor, step: int, config: TrainConfig, dataset: TrainDataset, lr: float,
+def _log_train(s: TrainState) -> None:
+    sums = StepMetrics.from_tensor(_all_reduce_(s.sums.to_tensor()))
+    now = time.perf_counter()
+    row = _train_row(sums, s.step, s.config, s.dataset, lr_at(s.step, s.config.lr, s.config), s.interval_steps,
+                     now - s.t_interval, now - s.t_start)
+    s.result.last_train = row
+    _publish(s, row)
+    if s.writer:
+        s.writer.set_status("running", step=s.step, total_steps=s.config.steps, message=s.message)
+    s.sums, s.interval_steps, s.t_interval = StepMetrics(), 0, time.perf_counter()
+
+
+def _run_eval(s: TrainState) -> None:
+    if s.eval_set is None or s.rank != 0:
+        return
+    _load_ema(s.ema_model, s.ema)
+    row = evaluate(s.ema_model, s.eval_set, batch_size=s.config.eval_batch_size, device=s.device)
+    row.update(step=s.step, time=time.time())
+    s.result.last_eval = row
+    _publish(s, row)
+    if s.writer:
+        s.writer.log(f"eval step {s.step}: exact {row['exact_accuracy']:.4f} cell {row['accuracy']:.4f} "
+                     f"halt-step {row['mean_halt_step']:.2f}"
+                     + (f" valid {row['valid_accuracy']:.4f}" if "valid_accuracy" in row else "")
+                     + (f" tiers {row['tiers']}" if "tiers" in row else ""))
+
+
+def _checkpoint(s: TrainState) -> None:
+    if s.run_dir is None:
+        return
+    gathered = _gather_carry(s.carry) if s.carry is not None else None  # every rank takes part
+    if s.rank == 0 and s.writer:
+        _load_ema(s.ema_model, s.ema)
+        path = s.writer.checkpoint_path(s.step)
+        _save(path, s.model, s.ema_model, s.optimizer, gathered, s.config, s.dataset, s.step, s.prefetch.next_index,
+              s.prior_wall + time.perf_counter() - s.t_start, s.result)
+        s.writer.mark_latest(path, s.step, keep=s.config.keep_checkpoints)
+    if s.world > 1:
+        dist.barrier()
+
+
+def _finish(s: TrainState, state: str) -> TrainResult:
+    s.result.step, s.result.state = s.step, state
+    _load_ema(s.ema_model, s.ema)
+    if s.writer:
+        s.writer.set_status(state, step=s.step, total_steps=s.config.steps, message=s.message)
+        s.writer.log(f"{state} at step {s.step}: {s.message}")
+    return s.result
+
+
+def _train_row(sums: StepMetrics, step: int, config: TrainConfig, dataset: TrainDataset, lr: float,
                interval_steps: int, dt: float, elapsed: float) -> dict:
-    loss, lm, qh, count, acc, exact, qacc, steps_sum, slots = sums.tolist()
-    c = max(count, 1.0)
+    c, slots = max(sums.halted, 1.0), max(sums.slots, 1.0)
     per_step = dt / max(interval_steps, 1)
     epoch_len = getattr(dataset, "examples_per_epoch", None)
     return {
         "split": "train",
         "step": step,
         "epoch": round(step * config.batch_size / epoch_len, 4) if epoch_len else 0,
-        "loss": loss / max(slots, 1.0),
-        "lm_loss": lm / max(slots, 1.0),
-        "q_halt_loss": qh / max(slots, 1.0),
-        "accuracy": acc / c,
-        "exact_accuracy": exact / c,
-        "q_halt_accuracy": qacc / c,
-        "mean_steps": steps_sum / c,
-        "halted": int(count),
+        "loss": sums.loss / slots,
+        "lm_loss": sums.lm_loss / slots,
+        "q_halt_loss": sums.q_halt_loss / slots,
+        "accuracy": sums.accuracy / c,
+        "exact_accuracy": sums.exact / c,
+        "q_halt_accuracy": sums.q_halt_right / c,
+        "mean_steps": sums.steps / c,
+        "halted": int(sums.halted),
         "lr": lr,
-        "samples_per_s": slots / max(dt, 1e-9),
+        "samples_per_s": sums.slots / max(dt, 1e-9),
         "eta_s": per_step * (config.steps - step),
         "elapsed_s": round(elapsed, 3),
         "time": time.time(),

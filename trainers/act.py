@@ -1,0 +1,137 @@
+"""One ACT training step, as the reference trains (`pretrain.py`, `ACTLossHead`, the ACT wrapper of `trm.py`): used
+by the training loop (trainers.loop) and by ARC task adaptation (trainers.arc_adapt).
+
+Every batch slot keeps its puzzle and its (y, z) across steps until it halts, then takes the puzzle in the same slot
+of the next data batch and starts from the initial state. A slot halts when q_halt > 0 (or q_halt > q_continue),
+with exploration: with probability `halt_exploration_prob` not before a random minimum step in [2, halt_max_steps];
+always at halt_max_steps. Loss per slot: cross-entropy (stablemax or softmax) averaged over the cells of its puzzle,
+plus `q_loss_weight` * BCE(q_halt, "answer exactly right") (and the q_continue target when the model uses it).
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from dataclasses import astuple, dataclass, fields
+
+import torch
+
+from engine.losses import IGNORE_LABEL_ID, q_continue_loss, q_halt_loss, sequence_lm_loss
+from engine.model import TRM
+from trainers.data import Batch
+
+
+@dataclass
+class Carry:
+    """The ACT carry of a batch's slots."""
+
+    y: torch.Tensor
+    z: torch.Tensor
+    steps: torch.Tensor  # (B,) int32 supervision steps taken on the current puzzle
+    halted: torch.Tensor  # (B,) bool: take a new puzzle at the next step
+    inputs: torch.Tensor
+    labels: torch.Tensor
+    puzzle_ids: torch.Tensor
+
+    FIELDS = ("y", "z", "steps", "halted", "inputs", "labels", "puzzle_ids")
+
+    @classmethod
+    def empty(cls, model: TRM, batch: Batch) -> Carry:
+        """Every slot halted: the first step takes the batch's puzzles."""
+        B, dev = batch.inputs.shape[0], batch.inputs.device
+        y, z = model.initial_state(B)
+        return cls(y, z, torch.zeros(B, dtype=torch.int32, device=dev), torch.ones(B, dtype=torch.bool, device=dev),
+                   torch.zeros_like(batch.inputs), torch.zeros_like(batch.labels), torch.zeros_like(batch.puzzle_ids))
+
+    def refill(self, model: TRM, batch: Batch) -> Carry:
+        """Halted slots take the puzzle in their slot of `batch` and restart from the initial state."""
+        h = self.halted
+        y0, z0 = model.initial_state(h.shape[0])
+        return Carry(torch.where(h[:, None, None], y0, self.y), torch.where(h[:, None, None], z0, self.z),
+                     torch.where(h, torch.zeros_like(self.steps), self.steps),
+                     h, torch.where(h[:, None], batch.inputs, self.inputs),
+                     torch.where(h[:, None], batch.labels, self.labels),
+                     torch.where(h, batch.puzzle_ids, self.puzzle_ids))
+
+
+@dataclass
+class StepMetrics:
+    """Sums over slots (what the loop adds up between log rows and all-reduces across ranks)."""
+
+    loss: float = 0.0
+    lm_loss: float = 0.0
+    q_halt_loss: float = 0.0
+    halted: float = 0.0  # slots that finished a puzzle this step (with labels)
+    accuracy: float = 0.0  # sum over those slots of their cell accuracy
+    exact: float = 0.0  # ... of "every cell right"
+    q_halt_right: float = 0.0  # ... of "q_halt >= 0 agrees with every cell right"
+    steps: float = 0.0  # ... of the supervision steps they took
+    slots: float = 0.0  # slots trained (halted or not)
+
+    def __iadd__(self, other: StepMetrics) -> StepMetrics:
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+        return self
+
+    def to_tensor(self) -> torch.Tensor:
+        return torch.tensor(astuple(self), dtype=torch.float64)
+
+    @classmethod
+    def from_tensor(cls, t: torch.Tensor) -> StepMetrics:
+        return cls(*t.tolist())
+
+
+def exploration_min_steps(gen: torch.Generator, n: int, halt_max_steps: int, prob: float) -> torch.Tensor:
+    """(n,) minimum steps before a slot may halt: 0, or with probability `prob` a random step in [2, max]."""
+    explore = torch.rand(n, generator=gen) < prob
+    return torch.randint(2, halt_max_steps + 1, (n,), generator=gen) * explore
+
+
+def act_step(model: TRM, carry: Carry, batch: Batch, *, loss: str, q_loss_weight: float,
+             min_steps: torch.Tensor | None, fwd=None, autocast=None, relabel=None
+             ) -> tuple[Carry, torch.Tensor, StepMetrics]:
+    """One supervision step of the carried batch: (the next carry, the summed loss to back-propagate, metrics).
+    `min_steps`: this batch's exploration minima (`exploration_min_steps`), None when halt_max_steps is 1.
+    `fwd`: the model's forward (a compiled one), `autocast`: a mixed-precision context. `relabel(inputs, labels,
+    logits) -> labels`: for puzzles with several right answers, the one to train towards (the dataset's)."""
+    cfg, fwd, ctx = model.cfg, fwd or model, autocast or nullcontext()
+    max_steps = cfg.halt_max_steps
+    carry = carry.refill(model, batch)
+    with ctx:
+        x = model.embed(carry.inputs, carry.puzzle_ids)
+        out = fwd(x, carry.y, carry.z)
+    logits, q_halt, q_cont = out.logits, out.q_halt.float(), out.q_continue.float()
+    labels = carry.labels
+    with torch.no_grad():
+        if relabel is not None:  # puzzles with several right answers: train towards the one nearest the logits
+            labels = relabel(carry.inputs, labels, logits)
+        steps = carry.steps + 1
+        halted = steps >= max_steps
+        if max_steps > 1:
+            halted |= (q_halt > 0) if cfg.no_ACT_continue else (q_halt > q_cont)
+            if min_steps is not None:
+                halted &= steps >= min_steps.to(steps.device)
+        valid = labels != IGNORE_LABEL_ID
+        counts = valid.sum(-1)
+        right = valid & (logits.argmax(-1) == labels)
+        seq_right = right.sum(-1) == counts
+
+    lm = sequence_lm_loss(logits, labels, loss)
+    qh = q_halt_loss(q_halt, seq_right)
+    qc = torch.zeros((), device=q_halt.device)
+    if not cfg.no_ACT_continue:
+        with torch.no_grad(), ctx:
+            nxt = fwd(x, out.y, out.z)
+            nh, nc = nxt.q_halt.float(), nxt.q_continue.float()
+            target = torch.sigmoid(torch.where(steps >= max_steps, nh, torch.maximum(nh, nc)))
+        qc = q_continue_loss(q_cont, target)
+    total = lm + q_loss_weight * (qh + qc)
+
+    with torch.no_grad():
+        done = halted & (counts > 0)
+        cell_acc = right.sum(-1) / counts.clamp_min(1)
+        metrics = StepMetrics.from_tensor(torch.stack([  # one device-to-host copy per step
+            total.detach().double(), lm.detach().double(), qh.detach().double(), done.sum().double(),
+            torch.where(done, cell_acc, 0).sum().double(), (done & seq_right).sum().double(),
+            (done & ((q_halt >= 0) == seq_right)).sum().double(), torch.where(done, steps, 0).sum().double(),
+            torch.tensor(float(labels.shape[0]), dtype=torch.float64, device=labels.device)]).cpu())
+    return Carry(out.y, out.z, steps, halted, carry.inputs, labels, carry.puzzle_ids), total, metrics

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass, field
+from importlib import resources
 from pathlib import Path
 
 from engine.checkpoint import CheckpointError, read_model_metadata, runs_on_any_canvas
@@ -14,7 +15,10 @@ from engine.home import lab_home
 from engine.puzzles.base import Encoding, PuzzleError
 from engine.puzzles.kind import get_kind
 
-BUNDLED_DIR = Path(__file__).resolve().parents[1] / "assets" / "models"
+# Package data, found through importlib.resources: in the source tree `engine/assets` links to the repository's assets/,
+# in an installed wheel it holds the files themselves.
+BUNDLED_DIR = Path(str(resources.files("engine") / "assets" / "models"))
+EXAMPLES_DIR = Path(str(resources.files("engine") / "assets" / "puzzles"))  # example puzzles, one file or more per kind
 
 
 def user_models_dir() -> Path:

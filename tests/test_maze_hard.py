@@ -11,7 +11,7 @@ from engine.model import TRM
 from engine.puzzles import maze as mz
 from engine.puzzles.base import PuzzleError
 from trainers.config import DataConfig
-from trainers.data import build_eval_set, maze_judge
+from trainers.data import build_eval_set, rules_judge
 from trainers.loop import evaluate
 
 
@@ -77,7 +77,7 @@ def test_any_shortest_path_is_right_even_when_it_is_not_the_label():
     label = mz.shortest_path(grid)
     other = _other_route(grid)
     assert not np.array_equal(label, other)
-    judge = maze_judge(6)
+    judge = rules_judge("maze", 6)
     tokens = (grid.reshape(-1) + 1).astype(np.int64)
     assert judge(tokens, (other.reshape(-1) + 1).astype(np.int64))
     longer = other.copy()

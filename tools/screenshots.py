@@ -82,9 +82,6 @@ def shoot(views: list[str], theme_name: str, suffix: str, size: tuple[int, int])
         p = sudoku.generate(1, seed=11, size=n, workers=1)[0]
         view = window.add_document(SudokuDocument(n, p.givens, p.solution))
         solve(app, view, steps=16)
-        s = view.solve.session
-        if s is not None and s.steps:
-            view.solve.select_step(len(s.steps) // 2)
         save("sudoku")
     if "think" in views:
         from engine.puzzles import sudoku
@@ -106,11 +103,7 @@ def shoot(views: list[str], theme_name: str, suffix: str, size: tuple[int, int])
         view = window.new_maze(n)
         view.doc.replace(m.grid, m.solution)
         view.editor.show_path.setChecked(True)
-        if view.solve.current_model_path():
-            solve(app, view, steps=16)
-            s = view.solve.session
-            if s is not None and s.steps:
-                view.solve.select_step(len(s.steps) // 2)
+        solve(app, view, steps=16)
         save("maze")
     if "arc" in views:
         from engine.puzzles import arc
@@ -171,6 +164,7 @@ def wait(app, ms: int) -> None:
 
 
 def solve(app, view, steps: int) -> None:
+    """Solve with the panel's model (if one fits) and show the middle step of the refinement."""
     import time
 
     panel = view.solve
@@ -184,6 +178,9 @@ def solve(app, view, steps: int) -> None:
         wait(app, 100)
         if panel.session is not None and panel.session.state != "running":
             break
+    s = panel.session
+    if s is not None and s.steps:
+        panel.select_step(len(s.steps) // 2)
 
 
 if __name__ == "__main__":

@@ -410,42 +410,87 @@ def load_puzzle_file(kind: str, path: str | Path) -> tuple[np.ndarray, np.ndarra
     return np.stack([item.question for item in items]), np.stack([item.expected for item in items])
 
 
+# ---- recipes by puzzle kind ---------------------------------------------------------------------------------------
+def _sudoku_eval_pair(cfg: DataConfig, seq: np.random.SeedSequence) -> tuple[np.ndarray, np.ndarray]:
+    return puzzlegen.generate_sudoku(seq, cfg.size, tuple(cfg.eval_clues or clue_range(cfg)))
+
+
+def _maze_eval_pair(cfg: DataConfig, seq: np.random.SeedSequence) -> tuple[np.ndarray, np.ndarray]:
+    return puzzlegen.generate_maze(seq, cfg.size, cfg.maze_loops, cfg.maze_min_path, cfg.maze_style, cfg.maze_density)
+
+
+def _sudoku_train(cfg: DataConfig, seed: int, eval_set: EvalSet, invariants: set[tuple], cache_dir) -> TrainDataset:
+    puzzles = None
+    if cfg.source != "generate":
+        q, a = _subsample(*load_puzzle_file("sudoku", cfg.source), cfg.subsample, seed)
+        keep = np.array([sudoku_invariant(g) not in invariants for g in q])
+        puzzles = (q[keep], a[keep])
+    return SudokuDataset(cfg, seed, eval_set, puzzles, cache_dir, exclude=invariants)
+
+
+def _maze_train(cfg: DataConfig, seed: int, eval_set: EvalSet, invariants: set[tuple], cache_dir) -> TrainDataset:
+    mazes = None
+    if cfg.source != "generate":
+        q, a = _subsample(*load_puzzle_file("maze", cfg.source), cfg.subsample, seed)
+        keep = np.array([_key(g.reshape(-1).astype(np.int64) + 1) not in eval_set.keys for g in q])
+        mazes = (q[keep], a[keep])
+    return MazeDataset(cfg, seed, eval_set, mazes)
+
+
+def _sudoku_tiers(questions: np.ndarray) -> tuple[list[str], set[tuple]]:
+    """Per-puzzle givens tiers, and the augmentation-invariant fingerprints kept out of the training pool."""
+    return ([sudoku_tier(int((g > 0).sum()), g.shape[0]) for g in questions],
+            {sudoku_invariant(g) for g in questions})
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a config builds one kind's data: a held-out pair per seed, the training stream, optional tiers and
+    fingerprints of the held-out set, and whether answers are judged by the rules too (several can be right)."""
+
+    eval_pair: Callable[[DataConfig, np.random.SeedSequence], tuple[np.ndarray, np.ndarray]]
+    train: Callable[..., TrainDataset]
+    tiers: Callable[[np.ndarray], tuple[list[str], set[tuple]]] | None = None
+    several_answers: bool = False
+
+
+RECIPES = {
+    "sudoku": Recipe(_sudoku_eval_pair, _sudoku_train, tiers=_sudoku_tiers),
+    "maze": Recipe(_maze_eval_pair, _maze_train, several_answers=True),  # any shortest path is right
+}
+
+
+def _recipe(cfg: DataConfig) -> Recipe:
+    if cfg.kind not in RECIPES:
+        raise ConfigError(f"data.kind {cfg.kind!r} has no recipe for a config-built dataset (known: "
+                          f"{', '.join([*RECIPES, 'arc'])})")
+    return RECIPES[cfg.kind]
+
+
 # ---- eval sets ----------------------------------------------------------------------------------------------------
 def build_eval_set(cfg: DataConfig) -> tuple[EvalSet, set[tuple]]:
     """The held-out set, and the augmentation-invariant fingerprints of its Sudokus (kept out of the train pool)."""
+    recipe = _recipe(cfg)
     if cfg.eval_source != "generate":
         q, a = _subsample(*load_puzzle_file(cfg.kind, cfg.eval_source), cfg.eval_count, cfg.eval_seed)
-    elif cfg.kind == "sudoku":
-        clues = tuple(cfg.eval_clues or clue_range(cfg))
-        pairs = [puzzlegen.generate_sudoku(np.random.SeedSequence([cfg.eval_seed, 1, j]), cfg.size, clues)
-                 for j in range(cfg.eval_count)]
-        q, a = np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
-    elif cfg.kind == "maze":
-        pairs = [puzzlegen.generate_maze(np.random.SeedSequence([cfg.eval_seed, 1, j]), cfg.size, cfg.maze_loops,
-                                         cfg.maze_min_path, cfg.maze_style, cfg.maze_density)
-                 for j in range(cfg.eval_count)]
-        q, a = np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
     else:
-        raise ConfigError(f"data.kind {cfg.kind!r} has no eval set recipe")
+        pairs = [recipe.eval_pair(cfg, np.random.SeedSequence([cfg.eval_seed, 1, j])) for j in range(cfg.eval_count)]
+        q, a = np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
     inputs = torch.from_numpy(q.reshape(len(q), -1).astype(np.int64) + 1)
     labels = torch.from_numpy(a.reshape(len(a), -1).astype(np.int64) + 1)
-    tiers = None
-    invariants: set[tuple] = set()
-    if cfg.kind == "sudoku":
-        tiers = [sudoku_tier(int((g > 0).sum()), g.shape[0]) for g in q]
-        invariants = {sudoku_invariant(g) for g in q}
+    tiers, invariants = recipe.tiers(q) if recipe.tiers else (None, set())
     keys = {_key(row) for row in inputs.numpy()}
-    judge = maze_judge(q.shape[1]) if cfg.kind == "maze" else None
+    judge = rules_judge(cfg.kind, q.shape[1]) if recipe.several_answers else None
     return EvalSet(inputs, labels, torch.zeros(len(q), dtype=torch.long), tiers, keys, judge), invariants
 
 
-def maze_judge(side: int) -> Callable[[np.ndarray, np.ndarray], bool]:
-    """Right when the answer is ANY shortest S-G path: random-wall mazes have many, and the label is only one."""
-    from engine.puzzles import maze as mz
+def rules_judge(kind: str, side: int) -> Callable[[np.ndarray, np.ndarray], bool]:
+    """Right by the kind's rules (a maze: ANY shortest S-G path; random-wall mazes have many, the label is one)."""
+    puzzle_kind = get_kind(kind)
 
     def judge(question: np.ndarray, answer: np.ndarray) -> bool:
         grid = (np.asarray(question) - 1).reshape(side, side)
-        return mz.is_valid_solution(grid, (np.asarray(answer) - 1).reshape(side, side))
+        return bool(puzzle_kind.correct(grid, (np.asarray(answer) - 1).reshape(side, side), None))
 
     return judge
 
@@ -460,27 +505,12 @@ def _subsample(q: np.ndarray, a: np.ndarray, count: int | None, seed: int) -> tu
 def build_datasets(cfg: DataConfig, seed: int, cache_dir: Path | None = None) -> tuple[TrainDataset, EvalSet]:
     """The training stream and the held-out set of a config; the two never share a puzzle (ARC: the held-out set is
     the evaluation tasks' test pairs, which training never shows)."""
-    if cfg.kind == "arc":
+    if cfg.kind == "arc":  # task corpora, not generated puzzles: a recipe of their own
         train_tasks, eval_tasks = _arc_tasks(cfg)
         ds = ArcDataset(cfg, seed, train_tasks + eval_tasks)
         return ds, _arc_eval_set(ds, eval_tasks, len(train_tasks), cfg.eval_count)
     eval_set, invariants = build_eval_set(cfg)
-    if cfg.kind == "sudoku":
-        puzzles = None
-        if cfg.source != "generate":
-            q, a = _subsample(*load_puzzle_file("sudoku", cfg.source), cfg.subsample, seed)
-            keep = np.array([sudoku_invariant(g) not in invariants for g in q])
-            puzzles = (q[keep], a[keep])
-        ds = SudokuDataset(cfg, seed, eval_set, puzzles, cache_dir, exclude=invariants)
-    elif cfg.kind == "maze":
-        mazes = None
-        if cfg.source != "generate":
-            q, a = _subsample(*load_puzzle_file("maze", cfg.source), cfg.subsample, seed)
-            keep = np.array([_key(g.reshape(-1).astype(np.int64) + 1) not in eval_set.keys for g in q])
-            mazes = (q[keep], a[keep])
-        ds = MazeDataset(cfg, seed, eval_set, mazes)
-    else:
-        raise ConfigError(f"data.kind must be 'sudoku', 'maze' or 'arc' for a config-built dataset, not {cfg.kind!r}")
+    ds = _recipe(cfg).train(cfg, seed, eval_set, invariants, cache_dir)
     if ds.seq_len != eval_set.inputs.shape[1]:
         raise ConfigError(f"eval set puzzles have {eval_set.inputs.shape[1]} cells, training puzzles {ds.seq_len}")
     return ds, eval_set

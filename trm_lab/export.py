@@ -30,16 +30,9 @@ from trm_lab import theme
 # Solutions as text
 # ---------------------------------------------------------------------------------------------------------------
 def solution_text(kind: str, grid: np.ndarray) -> str:
-    grid = np.asarray(grid)
-    if kind == "maze":
-        from engine.puzzles import maze
+    from engine.puzzles.kind import get_kind
 
-        return maze.to_text(grid).rstrip("\n") + "\n"
-    if kind == "sudoku":
-        from engine.puzzles import sudoku
-
-        return sudoku.to_text(grid).rstrip("\n") + "\n"
-    return "\n".join("".join(str(int(v)) for v in row) for row in grid) + "\n"
+    return get_kind(kind).to_text(np.asarray(grid))
 
 
 def solution_csv(grid: np.ndarray) -> str:

@@ -60,17 +60,18 @@ class History:
         self._redo.clear()
 
     def undo(self) -> _Entry | None:
-        if not self._undo:
-            return None
-        entry = self._undo.pop()
-        self._redo.append(entry)
-        return entry
+        return self._move(self._undo, self._redo)
 
     def redo(self) -> _Entry | None:
-        if not self._redo:
+        return self._move(self._redo, self._undo)
+
+    @staticmethod
+    def _move(source: Any, target: Any) -> _Entry | None:
+        """The newest entry of one stack moved onto the other (None when there is none)."""
+        if not source:
             return None
-        entry = self._redo.pop()
-        self._undo.append(entry)
+        entry = source.pop()
+        target.append(entry)
         return entry
 
     def clear(self) -> None:
@@ -211,18 +212,17 @@ class Document:
     def undo(self) -> bool:
         self.end_group()
         entry = self.history.undo()
-        if entry is None:
-            return False
-        self.restore(copy.deepcopy(entry.before))
-        self._emit("content")
-        self._emit("dirty")
-        return True
+        return self._return_to(entry.before if entry else None, entry is not None)
 
     def redo(self) -> bool:
         entry = self.history.redo()
-        if entry is None:
+        return self._return_to(entry.after if entry else None, entry is not None)
+
+    def _return_to(self, snap: Any, moved: bool) -> bool:
+        """Restore a snapshot from the history (a copy: the history keeps its own) and tell the observers."""
+        if not moved:
             return False
-        self.restore(copy.deepcopy(entry.after))
+        self.restore(copy.deepcopy(snap))
         self._emit("content")
         self._emit("dirty")
         return True

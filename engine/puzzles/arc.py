@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -216,6 +217,11 @@ def submission(predictions: dict[str, list[list[np.ndarray]]]) -> dict:
     return out
 
 
+def to_text(grid: np.ndarray) -> str:
+    """Rows of colour digits (ARC grids have no text format of their own; this one reads at a glance)."""
+    return "\n".join("".join(str(int(v)) for v in row) for row in np.asarray(grid)) + "\n"
+
+
 def grids_equal(a: np.ndarray | None, b: np.ndarray | None) -> bool:
     """Exact match, shape included (the ARC scoring rule)."""
     if a is None or b is None:
@@ -353,6 +359,7 @@ class ArcKind(PuzzleKind):
     """An ARC task file is one task; its puzzles are the test inputs, judged only against the task's outputs."""
 
     name, title = "arc", "ARC task"
+    module = sys.modules[__name__]
     suffixes = (".json",)
     detect_order = 10
     solver = "the task's test output"
@@ -370,9 +377,6 @@ class ArcKind(PuzzleKind):
 
     def save(self, path: str | os.PathLike, records: list[ArcTask]) -> None:
         save_task(path, records[0])
-
-    def encoding(self, rows: int) -> Encoding:
-        return encoding(rows)
 
     def fits(self, rows: int, shape: tuple[int, ...], any_canvas: bool = False) -> bool:
         return rows >= max(shape) + 1 or rows >= MAX_GRID  # the grid and its end-of-grid marker

@@ -56,6 +56,8 @@ class PuzzleKind:
     cell_separator: str = " "  # between cells when a grid is printed as text
     has_rules: bool = True  # an answer can be checked by rules alone (ARC answers only against the task's output)
 
+    module = None  # the kind's module, when it has `load(path)`, `save(path, records)` and `encoding(rows)`
+
     # -- files -----------------------------------------------------------------------------------------------
     def sniff(self, text: str, suffix: str) -> bool:
         """Does this text (the file's contents, `suffix` its lower-case suffix) hold puzzles of this kind?"""
@@ -63,19 +65,19 @@ class PuzzleKind:
 
     def load(self, path: str | os.PathLike) -> list:
         """The kind's own puzzle records from a file (raises PuzzleError naming the file and place)."""
-        raise NotImplementedError
+        return self.module.load(path)
 
     def items(self, path: str | os.PathLike) -> list[Item]:
         """Every puzzle of a file as (question, known answer, label)."""
         raise NotImplementedError
 
-    def save(self, path: str | os.PathLike, question: np.ndarray, answer: np.ndarray | None) -> None:
-        """Write one puzzle atomically in the format the suffix names."""
-        raise NotImplementedError
+    def save(self, path: str | os.PathLike, records: list) -> None:
+        """Write the kind's records atomically in the format the suffix names."""
+        self.module.save(path, records)
 
     # -- tokens ----------------------------------------------------------------------------------------------
     def encoding(self, rows: int) -> Encoding:
-        raise NotImplementedError
+        return self.module.encoding(rows)
 
     def fits(self, rows: int, shape: tuple[int, ...], any_canvas: bool = False) -> bool:
         """Can a model trained on `rows` x `rows` grids solve one of `shape`? (`any_canvas`: a relative2d model)"""
@@ -147,6 +149,10 @@ class PuzzleKind:
     def cell_text(self, value: int) -> str:
         """One cell printed as text (the CLI's pictures)."""
         return str(int(value))
+
+    def to_text(self, grid: np.ndarray) -> str:
+        """A grid as the kind's text file shows one (an exported solution)."""
+        return self.module.to_text(grid).rstrip("\n") + "\n"
 
     def readable(self, grid: np.ndarray) -> list:
         """A grid as JSON people read: rows of numbers (a maze: rows of its file's characters)."""

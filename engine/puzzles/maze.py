@@ -9,6 +9,7 @@ shortest path is unique, so the answer is unambiguous. Even sizes keep a spare w
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -281,11 +282,9 @@ def style_of(grid: np.ndarray) -> str:
     return "hard" if block.any() else "dfs"
 
 
-def route_length(grid: np.ndarray, answer: np.ndarray) -> int | None:
-    """Steps of the S-G route an answer marks, if it marks one: `o` only on open cells, and the marked cells with S
-    and G forming a single simple path (S and G with one neighbour on it, every marked cell with two), else None.
-    Checking this needs no search of the maze, so a user (or think-harder's choice between trajectories) can apply
-    it without knowing the answer; whether the route is also a shortest one is `is_valid_solution`'s question."""
+def _marked_path(grid: np.ndarray, answer: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(the maze without a path, the cells the answer marks `o`) when the answer is the maze with `o` on open cells
+    only and nothing else changed, else None."""
     grid, answer = np.asarray(grid), np.asarray(answer)
     if grid.shape != answer.shape or grid.ndim != 2:
         return None
@@ -293,6 +292,18 @@ def route_length(grid: np.ndarray, answer: np.ndarray) -> int | None:
     path = answer == PATH
     if np.any(path & (base != OPEN)) or np.any(~path & (answer != base)):
         return None
+    return base, path
+
+
+def route_length(grid: np.ndarray, answer: np.ndarray) -> int | None:
+    """Steps of the S-G route an answer marks, if it marks one: `o` only on open cells, and the marked cells with S
+    and G forming a single simple path (S and G with one neighbour on it, every marked cell with two), else None.
+    Checking this needs no search of the maze, so a user (or think-harder's choice between trajectories) can apply
+    it without knowing the answer; whether the route is also a shortest one is `is_valid_solution`'s question."""
+    marked = _marked_path(grid, answer)
+    if marked is None:
+        return None
+    base, path = marked
     on = path | (base == START) | (base == GOAL)
     padded = np.pad(on, 1)
     neighbours = (padded[:-2, 1:-1].astype(int) + padded[2:, 1:-1] + padded[1:-1, :-2] + padded[1:-1, 2:])
@@ -307,13 +318,10 @@ def route_length(grid: np.ndarray, answer: np.ndarray) -> int | None:
 
 def is_valid_solution(grid: np.ndarray, answer: np.ndarray) -> bool:
     """True when `answer` is `grid` plus a connected S-G path of `o` over open cells of shortest length."""
-    grid, answer = np.asarray(grid), np.asarray(answer)
-    if grid.shape != answer.shape or grid.ndim != 2:
+    marked = _marked_path(grid, answer)
+    if marked is None:
         return False
-    base = np.where(grid == PATH, OPEN, grid)
-    path = answer == PATH
-    if np.any(path & (base != OPEN)) or np.any(~path & (answer != base)):
-        return False
+    base, path = marked
     try:
         best = shortest_path_length(base)
     except PuzzleError:
@@ -608,6 +616,7 @@ def _claims(text: str) -> bool:
 
 
 class MazeKind(PuzzleKind):
+    module = sys.modules[__name__]
     name, title = "maze", "maze"
     suffixes = (".txt", ".csv", ".maze")
     detect_order = 20
@@ -619,18 +628,9 @@ class MazeKind(PuzzleKind):
     def sniff(self, text: str, suffix: str) -> bool:
         return _claims(text)
 
-    def load(self, path: str | os.PathLike) -> list[Maze]:
-        return load(path)
-
     def items(self, path: str | os.PathLike) -> list[Item]:
         return [Item(m.grid, m.solution if m.solution is not None else self.answer(m.grid), f"maze {i}")
                 for i, m in enumerate(load(path), 1)]
-
-    def save(self, path: str | os.PathLike, records: list[Maze]) -> None:
-        save(path, records)
-
-    def encoding(self, rows: int) -> Encoding:
-        return encoding(rows)
 
     def fits(self, rows: int, shape: tuple[int, ...], any_canvas: bool = False) -> bool:
         return rows >= max(shape) or any_canvas

@@ -8,6 +8,7 @@ uniqueness checks and generation need.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -502,6 +503,7 @@ def unique_answer(givens: np.ndarray) -> np.ndarray | None:
 
 
 class SudokuKind(PuzzleKind):
+    module = sys.modules[__name__]
     name, title = "sudoku", "Sudoku"
     suffixes = (".txt", ".csv", ".sdk", ".sudoku")
     detect_order = 90  # the fallback: any text no other kind claims is read as Sudoku
@@ -509,18 +511,9 @@ class SudokuKind(PuzzleKind):
     def sniff(self, text: str, suffix: str) -> bool:
         return not text.lstrip().startswith(("{", "["))
 
-    def load(self, path: str | os.PathLike) -> list[Sudoku]:
-        return load(path)
-
     def items(self, path: str | os.PathLike) -> list[Item]:
         return [Item(p.givens, p.solution if p.solution is not None else unique_answer(p.givens), f"puzzle {i}")
                 for i, p in enumerate(load(path), 1)]
-
-    def save(self, path: str | os.PathLike, records: list[Sudoku]) -> None:
-        save(path, records)
-
-    def encoding(self, rows: int) -> Encoding:
-        return encoding(rows)
 
     def fits(self, rows: int, shape: tuple[int, ...], any_canvas: bool = False) -> bool:
         return tuple(shape) == (rows, rows)

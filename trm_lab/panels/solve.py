@@ -39,6 +39,14 @@ from trm_lab.widgets.grid_view import GridView
 from trm_lab.workers import SolveThread, describe_model, prewarm_solver, run_async
 
 OPEN_CHECKPOINT = "__open__"
+LEGENDS = {  # what the solve view's marks mean, by puzzle kind ("": any other kind)
+    "sudoku": ("Bold: givens \u00b7 purple: predictions \u00b7 orange outline: changed since the previous step "
+               "\u00b7 amber shading: unsure \u00b7 red: breaks a rule or differs from the answer \u00b7 red "
+               "corner on a given: the model predicts another digit there"),
+    "maze": ("Blue: predicted path \u00b7 orange outline: changed \u00b7 washed out: unsure \u00b7 "
+             "\u2716: wrong cell (on a wall, start or goal: the model predicts something else there)"),
+    "": "Orange outline: changed since the previous step \u00b7 washed out: unsure \u00b7 \u2716: wrong cell",
+}
 SPEEDS = (("0.5\u00d7", 1.0), ("1\u00d7", 2.0), ("2\u00d7", 4.0), ("4\u00d7", 8.0))  # steps per second
 
 
@@ -306,14 +314,7 @@ class SolvePanel(QWidget):
 
     # -- models -------------------------------------------------------------------------------------------
     def _legend_text(self) -> str:
-        if self.doc.kind == "sudoku":
-            return ("Bold: givens \u00b7 purple: predictions \u00b7 orange outline: changed since the previous step "
-                    "\u00b7 amber shading: unsure \u00b7 red: breaks a rule or differs from the answer \u00b7 red "
-                    "corner on a given: the model predicts another digit there")
-        if self.doc.kind == "maze":
-            return ("Blue: predicted path \u00b7 orange outline: changed \u00b7 washed out: unsure \u00b7 "
-                    "\u2716: wrong cell (on a wall, start or goal: the model predicts something else there)")
-        return "Orange outline: changed since the previous step \u00b7 washed out: unsure \u00b7 \u2716: wrong cell"
+        return LEGENDS.get(self.doc.kind, LEGENDS[""])
 
     def refresh_models(self) -> None:
         """Fill the picker: fitting bundled models, fitting user models, opened checkpoints, then Open...."""

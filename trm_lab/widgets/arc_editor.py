@@ -39,6 +39,13 @@ def _small_view(grid: np.ndarray, max_cell: int = 18) -> GridView:
     return v
 
 
+def _button(text: str, tip: str, slot) -> QPushButton:
+    button = QPushButton(text)
+    button.setToolTip(tip)
+    button.clicked.connect(slot)
+    return button
+
+
 class ArcEditor(QWidget):
     errorRaised = Signal(str)
     checked = Signal(object)  # True / False / None
@@ -124,18 +131,10 @@ class ArcEditor(QWidget):
         for s, tip in ((self.rows, "Rows"), (self.cols, "Columns")):
             s.setRange(1, 30)
             s.setToolTip(tip)
-        self.resize_button = QPushButton("Resize")
-        self.resize_button.setToolTip("Resize the output grid")
-        self.resize_button.clicked.connect(self._on_resize)
-        self.copy_input_button = QPushButton("Copy from input")
-        self.copy_input_button.setToolTip("Start from a copy of the test input")
-        self.copy_input_button.clicked.connect(doc.copy_from_input)
-        self.reset_button = QPushButton("Reset")
-        self.reset_button.setToolTip("Reset the output to a 3\u00d73 black grid")
-        self.reset_button.clicked.connect(doc.reset)
-        self.check_button = QPushButton("Check")
-        self.check_button.setToolTip("Compare your output with the task's known test output")
-        self.check_button.clicked.connect(self.check)
+        self.resize_button = _button("Resize", "Resize the output grid", self._on_resize)
+        self.copy_input_button = _button("Copy from input", "Start from a copy of the test input", doc.copy_from_input)
+        self.reset_button = _button("Reset", "Reset the output to a 3\u00d73 black grid", doc.reset)
+        self.check_button = _button("Check", "Compare your output with the task's known test output", self.check)
         for w in (QLabel("Size"), self.rows, QLabel("\u00d7"), self.cols, self.resize_button, self.copy_input_button,
                   self.reset_button, self.check_button):
             action_row.addWidget(w)

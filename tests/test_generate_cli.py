@@ -85,20 +85,15 @@ def test_bad_arguments_give_one_line_errors(tmp_path, capsys):
     res = run("sudoku", "--count", "2", "--clues", "5-10")
     assert res.returncode == 2 and "clues for a 9x9 Sudoku must lie in" in res.stderr
     assert "Traceback" not in res.stderr
-    code, err = main(capsys, "maze", "--size", "40")
-    assert code == 2 and "maze size must be 5-30" in err
-    code, err = main(capsys, "maze", "--clues", "30-35")
-    assert code == 2 and "--clues and --rating apply to Sudoku only" in err
-    code, err = main(capsys, "sudoku", "--loops", "0")
-    assert code == 2 and "--loops, --style and --density apply to mazes only" in err
-    code, err = main(capsys, "maze", "--loops", "1.5")
-    assert code == 2 and "--loops must be between 0 and 1" in err
-    code, err = main(capsys, "sudoku", "--clues", "abc")
-    assert code == 2 and "expected a range like 30-35" in err
-    code, err = main(capsys, "sudoku", "--size", "5")
-    assert code == 2 and "unsupported Sudoku size 5" in err
-    code, err = main(capsys, "sudoku", "--count", "-1")
-    assert code == 2 and "--count must be >= 0" in err
+    for args, message in ((("maze", "--size", "40"), "maze size must be 5-30"),
+                          (("maze", "--clues", "30-35"), "--clues and --rating apply to Sudoku only"),
+                          (("sudoku", "--loops", "0"), "--loops, --style and --density apply to mazes only"),
+                          (("maze", "--loops", "1.5"), "--loops must be between 0 and 1"),
+                          (("sudoku", "--clues", "abc"), "expected a range like 30-35"),
+                          (("sudoku", "--size", "5"), "unsupported Sudoku size 5"),
+                          (("sudoku", "--count", "-1"), "--count must be >= 0")):
+        code, err = main(capsys, *args)
+        assert code == 2 and message in err, (args, err)
     (tmp_path / "dir.csv").mkdir()
     code, err = main(capsys, "sudoku", "--count", "1", "-o", str(tmp_path / "dir.csv"))
     assert code == 1 and "cannot write" in err and "Traceback" not in err

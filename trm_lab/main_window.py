@@ -733,15 +733,18 @@ class MainWindow(QMainWindow):
             frames.append(img)
         return frames
 
-    def export_png(self, path: Path | None = None) -> Path | None:
+    def _export_view(self, path: Path | None, title: str, suffix: str, file_filter: str, write) -> Path | None:
+        """Ask where (unless `path` is given), then `write(view, path)`, errors shown; None when cancelled."""
         view = self.current_view()
         if view is None:
             return None
-        path = path or self._ask_path("Export grid", f"{self._stem(view)}.png", "PNG image (*.png)")
+        path = path or self._ask_path(title, f"{self._stem(view)}{suffix}", file_filter)
         if path is None:
             return None
+        return self._guard(lambda: write(view, path), path)
 
-        def write() -> None:
+    def export_png(self, path: Path | None = None) -> Path | None:
+        def write(view: DocumentView, path: Path) -> None:
             s = view.solve.session
             if s is not None and s.current is not None:
                 img = self._frames(view)[s.selected]
@@ -749,25 +752,15 @@ class MainWindow(QMainWindow):
                 img = export.render_grid(view.doc.kind, view.answer_grid(), cell=32)
             export.write_png(path, img)
 
-        return self._guard(write, path)
+        return self._export_view(path, "Export grid", ".png", "PNG image (*.png)", write)
 
     def export_gif(self, path: Path | None = None) -> Path | None:
-        view = self.current_view()
-        if view is None:
-            return None
-        path = path or self._ask_path("Export refinement", f"{self._stem(view)}_refinement.gif", "GIF (*.gif)")
-        if path is None:
-            return None
-        return self._guard(lambda: export.write_gif(path, self._frames(view), delay_ms=600), path)
+        return self._export_view(path, "Export refinement", "_refinement.gif", "GIF (*.gif)",
+                                 lambda view, p: export.write_gif(p, self._frames(view), delay_ms=600))
 
     def export_strip(self, path: Path | None = None) -> Path | None:
-        view = self.current_view()
-        if view is None:
-            return None
-        path = path or self._ask_path("Export refinement", f"{self._stem(view)}_steps.png", "PNG image (*.png)")
-        if path is None:
-            return None
-        return self._guard(lambda: export.write_png(path, export.strip(self._frames(view))), path)
+        return self._export_view(path, "Export refinement", "_steps.png", "PNG image (*.png)",
+                                 lambda view, p: export.write_png(p, export.strip(self._frames(view))))
 
     def export_model(self, path: Path | None = None) -> Path | None:
         view = self.current_view()

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.atomic import atomic_write_text
 from engine.checkpoint import load_checkpoint
 from engine.model import count_parameters
 from trainers.checkpointing import export_model
@@ -92,10 +93,10 @@ def measure_tier(model_path: Path, kind: str, size: int, count: int, seed: int, 
     shown = "trm-lab " + " ".join(a if a != str(path) else f"{name}.csv" for a in args)
     overlap, evaluated = 0, count
     if train_fp is not None:  # evaluate only puzzles that are not (augmentations of) training puzzles
-        from engine.puzzles import maze, sudoku
+        from engine.puzzles.kind import get_kind
 
-        module = sudoku if kind == "sudoku" else maze
-        items = module.load(path)
+        puzzle_kind = get_kind(kind)
+        items = puzzle_kind.load(path)
         if kind == "sudoku":
             fresh = [p for p in items if sudoku_invariant(p.givens) not in train_fp]
         else:
@@ -103,7 +104,7 @@ def measure_tier(model_path: Path, kind: str, size: int, count: int, seed: int, 
         overlap, evaluated = len(items) - len(fresh), len(fresh)
         if overlap:
             path = workdir / f"{name}-heldout.csv"
-            module.save(path, fresh)
+            puzzle_kind.save(path, fresh)
     report = json.loads(_cli("eval", str(path), "--model", str(model_path), "--json").stdout)
     tier = (f"{clues[0]}-{clues[1]} givens" if clues else f"{size}x{size}" if loops is None
             else f"{size}x{size}, " + ("no loops" if loops == 0 else f"loops {loops:g}"))
@@ -177,7 +178,7 @@ def write_card(path: Path, *, name: str, cfg: TrainConfig, run: Path, ckpt: Path
     if notes:
         lines += [notes.strip(), ""]
     lines.append(f"Card written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `python -m trainers.bundle`.")
-    path.write_text("\n".join(lines) + "\n")
+    atomic_write_text(path, "\n".join(lines) + "\n")
 
 
 def _describe_data(cfg: TrainConfig) -> str:
@@ -247,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     write_card(args.out / f"{args.name}.md", name=args.name, cfg=cfg, run=args.run, ckpt=ckpt,
                model_path=model_path, command=command, tiers=results, train_s=training_time_s(args.run),
                targets=json.loads(args.targets), notes=args.notes)
-    (args.out / f"{args.name}.eval.json").write_text(json.dumps(results, indent=1) + "\n")
+    atomic_write_text(args.out / f"{args.name}.eval.json", json.dumps(results, indent=1) + "\n")
     print(f"wrote {model_path} and {args.out / (args.name + '.md')}", file=sys.stderr)
     return 0
 

@@ -351,7 +351,9 @@ def compile_network(model: TRM) -> TRM:
     import torch._dynamo
 
     torch._dynamo.config.suppress_errors = True
-    model.net.compile(dynamic=False)
+    for name in ("net", "H_level", "L_level"):  # TRM's one network, HRM's two modules
+        if hasattr(model, name):
+            getattr(model, name).compile(dynamic=False)
     return model
 
 

@@ -5,7 +5,16 @@ from __future__ import annotations
 
 import numpy as np
 from test_gui_sudoku import _probe_gaps
-from test_gui_support import SUDOKU_LINE, dialogs, grid_of, lab_env, models, window  # noqa: F401 - fixtures
+from test_gui_support import (  # noqa: F401 - fixtures
+    SUDOKU_LINE,
+    dialogs,
+    grid_of,
+    lab_env,
+    models,
+    pick_model,
+    solve_and_wait,
+    window,
+)
 
 from engine.checkpoint import save_checkpoint
 from engine.puzzles import sudoku
@@ -75,3 +84,24 @@ def test_compare_a_trm_and_an_hrm_in_lockstep_without_stalling(qtbot, window, mo
     panel.toggle_play()
     assert np.array_equal(panel.views["B"].grid, s.b.display_grid(s.position))
     view.compare.shutdown()
+
+
+def test_solve_panel_shows_every_low_level_update_of_an_hrm(qtbot, window, lab_env, dialogs):
+    enc = sudoku.encoding(9)
+    hrm = save_checkpoint(lab_env / "tiny-hrm9.safetensors", small_hrm(enc), encoding=enc, training={})
+    window.refresh_models()
+    qtbot.waitSignal(window.modelsListed, timeout=30000).wait()
+    view = window.add_document(SudokuDocument(9, grid_of(SUDOKU_LINE)))
+    panel = view.solve
+    pick_model(panel, hrm)
+    panel.steps.setValue(2)
+    panel.latent.setChecked(True)
+    solve_and_wait(qtbot, panel, timeout=300000)
+    s = panel.session
+    assert not dialogs, dialogs
+    # per supervision step: 2 cycles x (2 low-level updates + the high-level one)
+    labels = [s.step_label(i) for i in range(len(s.steps))]
+    assert labels[:6] == ["step 1.1 L1", "step 1.1 L2", "step 1.1", "step 1.2 L1", "step 1.2 L2", "step 1"]
+    assert len(labels) == 12 and s.planned_steps == 12
+    assert all(st.latent_change > 0 for st in s.steps)
+    assert not s.steps[1].changed.any()  # a low-level update leaves the answer (read from z_H) as it was

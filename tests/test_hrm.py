@@ -301,3 +301,22 @@ def test_checkpoint_names_the_architecture(tmp_path):
     save_file(tensors, str(tmp_path / "no-arch.safetensors"), metadata={k: v for k, v in meta.items() if k != "arch"})
     with pytest.raises(CheckpointError, match="no-arch.safetensors: metadata 'config': unknown field\\(s\\) H_layers"):
         load_checkpoint(tmp_path / "no-arch.safetensors")
+
+
+def test_q_continue_target_is_the_next_steps_best_q(tmp_path):
+    """The bootstrapped target of the reference's loss head: sigmoid(max(q_halt, q_continue)) of the next step,
+    computed from this step's carry (sigmoid(q_halt) alone at the last step)."""
+    from trainers.act import bootstrapped_q_target
+
+    pos, ndim = CASES["rope"]
+    model = import_reference(write_hrm_checkpoint(tmp_path, "rope"), kind="sudoku").model.train()
+    inputs, ids = inputs_and_ids(3)
+    (_, _, _, _), (_, next_halt, next_cont, _) = reference_hrm(make_reference_state(pos, ndim), pos, ndim, inputs,
+                                                              ids, 2)
+    x = model.embed(inputs, ids)
+    out = model(x, *model.initial_state(3))
+    steps = torch.tensor([1, 16, 1])
+    target = bootstrapped_q_target(model, x, out, steps, max_steps=16)
+    expected = torch.sigmoid(torch.where(steps >= 16, next_halt, torch.maximum(next_halt, next_cont)))
+    torch.testing.assert_close(target, expected, atol=1e-5, rtol=1e-4)
+    assert target.grad_fn is None

@@ -15,8 +15,8 @@ from dataclasses import astuple, dataclass, fields
 
 import torch
 
+from engine.architectures import Model
 from engine.losses import IGNORE_LABEL_ID, q_continue_loss, q_halt_loss, sequence_lm_loss
-from engine.model import TRM
 from trainers.data import Batch
 
 
@@ -35,14 +35,14 @@ class Carry:
     FIELDS = ("y", "z", "steps", "halted", "inputs", "labels", "puzzle_ids")
 
     @classmethod
-    def empty(cls, model: TRM, batch: Batch) -> Carry:
+    def empty(cls, model: Model, batch: Batch) -> Carry:
         """Every slot halted: the first step takes the batch's puzzles."""
         B, dev = batch.inputs.shape[0], batch.inputs.device
         y, z = model.initial_state(B)
         return cls(y, z, torch.zeros(B, dtype=torch.int32, device=dev), torch.ones(B, dtype=torch.bool, device=dev),
                    torch.zeros_like(batch.inputs), torch.zeros_like(batch.labels), torch.zeros_like(batch.puzzle_ids))
 
-    def refill(self, model: TRM, batch: Batch) -> Carry:
+    def refill(self, model: Model, batch: Batch) -> Carry:
         """Halted slots take the puzzle in their slot of `batch` and restart from the initial state."""
         h = self.halted
         y0, z0 = model.initial_state(h.shape[0])
@@ -86,7 +86,17 @@ def exploration_min_steps(gen: torch.Generator, n: int, halt_max_steps: int, pro
     return torch.randint(2, halt_max_steps + 1, (n,), generator=gen) * explore
 
 
-def act_step(model: TRM, carry: Carry, batch: Batch, *, loss: str, q_loss_weight: float,
+def bootstrapped_q_target(fwd, x: torch.Tensor, out, steps: torch.Tensor, max_steps: int) -> torch.Tensor:
+    """The Q-learning target of q_continue (HRM's, and TRM's with no_ACT_continue off): sigmoid of the next step's
+    best Q, max(q_halt, q_continue), or its q_halt at the last step; computed from this step's carry, without
+    gradient or a target network (the reference's ACT wrapper and loss head)."""
+    with torch.no_grad():
+        nxt = fwd(x, out.y, out.z)
+        nh, nc = nxt.q_halt.float(), nxt.q_continue.float()
+        return torch.sigmoid(torch.where(steps >= max_steps, nh, torch.maximum(nh, nc)))
+
+
+def act_step(model: Model, carry: Carry, batch: Batch, *, loss: str, q_loss_weight: float,
              min_steps: torch.Tensor | None, fwd=None, autocast=None, relabel=None
              ) -> tuple[Carry, torch.Tensor, StepMetrics]:
     """One supervision step of the carried batch: (the next carry, the summed loss to back-propagate, metrics).
@@ -119,10 +129,8 @@ def act_step(model: TRM, carry: Carry, batch: Batch, *, loss: str, q_loss_weight
     qh = q_halt_loss(q_halt, seq_right)
     qc = torch.zeros((), device=q_halt.device)
     if not cfg.no_ACT_continue:
-        with torch.no_grad(), ctx:
-            nxt = fwd(x, out.y, out.z)
-            nh, nc = nxt.q_halt.float(), nxt.q_continue.float()
-            target = torch.sigmoid(torch.where(steps >= max_steps, nh, torch.maximum(nh, nc)))
+        with ctx:
+            target = bootstrapped_q_target(fwd, x, out, steps, max_steps)
         qc = q_continue_loss(q_cont, target)
     total = lm + q_loss_weight * (qh + qc)
 

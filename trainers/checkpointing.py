@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 from safetensors import safe_open
 
+from engine.architectures import Model, ModelConfig, build_model
 from engine.atomic import atomic_copy
 from engine.checkpoint import (
     CheckpointError,
@@ -23,8 +24,7 @@ from engine.checkpoint import (
     read_metadata,
     save_checkpoint,
 )
-from engine.config import TRMConfig
-from engine.model import TRM, with_canvas
+from engine.model import with_canvas
 
 TRAIN_PREFIX = "train/"
 
@@ -77,7 +77,7 @@ def export_model(src: Path, dst: Path, training_update: dict | None = None, max_
     return save_checkpoint(dst, loaded.model, encoding=loaded.encoding, training=training)
 
 
-def start_weights(path: Path, cfg: TRMConfig) -> TRM:
+def start_weights(path: Path, cfg: ModelConfig) -> Model:
     """A `cfg` model starting from the weights of `path` (a model file, a training checkpoint or a run directory's
     newest one): fine-tuning, or growing a relative2d model to a larger canvas, which is how a maze model learnt on
     small mazes (cheap steps) carries over to large ones. Learnt offsets keep their values, new farther ones start
@@ -94,7 +94,7 @@ def start_weights(path: Path, cfg: TRMConfig) -> TRM:
     if cfg.pos_encodings == source_model.cfg.pos_encodings == "relative2d" and source_model.cfg.seq_len != cfg.seq_len:
         source_model = with_canvas(source_model, cfg.grid_side)  # its bias table resized; every other tensor must match
     source = source_model.state_dict()
-    model = TRM(cfg)
+    model = build_model(cfg)  # TRM or HRM, as the config says
     state = model.state_dict()
     missing = sorted(set(state) - set(source))
     extra = sorted(set(source) - set(state))

@@ -23,11 +23,11 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
+from engine.architectures import DEFAULT_ARCH, Model, ModelConfig, build_model, config_from_dict
 from engine.checkpoint import save_checkpoint
-from engine.config import TRMConfig
 from engine.inference import SolveOptions, pick_device, solve_steps
 from engine.losses import IGNORE_LABEL_ID
-from engine.model import TRM, compile_network
+from engine.model import compile_network
 from trainers.act import Carry, StepMetrics, act_step, exploration_min_steps
 from trainers.checkpointing import TRAIN_PREFIX, code_version, read_train_checkpoint
 from trainers.config import TrainConfig
@@ -38,8 +38,8 @@ from trainers.rundir import RunWriter, latest_checkpoint
 
 @dataclass
 class TrainResult:
-    model: TRM  # the raw (optimised) weights
-    ema_model: TRM  # the EMA weights (== model when EMA is off): what gets evaluated and saved
+    model: Model  # the raw (optimised) weights
+    ema_model: Model  # the EMA weights (== model when EMA is off): what gets evaluated and saved
     step: int
     state: str  # finished | stopped
     last_train: dict | None = None
@@ -85,18 +85,21 @@ def _sync_gradients(params: list[torch.nn.Parameter]) -> None:
 
 
 # ---- the model config a dataset implies ---------------------------------------------------------------------------
-def resolve_model_config(cfg: TrainConfig, dataset: TrainDataset) -> TRMConfig:
+def resolve_model_config(cfg: TrainConfig, dataset: TrainDataset) -> ModelConfig:
+    """The model config: `model.arch` ("trm", the default, or "hrm") picks the architecture, the rest are its
+    config's fields; vocabulary, length and puzzle identifiers come from the dataset."""
     data = dict(cfg.model)
+    arch = data.pop("arch", DEFAULT_ARCH)
     data["vocab_size"] = dataset.vocab_size
     data["seq_len"] = dataset.seq_len
     if data.get("puzzle_emb_ndim", 0) > 0:
         data["num_puzzle_identifiers"] = max(int(data.get("num_puzzle_identifiers", 1)),
                                              dataset.num_puzzle_identifiers)
-    return TRMConfig.from_dict(data)
+    return config_from_dict(arch, data)
 
 
 # ---- evaluation ---------------------------------------------------------------------------------------------------
-def evaluate(model: TRM, eval_set: EvalSet, *, batch_size: int = 256, device: torch.device | str = "cpu",
+def evaluate(model: Model, eval_set: EvalSet, *, batch_size: int = 256, device: torch.device | str = "cpu",
              max_steps: int | None = None) -> dict:
     """Exact/cell accuracy after every supervision step (through engine.inference, as the GUI and CLI solve),
     halting accuracy (q_halt >= 0 agrees with "exactly right" at the last step), mean halting step (first step with
@@ -187,9 +190,9 @@ class TrainState:
 
     config: TrainConfig
     dataset: TrainDataset
-    model: TRM
-    ema_model: TRM
-    fwd: TRM  # the model's forward (compiled when asked)
+    model: Model
+    ema_model: Model
+    fwd: Model  # the model's forward (compiled when asked)
     optimizer: AdamW
     ema: list[torch.Tensor] | None
     emb_params: list[torch.nn.Parameter]
@@ -222,7 +225,7 @@ class TrainState:
 def train(config: TrainConfig, dataset: TrainDataset, run_dir: str | Path | None = None, *,
           eval_set: EvalSet | None = None, budget_s: float | None = None,
           on_metrics: Callable[[dict], None] | None = None, resume: bool = False,
-          init_model: TRM | None = None, stop_event: threading.Event | None = None,
+          init_model: Model | None = None, stop_event: threading.Event | None = None,
           handle_signals: bool = True) -> TrainResult:
     """Train on `dataset` (see trainers.data.TrainDataset) for `config.steps` steps or until `budget_s` seconds pass.
 
@@ -262,7 +265,7 @@ def train(config: TrainConfig, dataset: TrainDataset, run_dir: str | Path | None
 
 
 def _start(config: TrainConfig, dataset: TrainDataset, run_dir, eval_set, on_metrics, resume: bool,
-           init_model: TRM | None) -> TrainState:
+           init_model: Model | None) -> TrainState:
     """Model, optimizer, EMA and data position: fresh, fine-tuned from `init_model`, or resumed from run_dir."""
     rank, world = _world()
     if config.batch_size % world:
@@ -274,7 +277,7 @@ def _start(config: TrainConfig, dataset: TrainDataset, run_dir, eval_set, on_met
         torch.set_num_threads(config.threads)
     model_cfg = resolve_model_config(config, dataset) if init_model is None else init_model.cfg
     torch.manual_seed(config.seed)
-    model = TRM(model_cfg) if init_model is None else copy.deepcopy(init_model)
+    model = build_model(model_cfg) if init_model is None else copy.deepcopy(init_model)
     model.to(device).train()
     emb_params = [model.puzzle_emb.weight] if hasattr(model, "puzzle_emb") else []
     net_params = [p for p in model.parameters() if all(p is not e for e in emb_params)]
@@ -442,7 +445,7 @@ def _train_row(sums: StepMetrics, step: int, config: TrainConfig, dataset: Train
 
 
 # ---- checkpoints --------------------------------------------------------------------------------------------------
-def _load_ema(ema_model: TRM, ema: list[torch.Tensor] | None) -> None:
+def _load_ema(ema_model: Model, ema: list[torch.Tensor] | None) -> None:
     if ema is None:
         return
     with torch.no_grad():
@@ -450,7 +453,7 @@ def _load_ema(ema_model: TRM, ema: list[torch.Tensor] | None) -> None:
             p.copy_(e)
 
 
-def _save(path: Path, model: TRM, ema_model: TRM, optimizer, carry: dict | None, config: TrainConfig,
+def _save(path: Path, model: Model, ema_model: Model, optimizer, carry: dict | None, config: TrainConfig,
           dataset: TrainDataset, step: int, data_index: int, wall_s: float, result: TrainResult) -> None:
     extra: dict[str, torch.Tensor] = {}
     for name, p in model.named_parameters():
@@ -489,7 +492,7 @@ def _gather_carry(carry: Carry) -> dict[str, torch.Tensor]:
     return out
 
 
-def _restore(path: Path, model: TRM, optimizer, ema: list[torch.Tensor] | None, device
+def _restore(path: Path, model: Model, optimizer, ema: list[torch.Tensor] | None, device
              ) -> tuple[int, int, dict | None, float]:
     ema_state, train, state = read_train_checkpoint(path)
     raw = {k[len("raw/"):]: v for k, v in train.items() if k.startswith("raw/")}

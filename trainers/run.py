@@ -31,6 +31,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", help="auto (default), cpu, cuda, cuda:1, mps")
     p.add_argument("--steps", type=int, help="override the number of steps")
     p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--budget-s", type=float, help="stop after this many seconds of training (a checkpoint is "
+                                                 "written; for matches: two models, the same time)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
                    help="override a config field, e.g. --set lr=3e-4 --set data.clues=[30,40] --set model.L_cycles=4")
 
@@ -132,7 +134,7 @@ def run(args: argparse.Namespace, *, on_metrics: Callable[[dict], None] | None =
                 return 2
         try:
             result = train(cfg, dataset, run_dir, eval_set=eval_set, on_metrics=on_metrics,
-                           resume=bool(args.resume), init_model=init_model)
+                           resume=bool(args.resume), init_model=init_model, budget_s=args.budget_s)
         except FileNotFoundError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

@@ -762,4 +762,5 @@ class SolveSession:
         if getattr(s, "name", ""):
             return s.name
         cyc = f".{s.cycle}" if getattr(s, "cycle", None) is not None else ""
-        return f"step {s.index}{cyc}"
+        update = f" L{s.update}" if getattr(s, "update", None) is not None else ""  # a low-level update
+        return f"step {s.index}{cyc}{update}"

@@ -136,6 +136,9 @@ class SolvePanel(QWidget):
         self.halt_on.toggled.connect(self.halt_value.setEnabled)
         self.inner = QCheckBox("Show inner cycles")
         self.inner.setToolTip("Also show the answer after each inner recursion cycle of a step")
+        self.latent = QCheckBox("Show every low-level update")
+        self.latent.setToolTip("Also show each update of the latent state (z in TRM, z_L in HRM): the answer is read "
+                               "from y / z_H, so it stays put until the cycle's end, while the latent state moves")
         # -- think harder: width (trajectories) x depth (steps each) ------------------------------------
         self.think_on = QCheckBox("Think harder")
         self.think_on.setToolTip("Run several trajectories at once (symmetric views of the puzzle), each up to the "
@@ -180,7 +183,11 @@ class SolvePanel(QWidget):
         halt_row.addWidget(self.halt_value)
         halt_row.addStretch(1)
         form.addRow("", halt_row)
-        form.addRow("", self.inner)
+        inner_row = QHBoxLayout()
+        inner_row.addWidget(self.inner)
+        inner_row.addWidget(self.latent)
+        inner_row.addStretch(1)
+        form.addRow("", inner_row)
         think_row = QHBoxLayout()
         think_row.addWidget(self.think_on)
         think_row.addWidget(self.think_width)
@@ -415,7 +422,8 @@ class SolvePanel(QWidget):
             return ThinkOptions(trajectories=self.think_width.value(), max_steps=self.think_depth.value())
         return SolveOptions(max_steps=self.steps.value(),
                             halt_threshold=self.halt_value.value() if self.halt_on.isChecked() else None,
-                            device="auto", dtype="float32", inner_cycles=self.inner.isChecked())
+                            device="auto", dtype="float32", inner_cycles=self.inner.isChecked(),
+                            latent_updates=self.latent.isChecked())
 
     def solve(self) -> None:
         if self.running:
@@ -456,7 +464,10 @@ class SolvePanel(QWidget):
         self.stop_playback()
         puzzle = self.doc.puzzle_input()
         options = self.options()
-        per_step = int(entry.config.get("H_cycles", 1)) if getattr(options, "inner_cycles", False) else 1
+        latent = getattr(options, "latent_updates", False)
+        per_step = int(entry.config.get("H_cycles", 1)) if getattr(options, "inner_cycles", False) or latent else 1
+        if latent:  # each cycle: its low-level updates, then the high-level one
+            per_step *= int(entry.config.get("L_cycles", 1)) + 1
         self.session = SolveSession(self.doc.kind, puzzle, expected=self.doc.known_answer(),
                                     model_name=entry.name,
                                     halt_threshold=getattr(options, "halt_threshold", None),

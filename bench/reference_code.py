@@ -125,4 +125,4 @@ class ReferenceTrainer:
             opt.step()
             opt.zero_grad()
         self.ema.update(self.head)
-        return float(loss)
+        return float(loss.detach())

@@ -166,7 +166,8 @@ class Contender:
 def train_side_by_side(args) -> list[dict]:
     results = []
     for preset in args.presets.split(","):
-        common = ["--preset", preset, "--batch", str(args.batch), "--threads", str(args.threads)]
+        common = ["--preset", preset, "--batch", str(args.batch), "--threads", str(args.threads),
+                  *(["--compile", args.compile] if args.compile else [])]
         contenders = [Contender("ours", [*common, "--code", str(ROOT)])]
         if args.old:
             contenders.append(Contender("old", [*common, "--code", str(Path(args.old).resolve())]))
@@ -279,6 +280,7 @@ def main() -> int:
     tr.add_argument("--threads", type=int, default=1)
     tr.add_argument("--rounds", type=int, default=4, help="timed rounds per preset (the paper config: 2)")
     tr.add_argument("--warmup", type=int, default=1, help="untimed rounds first (compilation, allocator)")
+    tr.add_argument("--compile", choices=["on", "off"], help="override the presets' compile setting (ours, old)")
     tr.add_argument("--json", type=Path, help="also write the results here")
     wk = sub.add_parser("worker")
     wk.add_argument("--code", required=True)

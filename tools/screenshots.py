@@ -133,7 +133,7 @@ def shoot(views: list[str], theme_name: str, suffix: str, size: tuple[int, int])
 
         view = window.open_arc_task(arc.bundled_tasks("arc1", "train")["c8f0f002"])
         panel = view.adapt
-        view.left_tabs.setCurrentWidget(panel)
+        view.show_adapt()
         panel.budget.setValue(40)
         done: list = []
         panel.attemptsReady.connect(done.append)

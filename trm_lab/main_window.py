@@ -14,10 +14,12 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDockWidget,
     QFileDialog,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QMainWindow,
     QMessageBox,
+    QScrollArea,
     QSplitter,
     QTabWidget,
     QToolButton,
@@ -53,6 +55,15 @@ PUZZLE_FILTER = ("Puzzles (*.txt *.csv *.json *.sdk *.maze);;Sudoku / maze text 
 EDITORS = {"sudoku": SudokuEditor, "maze": MazeEditor, "arc": ArcEditor}  # a document's editor, by puzzle kind
 
 
+def scrolling(widget: QWidget) -> QScrollArea:
+    """`widget` filling a scroll area: it grows with the window and scrolls once the window is smaller than it."""
+    area = QScrollArea()
+    area.setWidget(widget)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    return area
+
+
 def output_untouched(grid: np.ndarray) -> bool:
     """An ARC output still as a new document starts it (3 x 3 black): nothing of the user's to lose."""
     return grid.shape == (3, 3) and not np.asarray(grid).any()
@@ -75,23 +86,32 @@ class DocumentView(QWidget):
         self.solve.message.connect(self.message)
         if isinstance(doc, ArcDocument):
             self.solve.useAnswer.connect(doc.set_output)
+        # Left: the puzzle's editor and the refinement stage as tabs (solving brings the stage forward, the editor
+        # is a click away), plus "Adapt to this task" for ARC. Right: model, verdict, plot. Both scroll rather than
+        # squeeze below their minimum sizes in a small window.
+        puzzle = QWidget()
+        puzzle_lay = QVBoxLayout(puzzle)
+        puzzle_lay.setContentsMargins(0, 4, 0, 0)
+        puzzle_lay.addWidget(self.editor, 1)
+        self.picker = self._collection_picker(doc)
+        if self.picker is not None:
+            puzzle_lay.insertWidget(0, self.picker)
+            doc.subscribe(lambda what: what == "path" and self.picker.setVisible(len(doc.collection) > 1))
+        self.puzzle_page = puzzle
+        self.left_tabs = QTabWidget()
+        self.left_tabs.setDocumentMode(True)
+        self.left_tabs.addTab(scrolling(puzzle), "Task" if doc.kind == "arc" else "Puzzle")
+        self.left_tabs.addTab(self.solve.stage, "Refinement")
+        self.left_tabs.setTabToolTip(1, "The model's answer at the selected step, as it refines it")
+        self.adapt = self._adapt_area(doc)
+        if self.adapt is not None:  # ARC: "Adapt to this task" is a third tab
+            self.left_tabs.addTab(scrolling(self.adapt), "Adapt to this task")
+            self.solve.adaptRequested.connect(self.show_adapt)
+        self.solve.sessionStarted.connect(lambda _s: self.show_stage())
         left = QWidget()
         left_lay = QVBoxLayout(left)
         left_lay.setContentsMargins(0, 0, 8, 0)
-        self.adapt = self._adapt_area(doc)
-        if self.adapt is not None:  # ARC: the task and "Adapt to this task" share the left side as two tabs
-            self.solve.adaptRequested.connect(lambda: self.left_tabs.setCurrentWidget(self.adapt))
-            self.left_tabs = QTabWidget()
-            self.left_tabs.setDocumentMode(True)
-            self.left_tabs.addTab(self.editor, "Task")
-            self.left_tabs.addTab(self.adapt, "Adapt to this task")
-            left_lay.addWidget(self.left_tabs, 1)
-        else:
-            left_lay.addWidget(self.editor, 1)
-        self.picker = self._collection_picker(doc)
-        if self.picker is not None:
-            left_lay.insertWidget(0, self.picker)
-            doc.subscribe(lambda what: what == "path" and self.picker.setVisible(len(doc.collection) > 1))
+        left_lay.addWidget(self.left_tabs, 1)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(left)
         # the right side: this puzzle solved by one model, or by two side by side (TRM and HRM, ...)
@@ -100,15 +120,31 @@ class DocumentView(QWidget):
         self.compare.message.connect(self.message)
         self.right_tabs = QTabWidget()
         self.right_tabs.setDocumentMode(True)
-        self.right_tabs.addTab(self.solve, "Solve")
+        self.right_tabs.addTab(scrolling(self.solve), "Solve")
         self.right_tabs.addTab(self.compare, "Compare two models")
         self.splitter.addWidget(self.right_tabs)
-        self.splitter.setStretchFactor(0, 3 if doc.kind == "arc" else 1)
-        self.splitter.setStretchFactor(1, 2 if doc.kind == "arc" else 1)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 2)
         self.splitter.setChildrenCollapsible(False)
         lay = QVBoxLayout(self)
-        lay.setContentsMargins(10, 10, 10, 10)
+        lay.setContentsMargins(8, 6, 8, 6)
         lay.addWidget(self.splitter)
+
+    def show_stage(self) -> None:
+        """Bring the refinement forward (a solve started or was replayed)."""
+        self.left_tabs.setCurrentWidget(self.solve.stage)
+
+    def show_editor(self) -> None:
+        self.left_tabs.setCurrentIndex(0)
+
+    def show_adapt(self) -> None:
+        if self.adapt is not None:
+            self.left_tabs.setCurrentIndex(2)
+
+    @property
+    def page(self) -> str:
+        """Which left tab is showing: "puzzle", "refinement" or "adapt"."""
+        return ("puzzle", "refinement", "adapt")[self.left_tabs.currentIndex()]
 
     def _collection_picker(self, doc: Document) -> QWidget | None:
         """A file with several puzzles: "Puzzle [n] of N" with previous / next, to step through them."""

@@ -142,8 +142,12 @@ class PuzzleKind:
             if expected is None:
                 return Judgement("solved", "Obeys every rule.")
             return Judgement("different", f"Obeys every rule but differs from {self.solver}.")
+        return Judgement("invalid", self.describe_mistakes(question, grid, expected) + ".")
+
+    def describe_mistakes(self, question: np.ndarray, grid: np.ndarray, expected: np.ndarray | None) -> str:
+        """What is wrong with an answer that breaks the rules, in the kind's own words (a verdict's detail)."""
         bad = int(self.rule_errors(question, grid, expected).sum())
-        return Judgement("invalid", f"Breaks the rules in {bad} cells.")
+        return f"Breaks the rules in {bad} cells"
 
     # -- text and training -----------------------------------------------------------------------------------
     def cell_text(self, value: int) -> str:
@@ -169,6 +173,11 @@ class PuzzleKind:
 
 
 _KINDS: dict[str, PuzzleKind] = {}
+
+
+def plural(n: int, one: str, many: str | None = None) -> str:
+    """ "1 cell", "3 cells" (verdict wording)."""
+    return f"{n} {one if n == 1 else (many or one + 's')}"
 
 
 def register(kind: PuzzleKind) -> PuzzleKind:

@@ -27,7 +27,7 @@ from engine.puzzles.base import (
     read_text,
     write_csv,
 )
-from engine.puzzles.kind import Item, PuzzleKind, register
+from engine.puzzles.kind import Item, Judgement, PuzzleKind, plural, register
 
 CHARSET = "# SGo"
 WALL, OPEN, START, GOAL, PATH = range(5)
@@ -615,6 +615,29 @@ def _claims(text: str) -> bool:
     return bool(first) and set(first) <= set(CHARSET) and bool(set(first) & set("#SG"))
 
 
+def _distances(base: np.ndarray, passable: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """BFS distances from S and from G over `passable` cells (plus S and G themselves); -1 where unreachable."""
+    from collections import deque
+
+    ok = passable | (base == START) | (base == GOAL)
+    out = []
+    for code in (START, GOAL):
+        dist = np.full(base.shape, -1, np.int32)
+        where = np.argwhere(base == code)
+        if len(where) == 1:
+            r0, c0 = (int(v) for v in where[0])
+            dist[r0, c0] = 0
+            queue = deque([(r0, c0)])
+            while queue:
+                r, c = queue.popleft()
+                for rr, cc in ((r - 1, c), (r + 1, c), (r, c - 1), (r, c + 1)):
+                    if 0 <= rr < base.shape[0] and 0 <= cc < base.shape[1] and ok[rr, cc] and dist[rr, cc] < 0:
+                        dist[rr, cc] = dist[r, c] + 1
+                        queue.append((rr, cc))
+        out.append(dist)
+    return out[0], out[1]
+
+
 class MazeKind(PuzzleKind):
     module = sys.modules[__name__]
     name, title = "maze", "maze"
@@ -674,6 +697,48 @@ class MazeKind(PuzzleKind):
         if expected is not None and not self.is_valid(question, grid):
             errors |= (grid == PATH) != (expected == PATH)
         return errors
+
+    def judge(self, question: np.ndarray, grid: np.ndarray, expected: np.ndarray | None) -> Judgement:
+        """Any shortest route is a right answer, whichever one the BFS happened to find."""
+        judgement = super().judge(question, grid, expected)
+        if judgement.status == "different":
+            return Judgement("solved", "A shortest route (the BFS found another of the same length).")
+        return judgement
+
+    def describe_mistakes(self, question: np.ndarray, grid: np.ndarray, expected: np.ndarray | None) -> str:
+        """In routes, not cells: off a shortest route, not connecting S to G, drawn over walls."""
+        question, grid = np.asarray(question), np.asarray(grid)
+        if grid.shape != question.shape:
+            return f"The answer is {grid.shape[0]}x{grid.shape[1]}, the maze {question.shape[0]}x{question.shape[1]}"
+        base = np.where(question == PATH, OPEN, question)
+        path = grid == PATH
+        parts = []
+        over = int((path & (base != OPEN)).sum())
+        moved = int((~path & (grid != base)).sum())
+        if over:
+            parts.append(f"path drawn over {plural(over, 'wall')} or the start / goal")
+        if moved:
+            parts.append(f"{plural(moved, 'wall, start or goal cell')} changed")
+        from_s, _ = _distances(base, path)
+        best_s, best_g = _distances(base, base == OPEN)
+        reaches = bool((from_s[base == GOAL] >= 0).any())
+        if not reaches:
+            parts.append("path does not connect the start to the goal")
+        goal_dist = best_s[base == GOAL]
+        if goal_dist.size == 1 and goal_dist[0] >= 0:
+            shortest = int(goal_dist[0])
+            on_route = (best_s >= 0) & (best_g >= 0) & (best_s + best_g == shortest)
+            off = int((path & ~on_route).sum())
+            extra = int(path.sum()) - (shortest - 1)
+            if off:
+                parts.append(f"path is not a shortest route: {plural(off, 'cell')} off it")
+            elif reaches and extra:
+                parts.append(f"path is not a shortest route: {plural(abs(extra), 'cell')} "
+                             f"{'too many' if extra > 0 else 'too few'}")
+        if not parts:
+            return "Breaks the rules"
+        text = "; ".join(parts)
+        return text[0].upper() + text[1:]
 
     def cell_text(self, value: int) -> str:
         return CHARSET[value]

@@ -24,7 +24,7 @@ from engine.puzzles.base import (
     read_text,
     write_csv,
 )
-from engine.puzzles.kind import Item, PuzzleKind, register
+from engine.puzzles.kind import Item, PuzzleKind, plural, register
 from engine.puzzles.sudoku_solver import BOXES, search
 
 SIZES_BY_CELLS = {n * n: n for n in BOXES}
@@ -553,6 +553,22 @@ class SudokuKind(PuzzleKind):
         if expected is not None and expected.shape == grid.shape and not self.is_valid(question, grid):
             errors |= grid != expected
         return errors
+
+    def describe_mistakes(self, question: np.ndarray, grid: np.ndarray, expected: np.ndarray | None) -> str:
+        question, grid = np.asarray(question), np.asarray(grid)
+        if grid.shape != question.shape:
+            return f"The answer is {grid.shape[0]}x{grid.shape[1]}, the puzzle {question.shape[0]}x{question.shape[1]}"
+        parts = []
+        clashes = int((np.asarray(conflicts(grid), bool) & (grid > 0)).sum())
+        changed = int(((question > 0) & (grid != question)).sum())
+        empty = int((grid == 0).sum())
+        if clashes:
+            parts.append(f"{plural(clashes, 'cell')} repeat a digit in a row, column or box")
+        if changed:
+            parts.append(f"{plural(changed, 'given')} changed")
+        if empty:
+            parts.append(f"{plural(empty, 'cell')} left empty")
+        return "Breaks the rules: " + ", ".join(parts) if parts else "Breaks the rules"
 
     def cell_text(self, value: int) -> str:
         return "." if value == 0 else str(value) if value < 10 else chr(ord("A") + value - 10)

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -81,6 +81,14 @@ def list_models_cached(refresh: bool = False) -> list[Any]:
 
         _models_cache = list_models()  # unreadable files are left out; a bug here must fail loudly
     return _models_cache
+
+
+class PlotView(pg.PlotWidget):
+    """A plot that asks for a modest size: pyqtgraph's own hint grows with its scene, which made the panel taller
+    than the window."""
+
+    def sizeHint(self) -> QSize:
+        return QSize(360, 220)
 
 
 class SolvePanel(QWidget):
@@ -233,15 +241,14 @@ class SolvePanel(QWidget):
         self.speed.setCurrentIndex(1)
         self.speed.setToolTip("Playback speed")
         self.speed.currentIndexChanged.connect(self._apply_speed)
-        self.step_label = QLabel("\u2014")
-        widest = "step 256.3 of 256 \u00b7 halt 0.00"
-        self.step_label.setFixedWidth(self.step_label.fontMetrics().horizontalAdvance(widest) + 8)
+        self.step_label = QLabel("\u2014")  # the stage's caption: which step is shown, how sure the model is
+        self.step_label.setProperty("role", "verdict")
+        self.step_label.setFixedHeight(int(self.step_label.fontMetrics().height() * 1.8))
         timeline = QHBoxLayout()
         for w in (self.prev_button, self.play_button, self.next_button):
             timeline.addWidget(w)
         timeline.addWidget(self.slider, 1)
         timeline.addWidget(self.speed)
-        timeline.addWidget(self.step_label)
         self.trajectory_row = QWidget()
         trajectory_row = QHBoxLayout(self.trajectory_row)
         trajectory_row.setContentsMargins(0, 0, 0, 0)
@@ -253,8 +260,8 @@ class SolvePanel(QWidget):
         self.legend.setWordWrap(True)
 
         # -- plot --------------------------------------------------------------------------------------------
-        self.plot = theme.themed_plot(pg.PlotWidget())
-        self.plot.setMinimumHeight(150)
+        self.plot = theme.themed_plot(PlotView())
+        self.plot.setMinimumHeight(120)
         self.plot.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         self.plot.setMenuEnabled(False)
         self.plot.setMouseEnabled(x=False, y=False)
@@ -298,19 +305,25 @@ class SolvePanel(QWidget):
         verdict_row.addStretch(1)
         verdict_row.addWidget(self.use_answer)
 
+        # The refinement is the main stage: the tab shows it large (the grid at the selected step, the timeline
+        # under it); the panel itself keeps the model, the plot and the verdict.
+        self.stage = QWidget()
+        stage_lay = QVBoxLayout(self.stage)
+        stage_lay.setContentsMargins(0, 4, 0, 0)
+        stage_lay.addWidget(self.step_label)
+        stage_lay.addWidget(self.view, 1)
+        stage_lay.addLayout(timeline)
+        stage_lay.addWidget(self.trajectory_row)
+        stage_lay.addWidget(self.legend)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(8, 0, 0, 0)
         lay.setSpacing(8)
         lay.addLayout(form)
         lay.addLayout(buttons)
         lay.addWidget(self.puzzle_note)
-        lay.addWidget(self.view, 3)
-        lay.addLayout(timeline)
-        lay.addWidget(self.trajectory_row)
-        lay.addWidget(self.legend)
-        lay.addWidget(self.plot, 2)
         lay.addLayout(verdict_row)
         lay.addWidget(self.verdict_detail)
+        lay.addWidget(self.plot, 1)
         self._update_steps_hint()
         self._set_timeline_enabled(False)
         self.refresh_models()
@@ -495,7 +508,7 @@ class SolvePanel(QWidget):
         self.cancel_button.setEnabled(False)
         self.solve_button.setEnabled(True)
         if self.adapted is not None:
-            self.set_adapted(self.adapted)
+            self.set_adapted(self.adapted, announce=True)
             return
         self.stop_playback()
         self.verdict.setText("Adapt to this task first")
@@ -505,8 +518,9 @@ class SolvePanel(QWidget):
         self.message.emit(f"{name} must adapt to this task before it can answer it")
         self.adaptRequested.emit()
 
-    def set_adapted(self, result: Any) -> None:
-        """Show the adapted model's answer to the current test input (attempt 1, step by step) as a session."""
+    def set_adapted(self, result: Any, announce: bool = False) -> None:
+        """Show the adapted model's answer to the current test input (attempt 1, step by step) as a session;
+        `announce` brings it forward (the user pressed Solve) rather than leaving them in the Adapt panel."""
         from trm_lab.session import replay_steps
 
         self.adapted = result
@@ -524,7 +538,8 @@ class SolvePanel(QWidget):
                                     model_name=name, planned_steps=len(steps))
         self.session.subscribe(self._on_session)
         self.view.set_stale("")
-        self.sessionStarted.emit(self.session)
+        if announce:
+            self.sessionStarted.emit(self.session)
         for step in steps:
             self.session.add_step(step)
         self.session.finish()

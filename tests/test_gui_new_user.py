@@ -155,7 +155,7 @@ def open_maze() -> np.ndarray:
 
 
 def walled_maze() -> np.ndarray:
-
+    """The room with a wall right across it."""
     grid = np.full((10, 10), maze.OPEN, np.int8)
     grid[0, :] = grid[-1, :] = grid[:, 0] = grid[:, -1] = maze.WALL
     grid[5, :] = maze.WALL  # a wall right across: S cannot reach G

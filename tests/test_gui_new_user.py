@@ -355,3 +355,99 @@ def test_solving_makes_the_refinement_the_main_stage_with_kind_words(qtbot, wind
     wrong[0, 0], wrong[0, 1] = 2, 0  # a given changed (it now repeats the 2 below it), a cell emptied
     words = describe_mistakes("sudoku", np.where(np.eye(4, dtype=bool), sud, 0), wrong)
     assert "repeat a digit" in words and "1 given changed" in words and "1 cell left empty" in words
+
+
+def test_checkpoints_trained_in_the_session_join_the_solve_panels(qtbot, window, tmp_path):
+    """Item 10: a checkpoint trained in the Training tab did not appear in the solve panels' model lists."""
+    from test_gui_support import make_checkpoint
+
+    from engine.puzzles import sudoku
+
+    run = tmp_path / "jobs" / "my-run" / "checkpoints"
+    run.mkdir(parents=True)
+    ck = make_checkpoint(run / "step_250.safetensors", sudoku.encoding(9), hidden=16)
+    view = window.new_sudoku(9)
+    with qtbot.waitSignal(window.modelsListed, timeout=30000):
+        window.offer_trained_checkpoints([str(ck)])  # what the Training tab's checkpointsFound drives
+    box = view.solve.model_box
+    labels = [box.itemText(i) for i in range(box.count())]
+    i = box.findData(str(ck))
+    assert i >= 0 and "my-run/step_250" in labels[i] and "trained here" in labels[i]
+    # a maze tab is not offered a Sudoku checkpoint
+    mview = window.new_maze(10)
+    assert mview.solve.model_box.findData(str(ck)) < 0
+
+
+def test_the_smaller_rough_edges(qtbot, window, lab_env, tmp_path, monkeypatch, dialogs):
+    """Item 11: export before solving, Ctrl+Y, another tab's status, the export folder, the training range hint,
+    clickable actions on the Start page."""
+    from pathlib import Path
+
+    from PySide6.QtGui import QKeySequence
+    from PySide6.QtWidgets import QFileDialog
+    from test_gui_support import SUDOKU_LINE, grid_of
+
+    from engine.puzzles import sudoku
+    from trm_lab.session import SudokuDocument
+
+    # the Start page's actions are buttons
+    window.tabs.setCurrentWidget(window.welcome)
+    window.start_buttons["New maze"].click()
+    assert isinstance(window.current_document(), MazeDocument)
+    window.tabs.setCurrentWidget(window.welcome)
+    window.start_buttons["sudoku-famous-hard.csv"].click()
+    qtbot.waitUntil(lambda: window.current_document() is not None
+                    and window.current_document().title.startswith("sudoku-famous-hard.csv"), timeout=30000)
+    famous = window.current_view()
+    # the first export dialog starts in the home folder, not the install's puzzles folder; then where it went
+    seen = []
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: seen.append(a[2]) or ("", ""))
+    window.export_png()
+    assert seen and Path(seen[-1]).parent == Path.home()
+    # export before solving: an unsolved Sudoku is refused with a message, nothing written
+    assert window.export_solution(tmp_path / "nothing.txt") is None
+    assert not (tmp_path / "nothing.txt").exists() and "Nothing solved" in dialogs[-1]
+    # a maze exports its BFS shortest path, and says so
+    maze_view = next(v for v in window.views() if isinstance(v.doc, MazeDocument))
+    window.tabs.setCurrentWidget(maze_view)
+    out = window.export_solution(tmp_path / "maze.txt")
+    assert out is not None and "o" in out.read_text() and "BFS" in window.statusBar().currentMessage()
+    window.export_png()  # after an export: where it went
+    assert Path(seen[-1]).parent == tmp_path
+    # Ctrl+Y redoes
+    assert QKeySequence("Ctrl+Y") in window.act_redo.shortcuts()
+    doc = maze_view.doc
+    before = doc.grid.copy()
+    doc.paint([(2, 2)], 0)
+    window.act_undo.trigger()
+    assert np.array_equal(doc.grid, before)
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=5000)
+    maze_view.editor.view.setFocus()
+    qtbot.keyClick(window.focusWidget() or window, Qt.Key.Key_Y, Qt.KeyboardModifier.ControlModifier)
+    assert doc.grid[2, 2] == 0
+    # a background tab's messages stay out of the status bar
+    window.tabs.setCurrentWidget(famous)
+    window.statusBar().clearMessage()
+    maze_view.message.emit("Solved in 0.1 s (3 steps)")
+    assert "Solved" not in window.statusBar().currentMessage()
+    famous.message.emit("Loaded a model")
+    assert window.statusBar().currentMessage() == "Loaded a model"
+    # a puzzle outside what the model learnt gets a hint
+    trained = lab_env / "ranged-sudoku9.safetensors"
+    torch.manual_seed(0)
+    enc = sudoku.encoding(9)
+    cfg = TRMConfig(vocab_size=enc.vocab_size, seq_len=enc.seq_len, hidden_size=16, num_heads=2, expansion=2.0,
+                    L_layers=1, H_cycles=2, L_cycles=1, halt_max_steps=2, pos_encodings="rope",
+                    forward_dtype="float32")
+    save_checkpoint(trained, TRM(cfg), encoding=enc, training={"dataset": {"kind": "sudoku", "clues": [24, 50]}})
+    with qtbot.waitSignal(window.modelsListed, timeout=30000):
+        window.refresh_models()
+    sview = window.add_document(SudokuDocument(9, grid_of(SUDOKU_LINE)))  # 30 givens: inside 24-50
+    pick_model(sview.solve, trained)
+    assert not sview.solve.puzzle_note.isVisible()
+    sview.editor.mode_givens.setChecked(True)
+    for r, c in np.argwhere(sview.doc.givens > 0)[:9]:  # down to 21 givens
+        sview.doc.set_cell(int(r), int(c), 0)
+    note = sview.solve.puzzle_note
+    assert note.isVisible() and "trained on 24-50 givens; this puzzle has 21" in note.text()

@@ -140,3 +140,62 @@ def test_new_run_dialog_builds_the_request(qtbot, jobs_home, tmp_path, monkeypat
 
     with pytest.raises(JobError, match="not a host"):
         dialog.request()
+
+
+def test_new_run_dialog_starts_on_a_quick_preset_and_describes_each(qtbot, jobs_home):
+    """Issue 17 item 10: the dialog defaulted to cpu-maze15 (0.6 h) and presets had no descriptions."""
+    from trainers.presets import list_presets, load_config
+
+    dialog = NewRunDialog()
+    qtbot.addWidget(dialog)
+    assert dialog.preset.currentText() == "cpu-sudoku4"
+    assert load_config("cpu-sudoku4").steps <= 2000
+    assert "4x4" in dialog.preset_notes.text() and "first run" in dialog.preset_notes.text()
+    for name in list_presets():
+        tip = dialog.preset.itemData(dialog.preset.findText(name), 3)  # Qt.ToolTipRole
+        notes = load_config(name).notes
+        assert notes and notes in tip, name  # every preset says what it is for
+    dialog.preset.setCurrentText("cpu-maze9")
+    assert "maze 9x9" in dialog.preset_notes.text() and "4,000 steps" in dialog.preset_notes.text()
+
+
+def test_a_new_run_gets_fresh_plots_a_stop_is_reported_and_finished_jobs_can_be_removed(qtbot, jobs_home):
+    """Issue 17 item 10: plots kept the previous job, "stopping..." stayed, failed jobs could not be removed."""
+    panel = make_panel(qtbot)
+    found: list = []
+    panel.checkpointsFound.connect(found.append)
+    panel.submit({"source": "x", "name": "first", "args": ["--set", "steps=6", "--set", "step_s=0.02"]})
+    qtbot.waitUntil(lambda: any(j.name == "first" and j.state == "finished" for j in panel.jobs.values()),
+                    timeout=30_000)
+    first = next(j.id for j in panel.jobs.values() if j.name == "first")
+    qtbot.waitUntil(lambda: len(train_points(panel)) == 6, timeout=10_000)
+    # each run's newest checkpoint is announced for the solve panels
+    qtbot.waitUntil(lambda: bool(found) and found[-1][-1].endswith("step_6.safetensors"), timeout=10_000)
+    # a second run: selected at once, its plots start empty (not the first run's curve)
+    panel.submit({"source": "x", "name": "second", "args": SLOW})
+    qtbot.waitUntil(lambda: panel.selected is not None and panel.selected != first, timeout=20_000)
+    second = panel.selected
+    assert panel.jobs[second].name == "second"
+    assert len(train_points(panel)) < 6 or train_points(panel)[0] == 1.0
+    qtbot.waitUntil(lambda: job_state(panel, second) == "running" and len(train_points(panel)) >= 2, timeout=20_000)
+    assert train_points(panel) == [float(s) for s in range(1, len(train_points(panel)) + 1)]
+    # stop: "stopping..." gives way to "stopped"
+    assert not panel.remove_button.isEnabled()  # a running job cannot be removed
+    panel.stop_button.click()
+    qtbot.waitUntil(lambda: job_state(panel, second) == "stopped", timeout=20_000)
+    qtbot.waitUntil(lambda: "stopping" not in panel.status.text(), timeout=5_000)
+    assert "second stopped" in panel.status.text()
+    # a failed run can be removed from the list (its folder stays)
+    panel.submit({"source": "x", "name": "broken", "args": ["--set", 'steps="many"']})
+    qtbot.waitUntil(lambda: any(j.name == "broken" and j.state == "failed" for j in panel.jobs.values()),
+                    timeout=30_000)
+    broken = next(j for j in panel.jobs.values() if j.name == "broken")
+    panel.select_job(broken.id)
+    assert panel.remove_button.isEnabled()
+    panel.remove_button.click()
+    qtbot.waitUntil(lambda: broken.id not in panel.jobs and broken.id not in panel._items, timeout=10_000)
+    assert all(j.id != broken.id for j in JobManager().store.list())
+    from pathlib import Path
+
+    assert Path(broken.local_run).exists()
+    panel.shutdown()

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMessageBox,
+    QPushButton,
     QScrollArea,
     QSplitter,
     QTabWidget,
@@ -48,6 +49,9 @@ from trm_lab.widgets.maze_editor import MazeEditor
 from trm_lab.widgets.sudoku_editor import SudokuEditor
 from trm_lab.workers import describe_error, describe_model, run_async
 
+EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "assets" / "puzzles"
+EXAMPLES = (("A classic Sudoku", "sudoku-classic.txt"), ("Six famous hard Sudoku", "sudoku-famous-hard.csv"),
+            ("Three 15\u00d715 mazes", "maze-15x15.txt"), ("ARC task 007bbfb7", "arc-007bbfb7.json"))
 PUZZLE_FILTER = ("Puzzles (*.txt *.csv *.json *.sdk *.maze);;Sudoku / maze text (*.txt *.csv);;"
                  "ARC task (*.json);;All files (*)")
 
@@ -242,17 +246,35 @@ class DocumentView(QWidget):
         if self.adapt is not None:
             self.adapt.shutdown()
 
-    def answer_grid(self) -> np.ndarray:
-        """What "export solution" writes: the model's answer at the selected step, else the user's own grid."""
+    def editor_image(self) -> Any:
+        doc = self.doc
+        if isinstance(doc, SudokuDocument):
+            return export.render_grid("sudoku", doc.combined(), cell=32, givens=doc.givens > 0,
+                                      entries=doc.entries > 0)
+        if isinstance(doc, MazeDocument):
+            return export.render_grid("maze", doc.grid, cell=max(8, min(32, 480 // max(doc.grid.shape))))
+        return export.render_grid(doc.kind, doc.output, cell=32)
+
+    def answer_grid(self) -> tuple[np.ndarray, str]:
+        """What "export solution" writes, and whose it is: the model's answer at the selected step, else a
+        solution the user or the classical solver made. LabError when there is nothing solved to write."""
         s = self.solve.session
-        if s is not None and s.current is not None:
-            return np.asarray(s.current.grid)
+        if s is not None and s.current is not None and not self.solve.stale:
+            return np.asarray(s.current.grid), f"{s.model_name}'s answer at {s.step_label(s.selected)}"
+        if isinstance(self.doc, ArcDocument):
+            return self.doc.output.copy(), "your output"
+        kind = self.doc.puzzle_kind
         if isinstance(self.doc, SudokuDocument):
-            return self.doc.combined()
-        if isinstance(self.doc, MazeDocument):
+            grid = self.doc.combined()
+            if kind.is_valid(self.doc.givens, grid):
+                return grid, "your solution"
+        elif isinstance(self.doc, MazeDocument):
             path = self.doc.shortest_path()
-            return path if path is not None else self.doc.grid.copy()
-        return self.doc.output.copy()
+            if path is not None:
+                return path, "the BFS shortest path (no model answer yet)"
+        stale = " (the answer shown is out of date)" if s is not None and s.current is not None else ""
+        raise LabError(f"Nothing solved to export yet{stale}: solve the puzzle (Ctrl+R) first"
+                       + (", or fill it in." if isinstance(self.doc, SudokuDocument) else "."))
 
 
 class MainWindow(QMainWindow):
@@ -317,8 +339,31 @@ class MainWindow(QMainWindow):
         self.models_label = QLabel()
         self.models_label.setProperty("role", "muted")
         self.models_label.setWordWrap(True)
+        actions = QHBoxLayout()  # the same actions as the shortcuts above, one click away
+        self.start_buttons: dict[str, QPushButton] = {}
+        for label, slot in (("New Sudoku", lambda: self.new_sudoku(9)), ("New maze", lambda: self.new_maze(15)),
+                            ("Generate\u2026", self.generate_dialog), ("Open\u2026", self.open_dialog),
+                            ("Browse ARC tasks", self.show_arc_browser)):
+            b = QPushButton(label)
+            b.clicked.connect(slot)
+            actions.addWidget(b)
+            self.start_buttons[label.rstrip("\u2026")] = b
+        actions.addStretch(1)
+        examples = QHBoxLayout()
+        examples.addWidget(QLabel("Examples:"))
+        for label, name in EXAMPLES:
+            if (EXAMPLES_DIR / name).is_file():
+                b = QPushButton(label)
+                b.setToolTip(str(EXAMPLES_DIR / name))
+                b.clicked.connect(lambda _=False, name=name: self.open_path(EXAMPLES_DIR / name))
+                examples.addWidget(b)
+                self.start_buttons[name] = b
+        examples.addStretch(1)
         lay.addWidget(title)
         lay.addSpacing(8)
+        lay.addLayout(actions)
+        lay.addLayout(examples)
+        lay.addSpacing(12)
         lay.addWidget(text)
         lay.addSpacing(16)
         lay.addWidget(self.models_label)
@@ -341,7 +386,20 @@ class MainWindow(QMainWindow):
         self.training = TrainingPanel()
         self.tabs.addTab(self.training, "Training")
         self.training.open_checkpoint.connect(self.open_checkpoint_in_solver)
+        self.training.checkpointsFound.connect(self.offer_trained_checkpoints)
         self.training.message.connect(lambda m: self.statusBar().showMessage(m, 6000))
+
+    def offer_trained_checkpoints(self, paths: list[str]) -> None:
+        """Runs' newest checkpoints join every solve panel's model list (read in a worker: metadata only)."""
+        from trm_lab.panels.solve import read_trained_models, set_trained_models
+
+        def done(entries: list) -> None:
+            set_trained_models(entries)
+            for v in self.views():
+                v.solve.refresh_models()
+            self.modelsListed.emit()
+
+        run_async(read_trained_models, list(paths), on_done=done, on_error=lambda _m: None)
 
     def open_checkpoint_in_solver(self, path: str) -> None:
         """A checkpoint from the Training tab: select it in a puzzle tab it fits (a new puzzle if none does)."""
@@ -393,6 +451,10 @@ class MainWindow(QMainWindow):
         self.act_quit = self._act("&Quit", self.close, K.Quit)
         self.act_undo = self._act("&Undo", self.undo, K.Undo)
         self.act_redo = self._act("&Redo", self.redo, K.Redo)
+        # Ctrl+Y and Ctrl+Shift+Z both redo, whichever the platform's standard is (a key bound twice would be
+        # ambiguous and do nothing)
+        redo_keys = QKeySequence.keyBindings(K.Redo) + [QKeySequence("Ctrl+Y"), QKeySequence("Ctrl+Shift+Z")]
+        self.act_redo.setShortcuts(list({k.toString(): k for k in redo_keys if not k.isEmpty()}.values()))
         self.act_export_solution = self._act("Solution as text / CSV / JSON\u2026", self.export_solution, "Ctrl+E")
         self.act_export_png = self._act("Grid as PNG\u2026", self.export_png, "Ctrl+Shift+E")
         self.act_export_gif = self._act("Refinement as animated GIF\u2026", self.export_gif)
@@ -475,7 +537,7 @@ class MainWindow(QMainWindow):
             doc.untitled_number = self._untitled[doc.kind]
         view = DocumentView(doc)
         view.errorRaised.connect(self.show_error)
-        view.message.connect(lambda m: self.statusBar().showMessage(m, 6000))
+        view.message.connect(lambda m, view=view: view is self.current_view() and self.statusBar().showMessage(m, 6000))
         doc.subscribe(lambda what, view=view: self._on_doc(view, what))
         index = self.tabs.addTab(view, doc.title)
         self.tabs.setTabToolTip(index, str(doc.path) if doc.path else doc.title)
@@ -718,7 +780,9 @@ class MainWindow(QMainWindow):
 
     # -- export ---------------------------------------------------------------------------------------------
     def _ask_path(self, title: str, default: str, flt: str) -> Path | None:
-        start = str(Path(self.settings.last_dir or Path.home()) / default)
+        """Exports start in the folder of the last export, else the home folder (never the puzzles' folder, which
+        may be the install's assets)."""
+        start = str(Path(self.settings.last_export_dir or Path.home()) / default)
         path, _ = QFileDialog.getSaveFileName(self, title, start, flt)
         return Path(path) if path else None
 
@@ -735,22 +799,26 @@ class MainWindow(QMainWindow):
                                       "Text (*.txt);;CSV (*.csv);;JSON (*.json)")
         if path is None:
             return None
-        grid = view.answer_grid()
         attempts = None
         task_id = None
-        source = ""
+        try:
+            grid, source = view.answer_grid()
+        except LabError as exc:
+            self.show_error(str(exc))
+            return None
         if isinstance(view.doc, ArcDocument):
             task_id = view.doc.task.task_id
             attempts = view.adapted_attempts()
-            if attempts is not None:
-                source = "the adaptation's attempts 1 and 2"
-            else:
-                attempts = [[out] for out in view.doc.outputs]
-                source = "your output as both attempts"
-            grid = view.doc.output.copy()
+            grid, source = view.doc.output.copy(), "your output"
+            if path.suffix.lower() == ".json":
+                if attempts is not None:
+                    source = "the adaptation's attempts 1 and 2"
+                else:
+                    attempts = [[out] for out in view.doc.outputs]
+                    source = "your output as both attempts"
         written = self._guard(lambda: export.export_solution(path, view.doc.kind, grid, task_id=task_id,
                                                              attempts=attempts), path)
-        if written is not None and source and path.suffix.lower() == ".json":
+        if written is not None:
             self.statusBar().showMessage(f"Exported {path} with {source}", 8000)
         return written
 
@@ -785,7 +853,7 @@ class MainWindow(QMainWindow):
             if s is not None and s.current is not None:
                 img = self._frames(view)[s.selected]
             else:
-                img = export.render_grid(view.doc.kind, view.answer_grid(), cell=32)
+                img = view.editor_image()  # nothing solved: the puzzle as the editor shows it
             export.write_png(path, img)
 
         return self._export_view(path, "Export grid", ".png", "PNG image (*.png)", write)
@@ -826,7 +894,7 @@ class MainWindow(QMainWindow):
         except Exception as exc:  # noqa: BLE001 - reported in a dialog, never a traceback
             self.show_error(f"Could not export {path.name}:\n{describe_error(exc)}")
             return None
-        self.settings.last_dir = str(path.parent)
+        self.settings.last_export_dir = str(path.parent)
         self.statusBar().showMessage(f"Exported {path}", 5000)
         return path
 

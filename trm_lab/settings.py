@@ -28,7 +28,8 @@ def settings_path() -> Path:
 class Settings:
     recent_files: list[str] = field(default_factory=list)
     theme: str = "system"  # "system" | "light" | "dark"
-    last_dir: str = ""
+    last_dir: str = ""  # where puzzles were last opened or saved
+    last_export_dir: str = ""  # where the last export went (exports start there, else in the home folder)
     playback_fps: float = 4.0
 
     def add_recent(self, path: str | Path) -> None:

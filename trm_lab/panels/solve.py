@@ -67,6 +67,47 @@ def enough_to_judge(doc: Document) -> bool:
 _models_cache: list[Any] | None = None
 
 
+_trained_models: list[Any] = []  # entries of the Training tab's runs' newest checkpoints
+
+
+def set_trained_models(entries: list[Any]) -> None:
+    """The Training tab's checkpoints, offered in every solve panel beside the installed models."""
+    global _trained_models
+    _trained_models = list(entries)
+
+
+def read_trained_models(paths: list[str]) -> list[Any]:
+    """Entries (metadata only) of training checkpoints, named "<run>/<checkpoint>"; unreadable ones are left out."""
+    from dataclasses import replace
+
+    from engine.registry import model_entry
+
+    out = []
+    for path in paths:
+        try:
+            entry = model_entry(path)
+        except Exception:  # noqa: BLE001 - a checkpoint being written, or broken: not offered
+            continue
+        run = Path(path).parent.parent.name if Path(path).parent.name == "checkpoints" else Path(path).parent.name
+        out.append(replace(entry, name=f"{run}/{Path(path).stem}"))
+    return out
+
+
+_training_cache: dict[str, dict] = {}
+
+
+def training_metadata(path: str) -> dict:
+    """A model file's training record (what it learnt on), read from its header once; {} when unreadable."""
+    if path not in _training_cache:
+        try:
+            from engine.checkpoint import read_model_metadata
+
+            _training_cache[path] = read_model_metadata(path)[2] or {}
+        except Exception:  # noqa: BLE001 - a reference checkpoint or a broken file: no hint, the solve says more
+            _training_cache[path] = {}
+    return _training_cache[path]
+
+
 def cached_models() -> list[Any] | None:
     """The model list if it has been read (None while the window is still looking: that imports torch)."""
     return _models_cache
@@ -124,6 +165,7 @@ class SolvePanel(QWidget):
         self.model_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.model_box.setMinimumContentsLength(18)
         self.model_box.activated.connect(self._on_model_activated)
+        self.model_box.currentIndexChanged.connect(lambda _i: self._update_puzzle_note())
         self.no_model = QLabel()
         self.no_model.setWordWrap(True)
         self.no_model.setProperty("role", "muted")
@@ -344,11 +386,13 @@ class SolvePanel(QWidget):
         from engine.registry import rank_models
 
         listed = cached_models()
-        entries = listed or []
+        trained = {str(e.path) for e in _trained_models}
+        installed = {str(x.path) for x in listed or []}
+        entries = (listed or []) + [e for e in _trained_models if str(e.path) not in installed]
         same_kind = [e for e in entries if e.kind == self.doc.kind]
         question = self.doc.puzzle_input()
         for e in rank_models(self.doc.kind, question.shape, entries, style=get_kind(self.doc.kind).style(question)):
-            tag = "bundled" if e.bundled else "yours"
+            tag = "bundled" if e.bundled else "trained here" if str(e.path) in trained else "yours"
             self.model_box.addItem(f"{e.name}  ({tag}, {e.encoding.rows}\u00d7{e.encoding.cols})", str(e.path))
         for label, path in self._extra_paths:
             self.model_box.addItem(label, path)
@@ -377,6 +421,8 @@ class SolvePanel(QWidget):
                                   "Training tab.")
             self.no_model.show()
         self.solve_button.setEnabled(has_model and not self.running)
+        if hasattr(self, "puzzle_note"):
+            self._update_puzzle_note()
 
     def current_model_path(self) -> str | None:
         data = self.model_box.currentData()
@@ -823,11 +869,40 @@ class SolvePanel(QWidget):
             self.use_answer.setEnabled(self.session.current is not None)
 
     def _update_puzzle_note(self) -> None:
-        """Say up front when the puzzle has no solution: whatever the model answers then cannot be right."""
+        """Say up front when the puzzle has no solution (whatever the model answers cannot be right), or lies
+        outside what the chosen model was trained on (expect mistakes)."""
         reason = self.doc.puzzle_kind.no_solution(self.doc.puzzle_input(), search=enough_to_judge(self.doc))
-        self.puzzle_note.setText(f"This puzzle has no solution: {reason}." if reason else "")
-        self.puzzle_note.setStyleSheet(f"color: {theme.current().warn};")
-        self.puzzle_note.setVisible(bool(reason))
+        t = theme.current()
+        if reason:
+            text, colour = f"This puzzle has no solution: {reason}.", t.warn
+        else:
+            text, colour = self.training_hint(), t.muted
+        self.puzzle_note.setText(text)
+        self.puzzle_note.setStyleSheet(f"color: {colour};")
+        self.puzzle_note.setVisible(bool(text))
+
+    def training_hint(self) -> str:
+        """ "sudoku9 was trained on 24-50 givens; this puzzle has 21" when the puzzle is outside that range."""
+        path = self.current_model_path()
+        if path is None or self.doc.kind == "arc":
+            return ""
+        dataset = training_metadata(path).get("dataset")
+        if not isinstance(dataset, dict):
+            return ""
+        name = Path(path).stem
+        grid = self.doc.puzzle_input()
+        if self.doc.kind == "sudoku":
+            clues = dataset.get("clues")
+            givens = int((grid > 0).sum())
+            if isinstance(clues, list) and len(clues) == 2 and givens and not clues[0] <= givens <= clues[1]:
+                return (f"{name} was trained on {clues[0]}-{clues[1]} givens; this puzzle has {givens}: expect "
+                        "more mistakes.")
+        elif self.doc.kind == "maze":
+            size = dataset.get("size")
+            if isinstance(size, int) and max(grid.shape) > size:
+                return (f"{name} was trained on {size}\u00d7{size} mazes; this one is {grid.shape[0]}\u00d7"
+                        f"{grid.shape[1]}: expect more mistakes.")
+        return ""
 
     def _update_steps_hint(self) -> None:
         trained = int(self.entry.config.get("halt_max_steps", 16)) if self.entry is not None else 16

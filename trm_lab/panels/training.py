@@ -50,6 +50,7 @@ def format_eta(seconds: float | None) -> str:
 
 class TrainingPanel(QWidget):
     open_checkpoint = Signal(str)  # "open this checkpoint in the solver"
+    checkpointsFound = Signal(object)  # [path]: each listed run's newest checkpoint (for the solve panels)
     message = Signal(str)  # status-bar text
     _request = Signal(str, object)  # -> monitor.act (queued into the monitor thread)
     _follow = Signal(int)  # -> monitor.follow
@@ -62,6 +63,9 @@ class TrainingPanel(QWidget):
         self._items: dict[int, QTreeWidgetItem] = {}
         self._bars: dict[int, QProgressBar] = {}
         self._series: dict[str, dict[str, tuple[list[float], list[float]]]] = {}
+        self._awaiting_new = False  # a run was submitted: select it (and its empty plots) as soon as it is listed
+        self._stopping: set[int] = set()  # jobs asked to stop whose end has not been seen yet
+        self._known_checkpoints: list[str] = []
         self._build()
         self.monitor = JobMonitor(manager, interval_ms)
         self.thread = MonitorThread(self.monitor, self)
@@ -85,8 +89,12 @@ class TrainingPanel(QWidget):
         self.stop_button = QPushButton("Stop")
         self.resume_button = QPushButton("Resume")
         self.pull_button = QPushButton("Pull checkpoints")
+        self.remove_button = QPushButton("Remove")
+        self.remove_button.setToolTip("Remove the selected job from the list (a finished, stopped or failed one; its "
+                                      "run folder and checkpoints stay on disk)")
         for b, slot in ((self.new_button, self.new_run), (self.stop_button, self.stop_selected),
-                        (self.resume_button, self.resume_selected), (self.pull_button, self.pull_selected)):
+                        (self.resume_button, self.resume_selected), (self.pull_button, self.pull_selected),
+                        (self.remove_button, self.remove_selected)):
             b.clicked.connect(slot)
             bar.addWidget(b)
         bar.addStretch(1)
@@ -147,6 +155,10 @@ class TrainingPanel(QWidget):
 
     # ---- monitor reports --------------------------------------------------------------------------------------------
     def _on_jobs(self, jobs: list) -> None:
+        new_ids = [job.id for job in jobs if job.id not in self._items]
+        listed = {job.id for job in jobs}
+        for job_id in [j for j in self._items if j not in listed]:  # removed (here or by `trm-lab jobs`)
+            self._drop_item(job_id)
         for job in jobs:
             self.jobs[job.id] = job
             item = self._items.get(job.id)
@@ -166,11 +178,34 @@ class TrainingPanel(QWidget):
             bar = self._bars[job.id]
             bar.setValue(int(job.progress * 1000))
             bar.setFormat(f"{job.step}/{job.total_steps}" if job.total_steps else "")
-        if self.selected is None and jobs:
+        if self._awaiting_new and new_ids:
+            self._awaiting_new = False
+            self.select_job(max(new_ids))  # the run just started, with its own (empty) plots
+        elif self.selected is None and jobs:
             active = [j for j in jobs if j.active] or jobs
             self.select_job(active[-1].id)
+        for job in jobs:  # a stop that has taken effect: say so instead of "stopping..."
+            if job.id in self._stopping and not job.active:
+                self._stopping.discard(job.id)
+                self.status.setText(f"{job.name} {job.state}")
+                self.message.emit(f"{job.name} {job.state}")
+        found = [job.checkpoints[-1] for job in jobs if job.checkpoints]  # each run's newest
+        if found != self._known_checkpoints:
+            self._known_checkpoints = found
+            self.checkpointsFound.emit(list(found))
         self._refresh_checkpoints()
         self._update_buttons()
+
+    def _drop_item(self, job_id: int) -> None:
+        item = self._items.pop(job_id, None)
+        self._bars.pop(job_id, None)
+        self.jobs.pop(job_id, None)
+        if item is not None:
+            self.job_list.takeTopLevelItem(self.job_list.indexOfTopLevelItem(item))
+        if self.selected == job_id:
+            self.selected = None
+            self._clear_plots()
+            self.log_view.clear()
 
     def _on_rows(self, job_id: int, rows: list, reset: bool) -> None:
         if job_id != self.selected:
@@ -225,12 +260,18 @@ class TrainingPanel(QWidget):
         if job_id == self.selected:
             return
         self.selected = job_id
-        self._series = {t: {"train": ([], []), "eval": ([], [])} for t in CURVES}
+        self._clear_plots()
         self.log_view.clear()
         if job_id is not None:
             self._follow.emit(int(job_id))
         self._refresh_checkpoints()
         self._update_buttons()
+
+    def _clear_plots(self) -> None:
+        self._series = {t: {"train": ([], []), "eval": ([], [])} for t in CURVES}
+        for by_split in self.curves.values():
+            for curve in by_split.values():
+                curve.setData([], [])
 
     def _refresh_checkpoints(self) -> None:
         job = self.jobs.get(self.selected) if self.selected is not None else None
@@ -258,6 +299,7 @@ class TrainingPanel(QWidget):
         self.stop_button.setEnabled(bool(job and job.active))
         self.resume_button.setEnabled(bool(job and job.state in ("stopped", "failed", "lost")))
         self.pull_button.setEnabled(bool(job and job.hosts))
+        self.remove_button.setEnabled(bool(job and not job.active))
         has_ck = self.checkpoint_list.count() > 0
         self.open_button.setEnabled(has_ck)
         self.export_button.setEnabled(has_ck)
@@ -273,11 +315,19 @@ class TrainingPanel(QWidget):
     def submit(self, request: dict) -> None:
         """Start a job (in the monitor thread); `request` = JobManager.submit keyword arguments."""
         self.status.setText("starting\u2026")
+        self._awaiting_new = True
         self._request.emit("submit", request)
 
     def stop_selected(self) -> None:
         if self.selected is not None:
+            self._stopping.add(self.selected)
             self._request.emit("stop", {"job_id": self.selected})
+
+    def remove_selected(self) -> None:
+        """Forget a job that no longer runs (its files stay where they are)."""
+        job = self.jobs.get(self.selected) if self.selected is not None else None
+        if job is not None and not job.active:
+            self._request.emit("remove", {"job_id": job.id})
 
     def resume_selected(self) -> None:
         if self.selected is not None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -13,6 +14,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
+    QLabel,
     QLineEdit,
     QPushButton,
     QSpinBox,
@@ -22,7 +24,22 @@ from PySide6.QtWidgets import (
 from trainers.jobs.ssh import config_hosts, parse_target
 
 THIS_COMPUTER = "This computer"
+DEFAULT_PRESET = "cpu-sudoku4"  # a first run should finish while you watch (4x4 Sudoku, minutes on a CPU)
 OTHER_HOST = "Other host (user@host:port)\u2026"
+
+
+def describe_preset(name: str) -> str:
+    """One paragraph about a preset: puzzle, size, steps, then its notes ("" for an unknown name)."""
+    try:
+        from trainers.presets import load_config
+
+        cfg = load_config(name)
+    except Exception:  # noqa: BLE001 - a typed name or a broken file: no description, the run reports it
+        return ""
+    data = cfg.data
+    what = data.kind if data.kind not in ("sudoku", "maze") else f"{data.kind} {data.size}x{data.size}"
+    head = f"{what}, {cfg.steps:,} steps, hidden {cfg.model.get('hidden_size', '?')}."
+    return f"{head} {cfg.notes}".strip()
 
 
 def _presets() -> list[str]:
@@ -42,12 +59,20 @@ class NewRunDialog(QDialog):
         self.preset = QComboBox()
         self.preset.setEditable(True)  # a preset name or a config JSON path
         self.preset.addItems(_presets())
+        self.preset.setCurrentIndex(max(0, self.preset.findText(DEFAULT_PRESET)))
+        self.preset_notes = QLabel()
+        self.preset_notes.setWordWrap(True)
+        self.preset_notes.setProperty("role", "muted")
+        self.preset_notes.setMinimumWidth(420)
+        self.preset.currentTextChanged.connect(self._describe)
         browse = QPushButton("Config file\u2026")
         browse.clicked.connect(self._browse_config)
         row = QHBoxLayout()
         row.addWidget(self.preset, 1)
         row.addWidget(browse)
         form.addRow("Preset", row)
+        form.addRow("", self.preset_notes)
+        self._describe(self.preset.currentText())
         self.data = QLineEdit()
         self.data.setPlaceholderText("generated on the fly (default), or a puzzle file on the training machine")
         form.addRow("Data", self.data)
@@ -84,6 +109,12 @@ class NewRunDialog(QDialog):
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         form.addRow(buttons)
+
+    def _describe(self, name: str) -> None:
+        """The preset's own notes, with what it trains and for how long (each preset says what it is for)."""
+        self.preset_notes.setText(describe_preset(name))
+        for i in range(self.preset.count()):
+            self.preset.setItemData(i, describe_preset(self.preset.itemText(i)), Qt.ItemDataRole.ToolTipRole)
 
     def _browse_config(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Training config", "", "Config (*.json)")

@@ -124,7 +124,7 @@ class JobMonitor(QObject):
 
     @Slot(str, object)
     def act(self, action: str, params: dict) -> None:
-        """submit / stop / resume / pull, then refresh."""
+        """submit / stop / resume / pull / remove, then refresh."""
         try:
             m = self.manager
             if action == "submit":
@@ -138,6 +138,11 @@ class JobMonitor(QObject):
                 elif action == "resume":
                     m.resume(job)
                     self.done.emit(f"{job.name} resumed")
+                elif action == "remove":
+                    if job.active:
+                        raise JobError(f"{job.name} is still {job.state}: stop it before removing it")
+                    m.store.delete(job.id)
+                    self.done.emit(f"removed {job.name} from the list (its run folder {job.local_run} stays)")
                 elif action == "pull":
                     paths = m.pull(job)
                     self.done.emit(f"{len(paths)} checkpoint(s) of {job.name} here")

@@ -51,6 +51,7 @@ def lab_env(tmp_path, monkeypatch):
     from trm_lab.panels import solve
 
     monkeypatch.setattr(solve, "_models_cache", None)
+    monkeypatch.setattr(solve, "_trained_models", [])  # the Training tab's checkpoints of another test
     return models
 
 

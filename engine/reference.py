@@ -18,14 +18,16 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import yaml
 
-from engine.architectures import build_model, config_from_dict, describe
+from engine.architectures import build_model, describe
 from engine.checkpoint import CheckpointError, LoadedModel, load_state_checked
+from engine.checkpoint_checks import check_shapes, dataclass_from_fields
 from engine.config import TRMConfig
 from engine.hrm import HRMConfig
 from engine.puzzles.base import Encoding
@@ -40,9 +42,35 @@ def parse_yaml(text: str, source: str = "<yaml>") -> dict:
         mark = getattr(exc, "problem_mark", None)
         where = f", line {mark.line + 1}" if mark is not None else ""
         raise CheckpointError(f"{source}{where}: not valid YAML ({getattr(exc, 'problem', None) or exc})") from None
+    except RecursionError:
+        raise CheckpointError(f"{source}: nested too deeply for a config") from None
     if not isinstance(value, dict):
         raise CheckpointError(f"{source}: expected a mapping at the top level")
+    _check_extent(value, source)
     return value
+
+
+MAX_YAML_BYTES = 1_000_000  # the reference's all_config.yaml is about 2 KB
+MAX_YAML_VALUES = 100_000  # counted with aliases expanded: a few anchors can stand for billions of values
+MAX_YAML_DEPTH = 64
+
+
+def _check_extent(value, source: str) -> None:
+    """Refuse a config far larger than any real one once aliases are expanded, or nested absurdly deep, before
+    anything walks it (recursively, or into a checkpoint's metadata)."""
+    stack, count = [(value, 0)], 0
+    while stack:
+        node, depth = stack.pop()
+        count += 1
+        if count > MAX_YAML_VALUES:
+            raise CheckpointError(f"{source}: too large for a config (more than {MAX_YAML_VALUES:,} values once "
+                                  "its aliases are expanded)")
+        if depth > MAX_YAML_DEPTH:
+            raise CheckpointError(f"{source}: nested too deeply for a config (more than {MAX_YAML_DEPTH} levels)")
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node)
 
 
 # ---- the layouts ------------------------------------------------------------------------------------------------
@@ -95,13 +123,32 @@ def read_state_file(pt_path: Path) -> dict[str, torch.Tensor]:
     except FileNotFoundError:
         raise CheckpointError(f"{pt_path}: no such file") from None
     except Exception as exc:  # pickle refusals, zip errors, truncation: all mean "not a usable checkpoint"
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{pt_path}: not a readable PyTorch state dict ({first})") from None
+        refusal = _load_refusal(str(exc)) or f"not a readable PyTorch state dict ({_first_line(exc)})"
+        raise CheckpointError(f"{pt_path}: {refusal}") from None
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
         obj = obj["state_dict"]
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise CheckpointError(f"{pt_path}: expected a state dict of tensors, found {type(obj).__name__}")
     return {strip_prefixes(str(k)): v for k, v in obj.items() if strip_prefixes(str(k)) not in IGNORED}
+
+
+def _load_refusal(text: str) -> str:
+    """What the weights-only unpickler refused, in our words. Torch's own message goes on to advise loading with
+    weights_only=False or allow-listing the global, which is how a hostile file runs its code: never repeated."""
+    if "Weights only load failed" not in text and "WeightsUnpickler" not in text:
+        return ""
+    found = re.search(r"GLOBAL (\S+)", text)  # "Unsupported global: GLOBAL x" or "unsupported GLOBAL x whose .."
+    if found:
+        return (f"refused: it asks to import {found.group(1)}, and a checkpoint needs no code to load (only tensors "
+                "are read from it)")
+    detail = re.search(r"WeightsUnpickler error:\s*(.+)", text)
+    why = detail.group(1).strip()[:120] if detail else "not a pickle of tensors"
+    return f"not a readable PyTorch state dict ({why})"
+
+
+def _first_line(exc: Exception) -> str:
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
 def rename(state: dict[str, torch.Tensor], layout: Layout) -> dict[str, torch.Tensor]:
@@ -219,6 +266,9 @@ def _infer_encoding(vocab: int, seq_len: int | None, pt_path: Path, kind: str | 
 
 def _read_config(yaml_path: Path) -> dict:
     try:
+        size = yaml_path.stat().st_size
+        if size > MAX_YAML_BYTES:
+            raise CheckpointError(f"{yaml_path}: {size:,} bytes, more than the {MAX_YAML_BYTES:,} a config may have")
         return parse_yaml(yaml_path.read_text(encoding="utf-8"), source=str(yaml_path))
     except (OSError, UnicodeDecodeError) as exc:
         raise CheckpointError(f"{yaml_path}: cannot read: {exc}") from None
@@ -272,11 +322,8 @@ def import_reference(pt_path, config_yaml=None, encoding: Encoding | None = None
     if "puzzle_emb.weight" in state:
         fields["num_puzzle_identifiers"] = int(state["puzzle_emb.weight"].shape[0])
     config_class = TRMConfig if layout is TRM_LAYOUT else HRMConfig
-    try:
-        prefix_len = config_class(vocab_size=vocab, seq_len=1, **fields).prefix_len
-    except (TypeError, ValueError) as exc:
-        raise CheckpointError(f"{yaml_path if cfg is not None else pt_path}: the architecture does not make a "
-                              f"{layout.arch.upper()} config: {exc}") from None
+    where = f"{yaml_path if cfg is not None else pt_path}: arch"  # every field checked before it sizes anything
+    prefix_len = dataclass_from_fields({"vocab_size": vocab, "seq_len": 1, **fields}, config_class, where).prefix_len
 
     seq_len, why = None, "the weights do not fix the sequence length"
     info = _dataset_info(cfg, yaml_path) if cfg is not None else None
@@ -293,11 +340,8 @@ def import_reference(pt_path, config_yaml=None, encoding: Encoding | None = None
     elif seq_len is not None and seq_len != encoding.seq_len:
         raise CheckpointError(f"{pt_path}: the weights take {seq_len} tokens, the {encoding.kind} encoding has "
                               f"{encoding.seq_len}")
-    try:
-        config = config_from_dict(layout.arch, {"vocab_size": vocab, "seq_len": encoding.seq_len, **fields})
-    except (TypeError, ValueError) as exc:
-        raise CheckpointError(f"{yaml_path if cfg is not None else pt_path}: the architecture does not make a "
-                              f"{layout.arch.upper()} config: {exc}") from None
+    config = dataclass_from_fields({"vocab_size": vocab, "seq_len": encoding.seq_len, **fields}, config_class, where)
+    check_shapes(config, {name: tuple(t.shape) for name, t in state.items()}, pt_path)  # before building anything
     model = build_model(config)
     load_state_checked(model, {k: v.float() for k, v in state.items()}, pt_path)
     model.eval()

@@ -99,7 +99,7 @@ def test_pt_files_load_only_weights(tmp_path):
     evil = tmp_path / "evil.pt"
     torch.save({"inner.H_init": torch.zeros(4), "hook": print}, evil)
     (tmp_path / "all_config.yaml").write_text("arch:\n  name: recursive_reasoning.trm@X\n  hidden_size: 4\n")
-    with pytest.raises(CheckpointError, match="evil.pt: not a readable PyTorch state dict"):
+    with pytest.raises(CheckpointError, match="evil.pt: refused: it asks to import print, and a checkpoint needs no"):
         load_checkpoint(evil)
 
 

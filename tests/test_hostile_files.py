@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import struct
 from pathlib import Path
 
@@ -108,3 +109,49 @@ def test_bad_files_in_the_models_folder_are_listed_as_broken_and_skipped(dirs, t
     code, out, err = run(capsys, "solve", str(puzzles), "--json", "--steps", "1", "--device", "cpu")
     assert code == 0, err
     assert json.loads(out)["model"] == "good"
+
+
+# ---- import-checkpoint: hostile all_config.yaml and pickles -------------------------------------------------------
+def _reference(tmp_path: Path) -> Path:
+    from tests.test_engine_reference import write_reference_checkpoint
+
+    return write_reference_checkpoint(tmp_path / "run", "mlp_t")
+
+
+LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(  # a billion values from ten lines
+    f"{c}: &{c} [{', '.join([f'*{p}'] * 10)}]\n" for p, c in zip("abcdefgh", "bcdefghi", strict=True))
+
+
+def _valid_yaml() -> str:
+    from tests.test_engine_reference import YAML
+
+    return YAML.format(mlp_t="true", pos="none", emb_len=16)
+
+
+@pytest.mark.parametrize(("change", "expected"), [
+    (lambda y: "arch: " + "[" * 3000 + "]" * 3000 + "\n", "nested"),
+    (lambda y: y.replace("hidden_size: 64", "hidden_size: 1000000000"), "hidden_size"),
+    (lambda y: y.replace("hidden_size: 64", "hidden_size: 8000"), "hidden_size"),
+    (lambda y: y.replace("hidden_size: 64", "hidden_size: big"), "hidden_size"),
+    (lambda y: y.replace("num_heads: 4", "num_heads: 0"), "num_heads"),
+    (lambda y: y.replace("H_cycles: 2", "H_cycles: 1000000"), "H_cycles"),
+    (lambda y: LAUGHS + y.replace("data_paths:\n- data/sudoku-extreme-1k-aug-1000", "data_paths: *i"), "large"),
+    (lambda y: y + "padding: " + "x" * 2_000_000 + "\n", "bytes"),
+])
+def test_import_checkpoint_refuses_a_hostile_yaml_in_one_line(tmp_path, capsys, change, expected):
+    pt = _reference(tmp_path)
+    cfg = tmp_path / "hostile.yaml"
+    cfg.write_text(change(_valid_yaml()))
+    code, _, err = run(capsys, "import-checkpoint", str(pt), "--config", str(cfg), "-o",
+                       str(tmp_path / "out.safetensors"))
+    assert code == 2 and err.count("\n") == 1 and "hostile.yaml" in err and expected in err, err
+    assert not (tmp_path / "out.safetensors").exists()
+
+
+def test_a_pickle_that_would_run_code_is_refused_naming_the_global(tmp_path, capsys):
+    pt = _reference(tmp_path)
+    torch.save({"x": torch.zeros(1), "f": os.system}, pt)
+    code, _, err = run(capsys, "import-checkpoint", str(pt), "-o", str(tmp_path / "out.safetensors"))
+    assert code == 2 and err.count("\n") == 1 and str(pt) in err
+    assert f"{os.system.__module__}.system" in err and "refused" in err, err
+    assert "weights_only" not in err and "False" not in err and "safe_globals" not in err, err

@@ -206,7 +206,8 @@ class ComparePanel(QWidget):
         if self.pickers[side].itemData(index) == OPEN_CHECKPOINT:
             path, _ = QFileDialog.getOpenFileName(
                 self, f"Open model {side}", "",
-                "TRM Lab checkpoints (*.safetensors);;Reference checkpoints (step_* checkpoint *.pt *.pth);;"
+                "TRM Lab checkpoints (*.safetensors);;"
+                "Reference TRM / HRM checkpoints (step_* checkpoint *.pt *.pth *.ckpt);;"
                 "All files (*)")
             self.refresh_models()
             if path:

@@ -432,7 +432,9 @@ class SolvePanel(QWidget):
         if self.model_box.itemData(index) == OPEN_CHECKPOINT:
             path, _ = QFileDialog.getOpenFileName(
                 self, "Open checkpoint", "",
-                "TRM Lab checkpoints (*.safetensors);;Reference checkpoints (step_* *.pt *.pth *.ckpt);;All files (*)")
+                "TRM Lab checkpoints (*.safetensors);;"
+                "Reference TRM / HRM checkpoints (step_* checkpoint *.pt *.pth *.ckpt);;"
+                "All files (*)")
             self.refresh_models()  # back to the previous choice until the checkpoint has loaded
             if path:
                 self.add_checkpoint(path)

@@ -6,6 +6,7 @@ import csv
 import io
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -122,3 +123,55 @@ def test_bad_rating_ranges_are_one_line_errors():
         out = run(*args)
         last = out.stderr.strip().splitlines()[-1]  # argparse puts its usage line before a bad value's message
         assert out.returncode == 2 and message in last and "Traceback" not in out.stderr, out.stderr
+
+
+# ---- hostile arguments: a negative seed, a huge count, more workers than puzzles ------------------------------------
+def test_a_negative_seed_is_a_clear_error():
+    res = run("sudoku", "--seed", "-1", "--size", "4")
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert res.stderr.strip() == "trm-lab generate: --seed must be 0 or more, got -1"
+
+
+def test_a_huge_count_streams_to_the_file_without_growing(tmp_path):
+    """A billion puzzles: the temp file beside the output grows while the process stays small; killed, nothing is
+    left at the output's name (the write is atomic)."""
+    out = tmp_path / "many.txt"
+    proc = subprocess.Popen([sys.executable, "-m", "trm_lab.cli", "generate", "sudoku", "--size", "4", "--count",
+                             "1000000000", "--workers", "1", "-o", str(out)], cwd=ROOT, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 90
+        while sum(p.stat().st_size for p in tmp_path.glob(".many.txt.*.tmp")) < 20_000:
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+        rss_kb = int(next(line for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines()
+                          if line.startswith("VmRSS")).split()[1])
+        assert rss_kb < 400_000
+    finally:
+        proc.kill()
+        proc.wait()
+    assert not out.exists()
+
+
+def test_a_huge_count_streams_to_stdout():
+    proc = subprocess.run(f"{sys.executable} -m trm_lab.cli generate sudoku --size 4 --count 1000000000 "
+                          "--workers 1 | head -n 3", shell=True, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.stdout.splitlines()[0] == "source,question,answer,rating" and len(proc.stdout.splitlines()) == 3
+
+
+def test_the_worker_pool_is_never_larger_than_the_puzzle_count(monkeypatch):
+    import multiprocessing
+
+    sizes = []
+    real = multiprocessing.get_context
+
+    class Recording:
+        def __init__(self, ctx):
+            self.ctx = ctx
+
+        def Pool(self, processes):  # noqa: N802  (multiprocessing's name)
+            sizes.append(processes)
+            return self.ctx.Pool(processes)
+
+    monkeypatch.setattr(multiprocessing, "get_context", lambda method=None: Recording(real(method)))
+    assert len(S.generate(2, seed=1, size=4, workers=8)) == 2
+    assert sizes == [2]

@@ -171,12 +171,19 @@ def write_csv(rows: list[tuple[str, str, str, str]]) -> str:
 
 
 def map_jobs(job_fn, jobs: list, *, workers: int, progress=None, max_chunk: int = 16) -> list:
-    """`[job_fn(j) for j in jobs]`, in a process pool when `workers` > 1, reporting `progress(done, total)`.
+    """`[job_fn(j) for j in jobs]`, in a process pool when `workers` > 1 (see `iter_jobs`)."""
+    return list(iter_jobs(job_fn, jobs, len(jobs), workers=workers, progress=progress, max_chunk=max_chunk))
+
+
+def iter_jobs(job_fn, jobs, total: int, *, workers: int, progress=None, max_chunk: int = 16):
+    """`job_fn(j)` for each of the `total` jobs, in order, as they finish: a pool of at most `total` processes when
+    `workers` > 1, reporting `progress(done, total)`. `jobs` may be lazy, so a billion puzzles stream through
+    without being listed first.
 
     forkserver/spawn, not fork: callers (the window's worker threads) may be multi-threaded. Results keep the jobs'
     order, so seeded generation gives the same output for any number of workers.
     """
-    out: list = []
+    workers = min(workers, total)
     if workers <= 1:
         results = map(job_fn, jobs)
         pool = None
@@ -185,14 +192,22 @@ def map_jobs(job_fn, jobs: list, *, workers: int, progress=None, max_chunk: int 
 
         ctx = mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
         pool = ctx.Pool(workers)
-        results = pool.imap(job_fn, jobs, chunksize=max(1, min(max_chunk, len(jobs) // (workers * 8))))
+        results = pool.imap(job_fn, jobs, chunksize=max(1, min(max_chunk, total // (workers * 8))))
     try:
-        for result in results:
-            out.append(result)
+        for done, result in enumerate(results, 1):
             if progress:
-                progress(len(out), len(jobs))
+                progress(done, total)
+            yield result
     finally:
         if pool is not None:
             pool.terminate()
             pool.join()
-    return out
+
+
+def seeds(seed: int, count: int):
+    """`np.random.SeedSequence(seed).spawn(count)`, one at a time (a billion are never held at once)."""
+    import numpy as np
+
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise PuzzleError(f"the seed must be a whole number, 0 or more, got {seed!r}")
+    return (np.random.SeedSequence(seed, spawn_key=(k,)) for k in range(count))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,9 +23,10 @@ from engine.puzzles.base import (
     PuzzleError,
     atomic_write_text,
     iter_csv,
+    iter_jobs,
     looks_like_csv,
-    map_jobs,
     read_text,
+    seeds,
     write_csv,
 )
 from engine.puzzles.kind import Item, Judgement, PuzzleKind, plural, register
@@ -583,9 +585,9 @@ def _generate_job(args: tuple) -> Maze:
     return generate_one(seed, size, min_path, loop_fraction=loops)
 
 
-def generate(count: int, *, seed: int, size: int = 15, min_path: int | None = None, loops: float = 0.2,
+def iter_generate(count: int, *, seed: int, size: int = 15, min_path: int | None = None, loops: float = 0.2,
              style: str = "dfs", density: tuple[float, float] = HARD_DENSITY, workers: int | None = None,
-             progress=None) -> list[Maze]:
+             progress=None) -> Iterator[Maze]:
     """`count` mazes (`solution` filled, `rating` = shortest path length). Maze k depends only on (seed, k).
     `style`: "dfs" (a depth-first maze, `loops` the fraction of loop walls knocked out, 0: perfect mazes) or "hard"
     (Maze-Hard's random walls at a `density` range, see `generate_hard_one`)."""
@@ -595,10 +597,15 @@ def generate(count: int, *, seed: int, size: int = 15, min_path: int | None = No
         raise PuzzleError(f"count must be >= 0, got {count}")
     if not MIN_SIZE <= size <= MAX_GRID:
         raise PuzzleError(f"maze size must be {MIN_SIZE}-{MAX_GRID}, got {size}")
-    jobs = [(s, size, min_path, loops, style, tuple(density)) for s in np.random.SeedSequence(seed).spawn(count)]
+    jobs = ((s, size, min_path, loops, style, tuple(density)) for s in seeds(seed, count))
     if workers is None:
         workers = min(os.cpu_count() or 1, 8) if count * size * size >= 200_000 else 1
-    return map_jobs(_generate_job, jobs, workers=workers, progress=progress, max_chunk=16)
+    return iter_jobs(_generate_job, jobs, count, workers=workers, progress=progress, max_chunk=16)
+
+
+def generate(count: int, **options) -> list[Maze]:
+    """`iter_generate`'s puzzles as a list."""
+    return list(iter_generate(count, **options))
 
 
 # ----------------------------------------------------------------------------------------------------- the kind

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,9 +20,10 @@ from engine.puzzles.base import (
     PuzzleError,
     atomic_write_text,
     iter_csv,
+    iter_jobs,
     looks_like_csv,
-    map_jobs,
     read_text,
+    seeds,
     write_csv,
 )
 from engine.puzzles.kind import Item, PuzzleKind, plural, register
@@ -448,8 +450,8 @@ def check_clues(clues: tuple[int, int] | None, size: int) -> tuple[int, int]:
     return lo, hi
 
 
-def generate(count: int, *, seed: int, clues: tuple[int, int] | None = None, size: int = 9,
-             rating: tuple[float, float] | None = None, workers: int | None = None, progress=None) -> list[Sudoku]:
+def iter_generate(count: int, *, seed: int, clues: tuple[int, int] | None = None, size: int = 9,
+             rating: tuple[float, float] | None = None, workers: int | None = None, progress=None) -> Iterator[Sudoku]:
     """`count` puzzles with unique solutions and `clues` givens (default by size: 9 -> 30-35, 6 -> 12-18,
     4 -> 6-8; with a `rating` range, the hardest givens: 22-27 for 9x9). Puzzle k depends only on (seed, k), so the
     result is the same for any number of `workers`; large counts use a process pool. `progress(done, total)` is
@@ -462,11 +464,15 @@ def generate(count: int, *, seed: int, clues: tuple[int, int] | None = None, siz
     clues = check_clues(clues, size)
     if count < 0:
         raise PuzzleError(f"count must be >= 0, got {count}")
-    seeds = np.random.SeedSequence(seed).spawn(count)
-    jobs = [(s, clues, size, rating) for s in seeds]
+    jobs = ((s, clues, size, rating) for s in seeds(seed, count))
     if workers is None:
         workers = min(os.cpu_count() or 1, 8) if count >= 64 or rating is not None else 1
-    return map_jobs(_generate_job, jobs, workers=workers, progress=progress, max_chunk=32)
+    return iter_jobs(_generate_job, jobs, count, workers=workers, progress=progress, max_chunk=32)
+
+
+def generate(count: int, **options) -> list[Sudoku]:
+    """`iter_generate`'s puzzles as a list."""
+    return list(iter_generate(count, **options))
 
 
 # ----------------------------------------------------------------------------------------------------- the kind

@@ -7,10 +7,12 @@ the format: `.csv` CSV, anything else one-line Sudoku / text mazes. Progress goe
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
 
+from engine.atomic import atomic_path
 from engine.puzzles import PuzzleError
 
 
@@ -91,17 +93,31 @@ def _progress(label: str):
     return report
 
 
+def _pieces(module, puzzles, args: argparse.Namespace, *, csv: bool):
+    """The file's text one puzzle at a time, as `module.dumps` would write the whole list: a huge --count streams
+    to the file instead of being held in memory."""
+    for i, p in enumerate(puzzles):
+        p.source = f"trm-lab-{args.kind}-seed{args.seed}-{i}"
+        text = module.dumps([p], csv=csv)
+        if csv:
+            yield text if i == 0 else text.split("\n", 1)[1]  # the header once
+        else:
+            yield "\n" + text if i and args.kind == "maze" else text  # text mazes: a blank line between
+
+
 def run(args: argparse.Namespace) -> int:
     from engine.puzzles import maze, sudoku
 
     try:
         if args.count < 0:
             raise PuzzleError(f"--count must be >= 0, got {args.count}")
+        if args.seed < 0:
+            raise PuzzleError(f"--seed must be 0 or more, got {args.seed}")
         if args.kind == "sudoku":
             if args.min_path is not None or args.loops is not None or args.style or args.density:
                 raise PuzzleError("--min-path, --loops, --style and --density apply to mazes only")
             size = 9 if args.size is None else args.size
-            puzzles = sudoku.generate(args.count, seed=args.seed, clues=args.clues, size=size, rating=args.rating,
+            puzzles = sudoku.iter_generate(args.count, seed=args.seed, clues=args.clues, size=size, rating=args.rating,
                                       workers=args.workers,
                                       progress=_progress(f"sudoku {size}x{size}"))
             module = sudoku
@@ -116,19 +132,23 @@ def run(args: argparse.Namespace) -> int:
                 raise PuzzleError("--loops applies to --style dfs; hard mazes have random walls (--density)")
             if style == "dfs" and args.density is not None:
                 raise PuzzleError("--density applies to --style hard")
-            puzzles = maze.generate(args.count, seed=args.seed, size=size, min_path=args.min_path,
+            puzzles = maze.iter_generate(args.count, seed=args.seed, size=size, min_path=args.min_path,
                                     loops=0.2 if args.loops is None else args.loops, style=style,
                                     density=args.density or maze.HARD_DENSITY, workers=args.workers,
                                     progress=_progress(f"maze {size}x{size} {style}"))
             module = maze
-        for i, p in enumerate(puzzles):
-            p.source = f"trm-lab-{args.kind}-seed{args.seed}-{i}"
         if args.output is None:
-            sys.stdout.write(module.dumps(puzzles, csv=True))
+            for piece in _pieces(module, puzzles, args, csv=True):
+                sys.stdout.write(piece)
             sys.stdout.flush()
         else:
-            module.save(args.output, puzzles)
-            print(f"wrote {len(puzzles)} puzzles to {args.output}", file=sys.stderr)
+            with atomic_path(args.output) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+                for piece in _pieces(module, puzzles, args, csv=args.output.suffix.lower() == ".csv"):
+                    fh.write(piece)
+            print(f"wrote {args.count} puzzles to {args.output}", file=sys.stderr)
+    except BrokenPipeError:  # `trm-lab generate ... | head`: the reader has seen enough
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except PuzzleError as exc:
         print(f"trm-lab generate: {exc}", file=sys.stderr)
         return 2

@@ -34,7 +34,7 @@ def test_compare_a_trm_and_an_hrm_in_lockstep_without_stalling(qtbot, window, mo
     window.refresh_models()
     qtbot.waitSignal(window.modelsListed, timeout=30000).wait()
     view = window.add_document(SudokuDocument(9, grid_of(SUDOKU_LINE)))
-    view.right_tabs.setCurrentWidget(view.compare)
+    view.right_tabs.setCurrentIndex(1)  # "Compare two models"
     panel = view.compare
     qtbot.waitExposed(panel)
     pick(panel.pickers["A"], models["sudoku"])

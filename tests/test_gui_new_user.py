@@ -451,3 +451,39 @@ def test_the_smaller_rough_edges(qtbot, window, lab_env, tmp_path, monkeypatch, 
         sview.doc.set_cell(int(r), int(c), 0)
     note = sview.solve.puzzle_note
     assert note.isVisible() and "trained on 24-50 givens; this puzzle has 21" in note.text()
+
+
+def test_the_window_fits_960x640_and_640x480(qtbot, window, models, tmp_path):
+    """Item 9: at 960x640 the timeline covered the last row and the verdict met the plot's axis; at 640x480
+    widgets piled up. The 960x640 picture is kept in the test's output folder."""
+    from PySide6.QtCore import QRect
+    from test_gui_support import SUDOKU_LINE, grid_of
+
+    from trm_lab.session import SudokuDocument
+
+    view = window.add_document(SudokuDocument(9, grid_of(SUDOKU_LINE)))
+    panel = view.solve
+    pick_model(panel, models["sudoku"])
+    panel.steps.setValue(3)
+    solve_and_wait(qtbot, panel, SLOW)
+
+    def rect_in_window(w) -> QRect:
+        return QRect(w.mapTo(window, w.rect().topLeft()), w.size())
+
+    for size in ((960, 640), (640, 480)):
+        window.resize(*size)
+        qtbot.waitUntil(lambda size=size: (window.width(), window.height()) == size, timeout=5000)
+        qtbot.wait(50)
+        grid, slider = panel.view, panel.slider
+        # the whole grid, with its last row, and the timeline under it are on screen, apart
+        shown = window.rect()
+        assert shown.contains(rect_in_window(grid)) and shown.contains(rect_in_window(slider))
+        assert rect_in_window(grid).bottom() < rect_in_window(slider).top()
+        cell = grid.cell_rect(8, 8)
+        assert cell.bottom() <= grid.height() and cell.height() >= 10
+        # the verdict sits clear of the plot
+        assert not rect_in_window(panel.verdict).intersects(rect_in_window(panel.plot))
+        assert not rect_in_window(panel.verdict_detail).intersects(rect_in_window(panel.plot))
+        out = tmp_path / f"window-{size[0]}x{size[1]}.png"
+        assert window.grab().save(str(out)) and out.stat().st_size > 5000
+    assert window.minimumSizeHint().width() <= 640 and window.minimumSizeHint().height() <= 480

@@ -125,7 +125,7 @@ class DocumentView(QWidget):
         self.right_tabs = QTabWidget()
         self.right_tabs.setDocumentMode(True)
         self.right_tabs.addTab(scrolling(self.solve), "Solve")
-        self.right_tabs.addTab(self.compare, "Compare two models")
+        self.right_tabs.addTab(scrolling(self.compare), "Compare two models")
         self.splitter.addWidget(self.right_tabs)
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 2)
@@ -294,7 +294,7 @@ class MainWindow(QMainWindow):
         self.tabs.setDocumentMode(True)
         self.tabs.tabCloseRequested.connect(self.close_tab)
         self.setCentralWidget(self.tabs)
-        self.welcome = self._welcome()
+        self.welcome = scrolling(self._welcome())  # scrolls in a small window rather than widening it
         self.tabs.addTab(self.welcome, "Start")
         self.training = None
         if load_training:

@@ -1,6 +1,6 @@
 """Screenshots of the lab's main views into docs/screenshots/ (offscreen; no display needed).
 
-    .venv/bin/python tools/screenshots.py            # light theme at 100 %, plus dark and 200 % variants
+    .venv/bin/python tools/screenshots.py            # light theme at 100 %, plus dark, 960x640 and 200 % variants
     .venv/bin/python tools/screenshots.py --only sudoku --theme dark --suffix -dark
 
 Views: a Sudoku solved and shown at a mid step, "Think harder" (16 trajectories) on a Sudoku one trajectory gets
@@ -38,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.only and not args.no_variants:
         me = [sys.executable, str(Path(__file__).resolve())]
         subprocess.run([*me, "--only", "sudoku", "--only", "arc", "--theme", "dark", "--suffix=-dark"],
+                       check=True, timeout=600)
+        subprocess.run([*me, "--only", "sudoku", "--only", "maze", "--suffix=-960x640", "--size", "960x640"],
                        check=True, timeout=600)
         env = {**os.environ, "QT_SCALE_FACTOR": "2"}
         subprocess.run([*me, "--only", "sudoku", "--suffix=-200pct", "--size", "1440x900"], check=True,

@@ -43,7 +43,7 @@ def test_compare_a_trm_and_an_hrm_in_lockstep_without_stalling(qtbot, window, mo
     assert panel.compare_button.isEnabled()
     panel.compare()
     qtbot.waitUntil(lambda: panel.session is not None, timeout=30000)
-    wall, cpu = _probe_gaps(qtbot, lambda: panel.session.finished, 120000)
+    wall, cpu = _probe_gaps(qtbot, lambda: panel.session.finished, 600000)
     s = panel.session
     assert not dialogs, dialogs
     assert (len(s.a.steps), len(s.b.steps), s.length) == (12, 12, 12) and len(wall) > 5
@@ -83,7 +83,6 @@ def test_compare_a_trm_and_an_hrm_in_lockstep_without_stalling(qtbot, window, mo
     qtbot.waitUntil(lambda: s.position >= 2, timeout=5000)
     panel.toggle_play()
     assert np.array_equal(panel.views["B"].grid, s.b.display_grid(s.position))
-    view.compare.shutdown()
 
 
 def test_solve_panel_shows_every_low_level_update_of_an_hrm(qtbot, window, lab_env, dialogs):

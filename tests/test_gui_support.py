@@ -92,6 +92,7 @@ def window(qtbot, lab_env, models, dialogs):
     yield w
     for v in w.views():
         v.solve.shutdown()
+        v.compare.shutdown()
         v.doc.mark_saved()  # no prompts while the fixture tears the window down
     wait_for_workers()
     w.close()

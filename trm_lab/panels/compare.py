@@ -310,11 +310,12 @@ class ComparePanel(QWidget):
         return all(t.wait(ms) for t in list(self.threads.values()) if _alive(t))
 
     def shutdown(self) -> None:
+        """Cancel both solves and wait for their threads (window close): a solver still starting answers late."""
         self.stop_playback()
         for thread in list(self.threads.values()):
             if _alive(thread) and thread.isRunning():
                 thread.cancel()
-        self.wait(5000)
+        self.wait(30000)
 
     # -- rendering ----------------------------------------------------------------------------------------
     def _on_session(self, what: str) -> None:

@@ -136,7 +136,7 @@ def test_state_shapes_match_the_model_for_every_layout():
         assert state_shapes(model.cfg) == {k: tuple(v.shape) for k, v in model.state_dict().items()}
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(300)
 def test_a_thousand_hostile_model_files_are_refused_in_one_line(tmp_path):
     rng = random.Random(18)
     paths, families = [], {}
@@ -150,7 +150,7 @@ def test_a_thousand_hostile_model_files_are_refused_in_one_line(tmp_path):
     assert len(paths) >= 1000
     started = time.monotonic()
     proc = subprocess.run([sys.executable, str(ROOT / "tests" / "load_hostile.py"), "--mem-mb", "512",
-                           "--seconds", "5"], input="\n".join(paths), capture_output=True, text=True, timeout=110,
+                           "--seconds", "5"], input="\n".join(paths), capture_output=True, text=True, timeout=280,
                           cwd=ROOT)
     elapsed = time.monotonic() - started
     results = [json.loads(line) for line in proc.stdout.splitlines()]

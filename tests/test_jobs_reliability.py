@@ -83,3 +83,26 @@ def test_one_metrics_row_per_step_after_a_remote_crash_and_resume(ssh_lab):
     raw = (Path(job.local_run) / "metrics.jsonl").read_text().splitlines()
     assert len(raw) > 24  # the host's file, mirrored line for line, holds the repeated steps
     assert steps_of(job.local_run) == list(range(1, 25))  # the mirror, read as a whole
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["no-such-preset", "--host", "gpu1"], "no-such-preset"),
+    (["cpu-sudoku4", "--host", "gpu1", "--set", "lr=abc"], "lr is 'abc', expected float"),
+    (["cpu-sudoku4", "--host", "gpu1", "--name", "x" * 300], "name"),
+    (["cpu-sudoku4", "--nodes", "gpu1,gpu2", "--rdzv-port", "99999"], "port"),
+    (["cpu-sudoku4", "--host", "me@gpu1:99999"], "port"),
+])
+def test_a_remote_submit_is_checked_here_before_anything_is_sent(jobs_home, monkeypatch, capsys, argv, expected):
+    monkeypatch.delenv("TRM_LAB_TRAINER")  # the real trainer: what it would refuse on the host is refused here
+    code = cli(["jobs", "submit", *argv])
+    err = capsys.readouterr().err
+    assert code != 0 and err.count("\n") == 1 and expected in err and "started" not in err, err
+    assert JobManager().store.list() == []  # nothing recorded, nothing sent
+
+
+def test_a_failed_trainer_relays_its_own_error_line(jobs_home):
+    manager = JobManager()
+    job = manager.submit("standin", name="bad", args=["--set", 'steps="many"'])
+    job = wait_for(manager, job, lambda j: not j.active)
+    assert job.state == "failed"
+    assert "exited with code 1" in job.message and "invalid literal for int()" in job.message, job.message

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import types
+import typing
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -117,7 +119,35 @@ def _from_dict(cls, data: dict, where: str):
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(f"unknown field(s) in {where}: {', '.join(unknown)}")
+    hints = typing.get_type_hints(cls)
+    for name, value in data.items():
+        if not _fits(value, hints[name]):
+            label = f"data.{name}" if cls is DataConfig else name
+            raise ConfigError(f"{label} is {str(value)[:40]!r}, expected {_type_name(hints[name])}")
     try:
         return cls(**data)
     except TypeError as exc:
         raise ConfigError(f"{where}: {exc}") from None
+
+
+def _fits(value, hint) -> bool:
+    """Whether `value` (from JSON or --set) can be a field typed `hint`: numbers where numbers go, so `--set lr=abc`
+    is refused before a run starts rather than as a TypeError mid-training (or on a remote host)."""
+    if hint is Any:
+        return True
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        return any(_fits(value, h) for h in typing.get_args(hint))
+    origin = typing.get_origin(hint) or hint
+    if hint is type(None):
+        return value is None
+    if origin is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if origin is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if origin in (bool, str, list, dict):
+        return isinstance(value, origin)
+    return True  # a nested section: its own fields are checked when it is built
+
+
+def _type_name(hint) -> str:
+    return str(hint).replace("typing.", "") if not isinstance(hint, type) else hint.__name__

@@ -97,8 +97,22 @@ def node_info(node_dir: Path) -> dict:
         pid = int((node_dir / "launcher.pid").read_text().strip() or 0)
     except (OSError, ValueError):
         pid = 0
-    return {"pid": pid, "alive": _alive(pid), "exit": read_json(node_dir / "exit.json"),
-            "started": (node_dir / "launcher.pid").exists()}
+    exit_info = read_json(node_dir / "exit.json")
+    if exit_info is not None:
+        exit_info["last_line"] = last_output_line(node_dir / "output.log")
+    return {"pid": pid, "alive": _alive(pid), "exit": exit_info, "started": (node_dir / "launcher.pid").exists()}
+
+
+def last_output_line(path: Path, tail: int = 4096) -> str:
+    """The trainer's last words (its own error line, e.g. `error: unknown preset ...`), for the job's message."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(max(0, path.stat().st_size - tail))
+            lines = fh.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return ""
+    words = [ln.strip() for ln in lines if ln.strip() and not ln.startswith("=== ")]
+    return words[-1][:300] if words else ""
 
 
 def read_lines_from(path: Path, start_line: int, max_bytes: int = MAX_METRIC_BYTES) -> tuple[list[str], int]:

@@ -65,7 +65,9 @@ def infer_state(job: Job, probe: dict) -> dict:
     elif exits:
         codes = sorted({e.get("returncode") for e in exits}, key=str)
         state = "failed"
-        out["message"] = f"the trainer exited with code {', '.join(map(str, codes))} without a final status"
+        said = next((e["last_line"] for e in exits if e.get("last_line") and (e.get("returncode") or 0) > 0), "")
+        out["message"] = (f"the trainer exited with code {', '.join(map(str, codes))}"
+                          + (f": {said}" if said else " without a final status"))
     elif started or job.state in ("running", "stopping"):
         state = LOST
         out["message"] = "the training process is gone and left no final status"

@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from trainers.jobs.agent import list_checkpoints
-from trainers.jobs.common import infer_state
+from trainers.jobs.common import infer_state, trainer_entry
 from trainers.jobs.errors import HostUnreachable, JobError
 from trainers.jobs.local import LocalBackend
 from trainers.jobs.model import FINAL_STATES, Job
@@ -51,6 +51,7 @@ class JobManager:
         hosts = [h.strip() for h in (hosts or []) if h and h.strip()]
         for host in hosts:
             parse_target(host)  # refuse a malformed host before anything is recorded
+        check_submission(source, name, rdzv_port, list(args or []))
         if run_dir and hosts:
             raise JobError("--out applies to jobs on this computer; remote runs live in the host's trm-lab folder")
         stem = name or f"{Path(source).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -179,6 +180,35 @@ class JobManager:
 
     def active_jobs(self) -> list[Job]:
         return [j for j in self.store.list() if j.active]
+
+
+MAX_NAME = 100
+
+
+def check_submission(source: str, name: str | None, rdzv_port: int | None, args: list[str]) -> None:
+    """What the trainer would refuse on the host, refused here before anything is recorded or sent: the preset or
+    config file, every --set override, the name and the rendezvous port. (A stand-in trainer set by
+    TRM_LAB_TRAINER has its own presets, so only the real one is checked.)"""
+    if name is not None and (len(name) > MAX_NAME or not name.isprintable() or not name.strip()):
+        raise JobError(f"job name {name[:40]!r}...: use up to {MAX_NAME} printable characters" if len(name) > 40
+                       else f"job name {name!r}: use up to {MAX_NAME} printable characters")
+    if rdzv_port is not None and not 1 <= int(rdzv_port) <= 65535:
+        raise JobError(f"rendezvous port {rdzv_port}: a port is 1-65535")
+    if trainer_entry() != ["-m", "trainers.run"]:
+        return
+    from trainers.config import ConfigError
+    from trainers.presets import load_config
+    from trainers.run import apply_overrides, build_parser
+
+    try:
+        parsed = build_parser().parse_args(["x", *args])
+    except SystemExit:
+        raise JobError(f"trainer arguments {' '.join(args)!r} are not what the trainer takes") from None
+    changes = list(parsed.set) + ([f"steps={parsed.steps}"] if parsed.steps is not None else [])
+    try:
+        apply_overrides(load_config(source), changes)
+    except ConfigError as exc:
+        raise JobError(f"{source}: {exc}") from None
 
 
 def _count_lines(path: Path) -> int:

@@ -49,6 +49,8 @@ def parse_target(target: str) -> tuple[str, int | None]:
     if not m:
         raise JobError(f"{target!r}: not a host: use an ~/.ssh/config alias, host, user@host or user@host:port")
     dest = f"{m['user']}@{m['host']}" if m["user"] else m["host"]
+    if m["port"] and not 1 <= int(m["port"]) <= 65535:
+        raise JobError(f"{target!r}: port {m['port']} is not a port (1-65535)")
     return dest, int(m["port"]) if m["port"] else None
 
 

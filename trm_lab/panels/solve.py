@@ -730,6 +730,7 @@ class SolvePanel(QWidget):
             w.setEnabled(on)
         for w in (self.steps, self.halt_on, self.inner):  # one trajectory's options; thinking harder sets its own
             w.setEnabled(not on)
+        self.steps_hint.setVisible(not on)  # "think longer" is about the Steps box, idle while thinking harder
         self.halt_value.setEnabled(not on and self.halt_on.isChecked())
 
     def _sync_trajectories(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -106,3 +107,33 @@ def test_a_failed_trainer_relays_its_own_error_line(jobs_home):
     job = wait_for(manager, job, lambda j: not j.active)
     assert job.state == "failed"
     assert "exited with code 1" in job.message and "invalid literal for int()" in job.message, job.message
+
+
+def test_orphan_temp_checkpoints_are_cleaned_when_a_run_starts_again(tmp_path):
+    from trainers.rundir import RunWriter
+
+    ck = tmp_path / "run" / "checkpoints"
+    ck.mkdir(parents=True)
+    (ck / "step_5.safetensors").write_bytes(b"kept")
+    for name in (".step_10.safetensors.a1b2c3.tmp", ".latest.json.x9.tmp"):  # left by a SIGKILL mid-write
+        (ck / name).write_bytes(b"half")
+    RunWriter(tmp_path / "run")
+    assert sorted(p.name for p in ck.iterdir()) == ["step_5.safetensors"]
+
+
+def test_a_changed_host_key_is_refused_with_sshs_warning_and_the_fix(ssh_lab, tmp_path):
+    from trainers.jobs.errors import JobError
+    from trainers.jobs.ssh import SSH, SSHOptions
+
+    other = tmp_path / "other_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True, timeout=30)
+    kind, key = other.with_suffix(".pub").read_text().split()[:2]
+    known = tmp_path / "known_hosts"
+    known.write_text(f"[127.0.0.1]:{ssh_lab.port} {kind} {key}\n")  # the host "was reinstalled", or is an impostor
+    cfg = tmp_path / "cfg"
+    cfg.write_text(ssh_lab.ssh_config.read_text().replace(str(ssh_lab.known_hosts), str(known)))
+    with pytest.raises(JobError) as refused:
+        SSH("trm-a", SSHOptions(config_file=str(cfg), control_dir=str(tmp_path / "cm"))).run(["true"])
+    text = str(refused.value)
+    assert "REMOTE HOST IDENTIFICATION HAS CHANGED" in text and "ssh-keygen" in text and str(known) in text, text
+    assert "\n" not in text

@@ -128,6 +128,8 @@ class RunWriter:
         self.run = Path(run)
         (self.run / "checkpoints").mkdir(parents=True, exist_ok=True)
         self.status: dict = read_status(self.run) or {}
+        for orphan in (self.run / "checkpoints").glob(".*.tmp"):  # half-written by a trainer killed mid-write;
+            orphan.unlink(missing_ok=True)  # one writer per run, so none of these is still being written
 
     def write_config(self, config_json: str) -> None:
         atomic_write_text(self.run / "config.json", config_json + "\n")

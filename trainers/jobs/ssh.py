@@ -86,6 +86,17 @@ def config_hosts(path: str | os.PathLike | None = None) -> list[str]:
     return names
 
 
+def host_key_changed(target: str, stderr: str) -> str:
+    """ssh's refusal of a changed host key in one line: its warning, where the old key is, and its own fix (never
+    done for the user: the change may be an impostor)."""
+    fix = re.search(r"remove with:\s*\n?\s*(ssh-keygen[^\n]*)", stderr)
+    where = re.search(r"Offending \S+ key in (\S+)", stderr)
+    return (f"{target}: ssh refused: REMOTE HOST IDENTIFICATION HAS CHANGED (the host's key is not the one "
+            f"{'in ' + where.group(1) if where else 'known'}: someone may be intercepting the connection, or the host "
+            f"was reinstalled). Check with its administrator; if the change is expected: "
+            f"{fix.group(1).strip() if fix else 'remove the old key from known_hosts'}, then connect once with ssh")
+
+
 class SSH:
     """Commands on one host. Every remote word is shlex-quoted: nothing reaches the remote shell unquoted."""
 
@@ -114,7 +125,10 @@ class SSH:
         except FileNotFoundError as exc:
             raise JobError("ssh: the OpenSSH client is not installed") from exc
         if proc.returncode == 255:
-            msg = proc.stderr.decode(errors="replace").strip().splitlines()
+            stderr = proc.stderr.decode(errors="replace")
+            if "REMOTE HOST IDENTIFICATION HAS CHANGED" in stderr:
+                raise JobError(host_key_changed(self.target, stderr))
+            msg = stderr.strip().splitlines()
             raise HostUnreachable(f"{self.target}: ssh failed: {msg[-1] if msg else 'connection error'}")
         if check and proc.returncode != 0:
             err = proc.stderr.decode(errors="replace").strip()

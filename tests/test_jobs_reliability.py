@@ -137,3 +137,14 @@ def test_a_changed_host_key_is_refused_with_sshs_warning_and_the_fix(ssh_lab, tm
     text = str(refused.value)
     assert "REMOTE HOST IDENTIFICATION HAS CHANGED" in text and "ssh-keygen" in text and str(known) in text, text
     assert "\n" not in text
+
+
+def test_jobs_pull_says_which_checkpoints_the_host_pruned_before_they_were_fetched(ssh_lab, capsys):
+    manager = JobManager()
+    job = manager.submit("standin", hosts=["trm-a"], name="pruned",
+                         args=["--steps", "20", "--set", "step_s=0.01", "--set", "checkpoint_every=2"])
+    wait_for(manager, job, lambda j: not j.active, timeout=90, interval=0.5)
+    assert cli(["jobs", "pull", str(job.id)]) == 0
+    out = capsys.readouterr()
+    assert "step_20.safetensors" in out.out
+    assert "pruned on trm-a" in out.err and "keep_checkpoints" in out.err, out.err

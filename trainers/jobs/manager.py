@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
-from trainers.jobs.agent import list_checkpoints
+from trainers.jobs.agent import checkpoint_step, list_checkpoints
 from trainers.jobs.common import infer_state, trainer_entry
 from trainers.jobs.errors import HostUnreachable, JobError
 from trainers.jobs.local import LocalBackend
@@ -177,6 +177,21 @@ class JobManager:
             present = _present_checkpoints(run)
             self.store.update(job.id, checkpoints=present)
         return [Path(p) for p in present]
+
+    def pruned_before_fetched(self, job: Job) -> list[int]:
+        """Checkpoint steps an SSH job wrote that exist neither here nor on the host any more: the trainer keeps only
+        its newest `keep_checkpoints` and pruned these before a poll fetched them."""
+        if not job.hosts:
+            return []
+        run = Path(job.local_run)
+        try:
+            every = int(json.loads((run / "config.json").read_text()).get("checkpoint_every") or 0)
+        except (OSError, ValueError, TypeError, AttributeError):
+            return []
+        have = [checkpoint_step(Path(p).name) or 0 for p in _present_checkpoints(run)]
+        if every <= 0 or not have:
+            return []
+        return [s for s in range(every, min(have), every) if s not in have]
 
     def active_jobs(self) -> list[Job]:
         return [j for j in self.store.list() if j.active]

@@ -193,7 +193,13 @@ def _resume(manager, args) -> int:
 
 
 def _pull(manager, args) -> int:
-    paths = manager.pull(manager.store.find(args.job))
+    job = manager.store.find(args.job)
+    paths = manager.pull(job)
+    pruned = manager.pruned_before_fetched(manager.store.get(job.id))
+    if pruned:
+        print(f"trm-lab jobs: {len(pruned)} earlier checkpoint(s) (steps {pruned[0]}-{pruned[-1]}) were pruned on "
+              f"{job.primary_host or job.hosts[0]} before this computer fetched them (the trainer keeps its newest "
+              "keep_checkpoints); submit with --set keep_checkpoints=0 to keep every one", file=sys.stderr)
     if args.output:
         out = Path(args.output)
         out.mkdir(parents=True, exist_ok=True)

@@ -25,3 +25,25 @@ def test_generate_dialog_makes_a_maze_hard_grid(qtbot, window):  # noqa: F811
     assert mz.shortest_path_length(grid) >= mz.hard_min_path(14)
     open_ = grid != mz.WALL  # random walls leave open 2x2 blocks; corridor mazes never do
     assert np.any(open_[:-1, :-1] & open_[1:, :-1] & open_[:-1, 1:] & open_[1:, 1:])
+
+
+def test_the_steps_box_follows_the_chosen_model_and_keeps_edits(qtbot, window, lab_env):  # noqa: F811
+    from engine.checkpoint import save_checkpoint
+    from engine.config import TRMConfig
+    from engine.model import TRM
+    from trm_lab.panels.solve import list_models_cached
+
+    cfg = TRMConfig.from_dict(dict(hidden_size=16, num_heads=2, L_layers=1, H_cycles=1, L_cycles=1,
+                                   halt_max_steps=24, vocab_size=6, seq_len=100, pos_encodings="relative2d",
+                                   puzzle_emb_ndim=0))
+    path = lab_env / "deep-maze10.safetensors"
+    save_checkpoint(path, TRM(cfg), encoding=mz.encoding(10), training={"preset": "test", "steps": 0})
+    list_models_cached(refresh=True)
+    view = window.new_maze(10)
+    panel = view.solve
+    panel.refresh_models()
+    panel.model_box.setCurrentIndex(panel.model_box.findData(str(path)))
+    assert panel.steps.value() == 24  # its trained count, not the box's 16
+    panel.steps.setValue(7)
+    panel.refresh_models()  # an edit of the puzzle refreshes the list: the user's steps stay
+    assert panel.steps.value() == 7

@@ -166,6 +166,8 @@ class SolvePanel(QWidget):
         self.model_box.setMinimumContentsLength(18)
         self.model_box.activated.connect(self._on_model_activated)
         self.model_box.currentIndexChanged.connect(lambda _i: self._update_puzzle_note())
+        self.model_box.currentIndexChanged.connect(lambda _i: self._follow_model_steps())
+        self._steps_model: str | None = None  # the model whose default step count the Steps box was set to
         self.no_model = QLabel()
         self.no_model.setWordWrap(True)
         self.no_model.setProperty("role", "muted")
@@ -402,6 +404,7 @@ class SolvePanel(QWidget):
         idx = self.model_box.findData(current) if current and current != OPEN_CHECKPOINT else -1
         self.model_box.setCurrentIndex(max(0, idx))
         self.model_box.blockSignals(False)
+        self._follow_model_steps()
         has_model = self.current_model_path() is not None
         grid = self.doc.puzzle_input()
         if has_model:
@@ -906,6 +909,17 @@ class SolvePanel(QWidget):
                 return (f"{name} was trained on {size}\u00d7{size} mazes; this one is {grid.shape[0]}\u00d7"
                         f"{grid.shape[1]}: expect more mistakes.")
         return ""
+
+    def _follow_model_steps(self) -> None:
+        """A newly chosen model brings its own default step count (maze-hard runs 32); edits stay while it is kept."""
+        path = self.model_box.currentData()
+        if path == self._steps_model or not isinstance(path, str):
+            return
+        self._steps_model = path
+        for e in cached_models() or []:
+            if str(e.path) == path:
+                self.steps.setValue(int(e.config.get("halt_max_steps", 16)))
+                return
 
     def _update_steps_hint(self) -> None:
         trained = int(self.entry.config.get("halt_max_steps", 16)) if self.entry is not None else 16

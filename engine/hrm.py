@@ -21,7 +21,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from engine.model import TRM, Block, Rotary, StepOutput, linear, trunc_normal_
+from engine.model import TRM, Block, Rotary, StepOutput, add_input_embeddings, linear, trunc_normal_
 
 ARCH = "hrm"
 
@@ -109,15 +109,7 @@ class HRM(nn.Module):
         super().__init__()
         self.cfg = cfg
         D = cfg.hidden_size
-        self.embed_scale = math.sqrt(D)
-        self.embed_tokens = nn.Embedding(cfg.vocab_size, D)
-        trunc_normal_(self.embed_tokens.weight.data, std=1.0 / self.embed_scale)
-        if cfg.puzzle_emb_ndim > 0:
-            self.puzzle_emb = nn.Embedding(cfg.num_puzzle_identifiers, cfg.puzzle_emb_ndim)
-            self.puzzle_emb.weight.data.zero_()
-        if cfg.pos_encodings == "learned":
-            self.embed_pos = nn.Embedding(cfg.total_len, D)
-            trunc_normal_(self.embed_pos.weight.data, std=1.0 / self.embed_scale)
+        add_input_embeddings(self, cfg)
         self.rotary = Rotary(D // cfg.num_heads, cfg.total_len, cfg.rope_theta) if cfg.pos_encodings == "rope" else None
         self.H_level = Level(cfg, cfg.H_layers)
         self.L_level = Level(cfg, cfg.L_layers)

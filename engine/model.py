@@ -244,21 +244,28 @@ class StepOutput:
     q_continue: torch.Tensor  # (B,) float32 logit (used only when no_ACT_continue is False)
 
 
+def add_input_embeddings(module: nn.Module, cfg) -> None:
+    """The token, puzzle-identifier and learned-position embeddings `TRM.embed` reads (TRM and HRM share them, with
+    the same parameter names and initialisation order as the reference)."""
+    D = cfg.hidden_size
+    module.embed_scale = math.sqrt(D)
+    module.embed_tokens = nn.Embedding(cfg.vocab_size, D)
+    trunc_normal_(module.embed_tokens.weight.data, std=1.0 / module.embed_scale)
+    if cfg.puzzle_emb_ndim > 0:
+        # Zero-initialised, as in the reference; trained with its own learning rate (trainers.loop).
+        module.puzzle_emb = nn.Embedding(cfg.num_puzzle_identifiers, cfg.puzzle_emb_ndim)
+        module.puzzle_emb.weight.data.zero_()
+    if cfg.pos_encodings == "learned":
+        module.embed_pos = nn.Embedding(cfg.total_len, D)
+        trunc_normal_(module.embed_pos.weight.data, std=1.0 / module.embed_scale)
+
+
 class TRM(nn.Module):
     def __init__(self, cfg: TRMConfig):
         super().__init__()
         self.cfg = cfg
         D = cfg.hidden_size
-        self.embed_scale = math.sqrt(D)
-        self.embed_tokens = nn.Embedding(cfg.vocab_size, D)
-        trunc_normal_(self.embed_tokens.weight.data, std=1.0 / self.embed_scale)
-        if cfg.puzzle_emb_ndim > 0:
-            # Zero-initialised, as in the reference; trained with its own learning rate (trainers.loop).
-            self.puzzle_emb = nn.Embedding(cfg.num_puzzle_identifiers, cfg.puzzle_emb_ndim)
-            self.puzzle_emb.weight.data.zero_()
-        if cfg.pos_encodings == "learned":
-            self.embed_pos = nn.Embedding(cfg.total_len, D)
-            trunc_normal_(self.embed_pos.weight.data, std=1.0 / self.embed_scale)
+        add_input_embeddings(self, cfg)
         self.rotary = (
             Rotary(D // cfg.num_heads, cfg.total_len, cfg.rope_theta)
             if cfg.pos_encodings == "rope" and cfg.mixer == "attention"

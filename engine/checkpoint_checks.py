@@ -167,7 +167,8 @@ def state_shapes(cfg: TRMConfig | HRMConfig) -> dict[str, tuple[int, ...]]:
     if cfg.pos_encodings == "learned":
         shapes["embed_pos.weight"] = (cfg.total_len, D)
     if cfg.pos_encodings == "relative2d":
-        shapes["relative_bias.table"] = (cfg.num_heads, (2 * cfg.grid_side - 1) ** 2)
+        side = cfg.attention_window or 2 * cfg.grid_side - 1
+        shapes["relative_bias.table"] = (cfg.num_heads, side ** 2)
     levels = (("H_level.", cfg.H_layers), ("L_level.", cfg.L_layers)) if hrm else (("net.", cfg.L_layers),)
     for level, layers in levels:
         for i in range(layers):

@@ -25,6 +25,7 @@ class TRMConfig:
     halt_exploration_prob: float = 0.1
     mixer: Mixer = "attention"  # "mlp" = the reference's mlp_t (an MLP over the sequence)
     pos_encodings: PosEncoding = "rope"  # relative2d: a learned bias per head for every (row, column) offset
+    attention_window: int = 0  # relative2d only: attend to the window x window cells around each one; 0 = all
     puzzle_emb_ndim: int = 0  # 0 = no puzzle embedding
     puzzle_emb_len: int = 16  # prefix positions; 0 = ceil(puzzle_emb_ndim / hidden_size)
     num_puzzle_identifiers: int = 1
@@ -40,6 +41,10 @@ class TRMConfig:
             raise ValueError(f"pos_encodings must be rope, relative2d, learned or none, not {self.pos_encodings!r}")
         if self.pos_encodings == "relative2d" and (self.mixer != "attention" or self.grid_side ** 2 != self.seq_len):
             raise ValueError(f"relative2d needs attention over a square grid, not {self.mixer} over {self.seq_len}")
+        if self.attention_window and (self.pos_encodings != "relative2d" or self.attention_window % 2 == 0
+                                      or self.attention_window < 3 or self.prefix_len):
+            raise ValueError(f"attention_window {self.attention_window} needs relative2d attention without a puzzle "
+                             "embedding and an odd window of 3 or more")
         if self.mixer == "attention" and self.hidden_size % self.num_heads:
             raise ValueError(f"hidden_size {self.hidden_size} is not divisible by num_heads {self.num_heads}")
 

@@ -128,11 +128,12 @@ class Rotary(nn.Module):
         return (x.to(wide) * self.cos.to(wide) + rotated.to(wide) * self.sin.to(wide)).to(x.dtype)
 
 
-def local_prior(num_heads: int, side: int) -> torch.Tensor:
-    """-2 * slope * (|row offset| + |column offset|), with slopes 1, 1/2, 1/4 ... per head (a 2D ALiBi): heads start
-    looking at their neighbourhoods, from the nearest cells to wide. Started at zero (uniform attention), a maze
-    model stayed at the trivial "every open cell is path" for 1,000 steps; with this it solved 70% of 9 x 9 mazes."""
-    dr, dc = torch.meshgrid(torch.arange(1 - side, side), torch.arange(1 - side, side), indexing="ij")
+def local_prior(num_heads: int, reach: int) -> torch.Tensor:
+    """-2 * slope * (|row offset| + |column offset|) for every offset below `reach` (a side x side canvas has reach
+    side, a w x w window reach w // 2 + 1), with slopes 1, 1/2, 1/4 ... per head (a 2D ALiBi): heads start looking
+    at their neighbourhoods, from the nearest cells to wide. Started at zero (uniform attention), a maze model stayed
+    at the trivial "every open cell is path" for 1,000 steps; with this it solved 70% of 9 x 9 mazes."""
+    dr, dc = torch.meshgrid(torch.arange(1 - reach, reach), torch.arange(1 - reach, reach), indexing="ij")
     distance = (dr.abs() + dc.abs()).float().reshape(-1)
     slopes = 2.0 ** -torch.arange(num_heads).float()
     return -2.0 * slopes[:, None] * distance
@@ -149,21 +150,68 @@ def resize_table(table: torch.Tensor, num_heads: int, side: int) -> torch.Tensor
     return out.reshape(num_heads, -1)
 
 
+def crop_table(table: torch.Tensor, num_heads: int, window: int) -> torch.Tensor:
+    """The offsets of a window x window neighbourhood from a whole-canvas bias table: a windowed model can start
+    from a model that attended to the whole grid (its near offsets carry what it learnt)."""
+    side = (math.isqrt(table.shape[-1]) + 1) // 2
+    r = window // 2
+    if r >= side:
+        raise ValueError(f"a {window} x {window} window is wider than the {side} x {side} canvas it comes from")
+    grid = table.view(num_heads, 2 * side - 1, 2 * side - 1)
+    return grid[:, side - 1 - r: side + r, side - 1 - r: side + r].reshape(num_heads, -1)
+
+
 class RelativeBias2D(nn.Module):
     """A learned attention bias per head for every (row offset, column offset) on the square token grid, shared by
     all layers (T5/Swin style); puzzle-embedding prefix positions get no bias. Unlike 1D RoPE over the flattened
-    grid, "look one row up" is a single parameter, which is what maze routing is made of."""
+    grid, "look one row up" is a single parameter, which is what maze routing is made of.
 
-    def __init__(self, num_heads: int, side: int, prefix_len: int):
+    With a `window`, each cell attends only to the window x window cells around it (neighbourhood attention): the
+    table holds those offsets alone, so the same weights compute the same thing on a canvas of any size, and a
+    step costs the same per cell however large the grid is."""
+
+    def __init__(self, num_heads: int, side: int, prefix_len: int, window: int = 0):
         super().__init__()
+        self.window, self.prefix_len = window, prefix_len
+        if window:
+            self.table = nn.Parameter(local_prior(num_heads, window // 2 + 1))
+            # Offsets that fall outside the grid get -inf: a border cell has fewer neighbours, not padding ones.
+            r = window // 2
+            rows = torch.arange(side)[:, None] + torch.arange(-r, r + 1)[None, :]  # (side, window)
+            inside = (rows >= 0) & (rows < side)
+            outside = ~(inside[:, None, :, None] & inside[None, :, None, :])  # (side, side, window, window)
+            self.register_buffer("outside", torch.zeros(outside.shape).masked_fill(outside, float("-inf")),
+                                 persistent=False)
+            return
         self.table = nn.Parameter(local_prior(num_heads, side))
         rows, cols = torch.arange(side * side) // side, torch.arange(side * side) % side
         index = (rows[:, None] - rows[None, :] + side - 1) * (2 * side - 1) + cols[:, None] - cols[None, :] + side - 1
         self.register_buffer("index", index, persistent=False)
-        self.prefix_len = prefix_len
 
-    def forward(self) -> torch.Tensor:  # (heads, S, S), added to the attention scores
+    def forward(self) -> torch.Tensor:
+        """(heads, S, S) added to the attention scores; with a window (heads, side, side, window, window)."""
+        if self.window:
+            w = self.window
+            return self.table.view(-1, 1, 1, w, w) + self.outside
         return F.pad(self.table[:, self.index], (self.prefix_len, 0, self.prefix_len, 0))
+
+
+def window_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """Attention of every cell over the window x window cells around it; `bias` is RelativeBias2D's windowed
+    (heads, side, side, window, window), -inf off the grid. One shifted product per offset of the zero-padded keys
+    and values: the cost per cell does not grow with the grid."""
+    B, H, S, Dh = q.shape
+    side, w = bias.shape[1], bias.shape[-1]
+    r = w // 2
+    grid = (B, H, side, side, Dh)
+    keys = F.pad(k.view(grid), (0, 0, r, r, r, r))
+    values = F.pad(v.view(grid), (0, 0, r, r, r, r))
+    offsets = [(i, j) for i in range(w) for j in range(w)]
+    query = q.view(grid) * Dh ** -0.5
+    scores = torch.stack([(query * keys[:, :, i: i + side, j: j + side]).sum(-1) for i, j in offsets], -1)
+    weights = (scores + bias.flatten(-2)).softmax(-1)  # (B, H, side, side, w * w)
+    out = sum(weights[..., n, None] * values[:, :, i: i + side, j: j + side] for n, (i, j) in enumerate(offsets))
+    return out.view(B, H, S, Dh)
 
 
 Positions = Rotary | torch.Tensor | None  # what attention is told about positions: RoPE tables or a score bias
@@ -190,7 +238,9 @@ class Attention(nn.Module):
         q, k, v = self.qkv_proj(h).view(B, S, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         if isinstance(positions, Rotary):
             q, k = positions(q), positions(k)
-        if isinstance(positions, torch.Tensor) and positions.requires_grad:
+        if isinstance(positions, torch.Tensor) and positions.ndim == 5:
+            out = window_attention(q, k, v, positions.to(q.dtype))
+        elif isinstance(positions, torch.Tensor) and positions.requires_grad:
             out = attention_with_learnt_bias(q, k, v, positions.to(q.dtype))
         else:
             # A 4D bias takes torch's fast CPU kernel; a 3D one is 4x slower.
@@ -272,7 +322,7 @@ class TRM(nn.Module):
             else None
         )
         if cfg.pos_encodings == "relative2d":
-            self.relative_bias = RelativeBias2D(cfg.num_heads, cfg.grid_side, cfg.prefix_len)
+            self.relative_bias = RelativeBias2D(cfg.num_heads, cfg.grid_side, cfg.prefix_len, cfg.attention_window)
         self.net = Network(cfg)
         self.lm_head = linear(D, cfg.vocab_size)
         self.q_head = linear(D, 2, bias=True)
@@ -343,7 +393,8 @@ def with_canvas(model: TRM, side: int) -> TRM:
     table is resized, so a maze model can run on each maze's own size: no padding it never saw, and larger mazes."""
     cfg = replace(model.cfg, seq_len=side * side)
     state = dict(model.state_dict())
-    state["relative_bias.table"] = resize_table(state["relative_bias.table"], cfg.num_heads, side)
+    if not cfg.attention_window:  # a windowed table is the same on every canvas
+        state["relative_bias.table"] = resize_table(state["relative_bias.table"], cfg.num_heads, side)
     out = TRM(cfg)
     out.load_state_dict(state)
     return out.to(next(model.parameters()).device).train(model.training)

@@ -24,7 +24,7 @@ from engine.checkpoint import (
     read_metadata,
     save_checkpoint,
 )
-from engine.model import with_canvas
+from engine.model import crop_table, with_canvas
 
 TRAIN_PREFIX = "train/"
 
@@ -91,9 +91,12 @@ def start_weights(path: Path, cfg: ModelConfig) -> Model:
             raise CheckpointError(f"{path}: no complete checkpoint to start from")
         path = newest
     source_model = load_checkpoint(path).model
-    if cfg.pos_encodings == source_model.cfg.pos_encodings == "relative2d" and source_model.cfg.seq_len != cfg.seq_len:
+    relative = cfg.pos_encodings == source_model.cfg.pos_encodings == "relative2d"
+    if relative and source_model.cfg.seq_len != cfg.seq_len:
         source_model = with_canvas(source_model, cfg.grid_side)  # its bias table resized; every other tensor must match
     source = source_model.state_dict()
+    if relative and cfg.attention_window and not source_model.cfg.attention_window:
+        source["relative_bias.table"] = crop_table(source["relative_bias.table"], cfg.num_heads, cfg.attention_window)
     model = build_model(cfg)  # TRM or HRM, as the config says
     state = model.state_dict()
     missing = sorted(set(state) - set(source))

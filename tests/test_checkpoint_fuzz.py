@@ -132,7 +132,9 @@ def test_state_shapes_match_the_model_for_every_layout():
                      puzzle_emb_ndim=200, puzzle_emb_len=0, mixer="mlp", pos_encodings="learned")
     hrm = [HRMConfig(vocab_size=11, seq_len=81, hidden_size=32, num_heads=4, H_layers=2, L_layers=3,
                      puzzle_emb_ndim=40, num_puzzle_identifiers=5, pos_encodings=pe) for pe in ("rope", "learned")]
-    for model in [*bases().values(), TRM(wide), *map(HRM, hrm)]:
+    windowed = TRMConfig(vocab_size=6, seq_len=49, hidden_size=16, num_heads=2, pos_encodings="relative2d",
+                         attention_window=5)
+    for model in [*bases().values(), TRM(wide), TRM(windowed), *map(HRM, hrm)]:
         assert state_shapes(model.cfg) == {k: tuple(v.shape) for k, v in model.state_dict().items()}
 
 

@@ -81,7 +81,8 @@ def start_weights(path: Path, cfg: ModelConfig) -> Model:
     """A `cfg` model starting from the weights of `path` (a model file, a training checkpoint or a run directory's
     newest one): fine-tuning, or growing a relative2d model to a larger canvas, which is how a maze model learnt on
     small mazes (cheap steps) carries over to large ones. Learnt offsets keep their values, new farther ones start
-    from the local prior; every other tensor must match."""
+    from the local prior (a windowed model takes the window's offsets of a whole-grid one); every other tensor must
+    match."""
     from trainers.rundir import latest_checkpoint
 
     path = Path(path)

@@ -1,20 +1,27 @@
-"""Training data: valid augmented Sudokus, deterministic batches, held-out sets disjoint from training, files."""
+"""Training data: valid augmented Sudokus, deterministic batches, held-out sets disjoint from training, files,
+hard-rated puzzles in their share of every batch."""
+
+from dataclasses import asdict
 
 import numpy as np
 import pytest
 import torch
 
 from engine.puzzles import sudoku
-from trainers.config import ConfigError, DataConfig
+from trainers.checkpointing import read_train_checkpoint
+from trainers.config import ConfigError, DataConfig, TrainConfig
 from trainers.data import (
     MazeDataset,
     Prefetcher,
     SudokuDataset,
     build_datasets,
     build_eval_set,
+    hard_slots,
     load_puzzle_file,
     sudoku_invariant,
 )
+from trainers.loop import train
+from trainers.rundir import latest_checkpoint
 
 
 def _valid_sudoku(givens: np.ndarray, solution: np.ndarray) -> bool:
@@ -153,3 +160,44 @@ def test_maze_curriculum_grows_the_maze_inside_the_model_grid():
     assert max(sides(0)) == 5
     late = sides(20)
     assert max(late) == 11 and min(late) >= 5
+
+
+HARD6 = DataConfig(kind="sudoku", size=6, pool_size=40, pool_initial=40, eval_count=8, hard_fraction=0.25,
+                   hard_rating=[1, 1000], hard_pool_size=8)  # 6x6 rated 1+ (singles alone fail): cheap to find
+
+
+def _rated_rows(inputs: torch.Tensor, pool_givens: np.ndarray) -> list[bool]:
+    """Per row: an augmentation of a pool puzzle that singles alone cannot solve (a rating of 1 or more survives
+    every symmetry: singles do not care about the order of rows or digits)."""
+    fingerprints = {sudoku_invariant(g) for g in pool_givens}
+    grids = [(row - 1).view(6, 6).numpy().astype(np.int8) for row in inputs]
+    return [sudoku_invariant(g) in fingerprints and sudoku.rate(g) >= 1 for g in grids]
+
+
+def test_hard_rated_puzzles_fill_their_share_of_every_batch(tmp_path):
+    assert hard_slots(64, 0.25).sum() == 16 and hard_slots(64, 0.25)[:32].sum() == 8  # each DDP half its share
+    assert hard_slots(64, 0.0).sum() == 0 and hard_slots(10, 1.0).all()
+    ds, _ = build_datasets(HARD6, seed=1, cache_dir=tmp_path)
+    assert [p.name for p in tmp_path.glob("*rated*")] == ["sudoku6-rated1-1000-n8-s1.npz"]
+    assert all(sudoku.rate(g) >= 1 for g in ds.hard[0])
+    slots = hard_slots(16, 0.25)
+    for index in (0, 5):
+        batch = ds.batch(index, 16)
+        assert _rated_rows(batch.inputs[slots], ds.hard[0]) == [True] * 4
+        assert not all(_rated_rows(batch.inputs[~slots], ds.hard[0]))  # the other slots: the plain pool
+    again, _ = build_datasets(HARD6, seed=1, cache_dir=tmp_path)  # read back from the cache, same batches
+    assert torch.equal(again.batch(5, 16).inputs, ds.batch(5, 16).inputs)
+    with pytest.raises(ConfigError, match="hard_fraction must lie in 0-1"):
+        TrainConfig(data={**asdict(HARD6), "hard_fraction": 1.5})
+
+
+def test_training_carries_the_hard_rated_puzzles_in_their_slots(tmp_path):
+    cfg = TrainConfig(model={"hidden_size": 16, "num_heads": 2, "expansion": 1.0, "L_layers": 1, "H_cycles": 1,
+                             "L_cycles": 1, "halt_max_steps": 2, "mixer": "mlp", "pos_encodings": "none"},
+                      data=asdict(HARD6) | {"hard_fraction": 0.5}, steps=3, batch_size=8, eval_every=0,
+                      checkpoint_every=3, threads=1)
+    ds, _ = build_datasets(cfg.data, seed=cfg.seed, cache_dir=tmp_path)
+    train(cfg, ds, tmp_path / "run")
+    _, state, _ = read_train_checkpoint(latest_checkpoint(tmp_path / "run"))
+    carried = state["carry/inputs"]  # the puzzles the loop was solving when it saved
+    assert _rated_rows(carried[hard_slots(8, 0.5)], ds.hard[0]) == [True] * 4

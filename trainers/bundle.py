@@ -24,7 +24,7 @@ from engine.checkpoint import load_checkpoint
 from engine.model import count_parameters
 from trainers.checkpointing import export_model
 from trainers.config import TrainConfig
-from trainers.data import MazeDataset, SudokuDataset, _key, build_eval_set, sudoku_invariant
+from trainers.data import HARD_RATING, MazeDataset, SudokuDataset, _key, build_eval_set, sudoku_invariant
 from trainers.rundir import latest_checkpoint, read_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,7 +62,8 @@ def training_fingerprints(cfg: TrainConfig, steps: int) -> set[tuple]:
     ds = SudokuDataset(cfg.data, cfg.seed, cache_dir=_cache_dir(), exclude=exclude)
     k = ds.usable(steps)
     ds.pool.wait_for(k)
-    return {sudoku_invariant(g) for g in ds.pool.givens[:k]}
+    hard = ds.hard[0] if ds.hard is not None else []
+    return {sudoku_invariant(g) for g in ds.pool.givens[:k]} | {sudoku_invariant(g) for g in hard}
 
 
 def training_maze_keys(cfg: TrainConfig, steps: int, batches: int = 100) -> set[bytes]:
@@ -184,14 +185,20 @@ def write_card(path: Path, *, name: str, cfg: TrainConfig, run: Path, ckpt: Path
 def _describe_data(cfg: TrainConfig) -> str:
     d = cfg.data
     if d.kind == "sudoku":
-        return (f"generated {d.size}x{d.size} Sudokus with unique solutions, {d.clues[0]}-{d.clues[1]} givens, a pool "
-                f"of up to {d.pool_size} puzzles (growing with the steps) with a fresh random symmetry on every draw.")
-    text = f"{d.size}x{d.size} mazes generated fresh for every draw (engine.puzzles.maze, hard: long shortest paths"
-    text += ("; perfect: one route between any two cells)" if d.maze_loops == 0
-             else f"; loops: {d.maze_loops:g} of the inner walls knocked out)")
-    if d.curriculum_start and d.curriculum_steps:
-        text += (f", with a size curriculum: {d.curriculum_start}x{d.curriculum_start} mazes padded with walls at "
-                 f"first, growing to {d.size}x{d.size} over {d.curriculum_steps} steps")
+        text = (f"generated {d.size}x{d.size} Sudokus with unique solutions, {d.clues[0]}-{d.clues[1]} givens, a pool "
+                f"of up to {d.pool_size} puzzles (growing with the steps) with a fresh random symmetry on every draw")
+        if d.hard_fraction:
+            lo, hi = d.hard_rating or HARD_RATING
+            text += (f"; {d.hard_fraction:.0%} of every batch's slots hold hard-rated puzzles (rating {lo:g}"
+                     + (" or more" if hi >= HARD_RATING[1] else f"-{hi:g}") +
+                     f", `trm-lab generate sudoku --rating`), from a pool of {d.hard_pool_size}")
+    else:
+        text = f"{d.size}x{d.size} mazes generated fresh for every draw (engine.puzzles.maze, hard: long shortest paths"
+        text += ("; perfect: one route between any two cells)" if d.maze_loops == 0
+                 else f"; loops: {d.maze_loops:g} of the inner walls knocked out)")
+        if d.curriculum_start and d.curriculum_steps:
+            text += (f", with a size curriculum: {d.curriculum_start}x{d.curriculum_start} mazes padded with walls "
+                     f"at first, growing to {d.size}x{d.size} over {d.curriculum_steps} steps")
     if cfg.init_from:
         text += f". Started from the weights of `{cfg.init_from}`, not at random"
     return text + "."

@@ -25,6 +25,9 @@ class DataConfig:
     pool_initial: int = 200  # pool puzzles usable from step 0; the usable pool grows by pool_growth per step
     pool_growth: float = 2.0
     augment: bool = True
+    hard_fraction: float = 0.0  # Sudoku: share of every batch's slots that hold hard-rated puzzles (0 = none)
+    hard_rating: list[float] | None = None  # their rating range, search guesses (None: 8 or more, the hard tier)
+    hard_pool_size: int = 2000  # hard puzzles generated once before training (cached), augmented on every draw
     maze_loops: float = 0.2  # loop fraction of generated mazes (engine.puzzles.maze.generate_one's default)
     maze_min_path: int | None = None  # shortest-path length at least this (None: the style's default)
     maze_style: str = "dfs"  # "dfs" (depth-first maze with maze_loops) or "hard" (Maze-Hard's random walls)
@@ -81,6 +84,8 @@ class TrainConfig:
             raise ConfigError(f"schedule must be 'constant' or 'cosine', not {self.schedule!r}")
         if self.steps < 1 or self.batch_size < 1:
             raise ConfigError("steps and batch_size must be positive")
+        if not 0.0 <= self.data.hard_fraction <= 1.0:
+            raise ConfigError(f"data.hard_fraction must lie in 0-1, not {self.data.hard_fraction!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)

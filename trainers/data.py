@@ -180,6 +180,56 @@ class SudokuPool:
             self._cond.wait_for(lambda: self.ready >= k)
 
 
+HARD_RATING = (8.0, 1e9)  # the hard tier: puzzles that need at least 8 guesses of the rating search
+
+
+def hard_slots(batch_size: int, fraction: float) -> np.ndarray:
+    """Which slots of a batch hold hard-rated puzzles: round(fraction * batch_size) of them, spread evenly (so
+    every DDP rank's slice gets its share). The same slots every batch, so as many carried puzzles are hard, however
+    much longer they take to halt."""
+    count = int(round(fraction * batch_size))
+    mask = np.zeros(batch_size, bool)
+    if count:
+        mask[np.floor(np.arange(count) * batch_size / count).astype(np.int64)] = True
+    return mask
+
+
+def rated_pool(n: int, count: int, rating: tuple[float, float], seed: int, exclude: set[tuple],
+               cache_dir: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(givens, solutions) of `count` Sudokus rated in `rating` by the project's generator (`generate sudoku
+    --rating`: 22-27 givens for 9x9), seeded by `seed` but never with a `--seed` a person would type; puzzles in
+    `exclude` (the held-out set's fingerprints) are dropped. Rated puzzles are slow to find (about 0.4 CPU-s each at
+    8 or more guesses), so the pool is made once, with a process per core, and cached."""
+    from engine.puzzles import sudoku
+
+    lo, hi = float(rating[0]), float(rating[1])
+    stream = int(np.random.SeedSequence([seed, 9]).generate_state(1, np.uint64)[0] >> 1)
+    cache = None if cache_dir is None else Path(cache_dir) / f"sudoku{n}-rated{lo:g}-{hi:g}-n{count}-s{seed}.npz"
+    if cache is not None and cache.exists():
+        try:
+            data = np.load(cache)
+            givens, solutions = data["givens"], data["solutions"]
+        except (OSError, ValueError, KeyError):
+            givens = None
+        if givens is not None and len(givens) == count:
+            keep = np.array([sudoku_invariant(g) not in exclude for g in givens], bool)
+            return givens[keep], solutions[keep]
+    try:
+        puzzles = sudoku.generate(count, seed=stream, size=n, rating=(lo, hi))
+    except sudoku.PuzzleError as exc:
+        raise ConfigError(f"data.hard_rating: {exc}") from None
+    givens = np.stack([p.givens for p in puzzles]).astype(np.int8)
+    solutions = np.stack([p.solution for p in puzzles]).astype(np.int8)
+    if cache is not None:
+        try:
+            with atomic_path(cache) as tmp, open(tmp, "wb") as f:
+                np.savez(f, givens=givens, solutions=solutions)
+        except OSError:
+            pass
+    keep = np.array([sudoku_invariant(g) not in exclude for g in givens], bool)
+    return givens[keep], solutions[keep]
+
+
 class SudokuDataset:
     """Generated Sudoku (reference recipe: a pool of unique puzzles, a fresh augmentation on every draw) or a
     fixed list of puzzles (read from a file) with the same augmentation."""
@@ -200,6 +250,12 @@ class SudokuDataset:
             self.pool = None
             self.givens, self.solutions = puzzles
             self.examples_per_epoch = len(self.givens)
+        self.hard: tuple[np.ndarray, np.ndarray] | None = None
+        if cfg.hard_fraction > 0:
+            self.hard = rated_pool(n, cfg.hard_pool_size, tuple(cfg.hard_rating or HARD_RATING), seed,
+                                   exclude or set(), cache_dir)
+            if not len(self.hard[0]):
+                raise ConfigError("data.hard_fraction: every hard-rated puzzle is in the held-out set")
 
     def usable(self, index: int) -> int:
         if self.pool is None:
@@ -216,6 +272,10 @@ class SudokuDataset:
             givens, solutions = self.givens, self.solutions
         pick = rng.integers(0, k, batch_size)
         g, s = givens[pick].astype(np.int64), solutions[pick].astype(np.int64)
+        if self.hard is not None:
+            slots = hard_slots(batch_size, self.cfg.hard_fraction)
+            hard = np.random.default_rng([self.seed, 10, index]).integers(0, len(self.hard[0]), int(slots.sum()))
+            g[slots], s[slots] = self.hard[0][hard], self.hard[1][hard]
         for _ in range(10):
             if self.cfg.augment:
                 g2, s2 = get_kind("sudoku").augment(rng, [g, s])

@@ -190,9 +190,9 @@ class RelativeBias2D(nn.Module):
 
     def forward(self) -> torch.Tensor:
         """(heads, S, S) added to the attention scores; with a window (heads, side, side, window, window)."""
-        if self.window:
-            w = self.window
-            return self.table.view(-1, 1, 1, w, w) + self.outside
+        if self.window:  # the table is indexed by (query - key) offsets like the whole-grid one; window_attention
+            w = self.window  # walks (key - query) offsets, hence the flip
+            return self.table.view(-1, w, w).flip(1, 2).view(-1, 1, 1, w, w) + self.outside
         return F.pad(self.table[:, self.index], (self.prefix_len, 0, self.prefix_len, 0))
 
 

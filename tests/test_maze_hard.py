@@ -11,7 +11,7 @@ from engine.model import TRM
 from engine.puzzles import maze as mz
 from engine.puzzles.base import PuzzleError
 from trainers.config import DataConfig
-from trainers.data import build_eval_set, rules_judge
+from trainers.data import MazeDataset, build_eval_set, rules_judge
 from trainers.loop import evaluate
 
 
@@ -51,7 +51,7 @@ def test_a_30x30_maze_hard_grid_has_a_path_longer_than_110():
 
 def test_hard_generator_rejects_impossible_requests():
     with pytest.raises(PuzzleError, match="shortest path of 500"):
-        mz.generate_hard_one(0, 12, min_path=500, max_tries=64)
+        mz.generate_hard(0, 1, 12, min_path=500, max_tries=64)
     with pytest.raises(PuzzleError, match="density"):
         mz.generate_hard_one(0, 12, density=(0.6, 0.2))
     with pytest.raises(PuzzleError, match="style"):
@@ -164,3 +164,27 @@ def test_a_maze_hard_grid_gets_the_model_trained_on_random_walls(tmp_path):
         ranked = rank_models("maze", grid.shape, style=kind.style(grid), bundled_dir=tmp_path,
                              user_dir=tmp_path / "none")
         assert [e.name for e in ranked][0] == first
+
+
+def test_a_hard_training_batch_mixes_sizes_and_keeps_every_grid_long_and_reproducible():
+    cfg = DataConfig(kind="maze", size=13, maze_style="hard", curriculum_start=7, curriculum_steps=10)
+    data = MazeDataset(cfg, seed=3)
+    batch = data.batch(20, 24)  # past the curriculum: half the grids 13 x 13, the rest 7-13, padded with walls
+    assert batch.inputs.shape == (24, 169)
+    sides = []
+    for tokens, labels in zip(batch.inputs.numpy(), batch.labels.numpy(), strict=True):
+        grid, answer = (tokens - 1).reshape(13, 13).astype(np.int8), (labels - 1).reshape(13, 13).astype(np.int8)
+        assert mz.is_valid_solution(grid, answer)
+        open_rows = np.flatnonzero((grid != mz.WALL).any(axis=1))
+        side = max(int(open_rows.max()) + 1, int(np.flatnonzero((grid != mz.WALL).any(axis=0)).max()) + 1)
+        sides.append(side)
+        assert mz.shortest_path_length(grid) >= mz.hard_min_path(7)
+    assert max(sides) == 13 and min(sides) < 13
+    assert torch.equal(MazeDataset(cfg, seed=3).batch(20, 24).inputs, batch.inputs)
+    assert not torch.equal(data.batch(21, 24).inputs, batch.inputs)
+
+
+def test_one_search_gives_many_hard_grids_all_different():
+    grids = mz.generate_hard(11, 12, 14)
+    assert len({g.grid.tobytes() for g in grids}) == 12
+    assert all(mz.shortest_path_length(g.grid) >= mz.hard_min_path(14) for g in grids)

@@ -18,7 +18,7 @@ def _dense_bias(table: torch.Tensor, side: int, window: int) -> torch.Tensor:
     bias = torch.full((heads, side * side, side * side), float("-inf"))
     for i in range(side * side):
         for j in range(side * side):
-            dr, dc = j // side - i // side, j % side - i % side
+            dr, dc = i // side - j // side, i % side - j % side  # query - key, as the whole-grid table
             if abs(dr) <= r and abs(dc) <= r:
                 bias[:, i, j] = table.view(heads, window, window)[:, dr + r, dc + r]
     return bias
@@ -64,15 +64,25 @@ def test_a_windowed_model_is_the_same_model_on_every_canvas(tmp_path):
     assert not torch.allclose(outs[0][0, 5, 1:5], outs[1][0, 5, 1:5])  # the small canvas's border differs
 
 
-def test_a_windowed_run_starts_from_a_whole_grid_model_with_its_near_offsets(tmp_path):
-    dense = TRM(TRMConfig(vocab_size=6, seq_len=36, hidden_size=16, num_heads=2, expansion=1.0, H_cycles=1,
-                          L_cycles=1, pos_encodings="relative2d"))
+def test_a_windowed_run_started_from_a_whole_grid_model_computes_what_it_did_beyond_the_window_masked(tmp_path):
+    cfg = dict(vocab_size=6, seq_len=36, hidden_size=16, num_heads=2, expansion=1.0, H_cycles=2, L_cycles=2,
+               pos_encodings="relative2d", forward_dtype="float32")
+    dense = TRM(TRMConfig(**cfg))
     with torch.no_grad():
-        dense.relative_bias.table.normal_()
-    path = save_checkpoint(tmp_path / "dense.safetensors", dense, encoding=maze.encoding(6), training={})
-    windowed = start_weights(path, _model(9, window=5).cfg)
-    table = dense.relative_bias.table.view(2, 11, 11)[:, 3:8, 3:8].reshape(2, 25)  # offsets -2..2 around the centre
-    assert torch.equal(windowed.relative_bias.table, table)
+        table = dense.relative_bias.table.view(2, 11, 11)
+        table.normal_()
+        path = save_checkpoint(tmp_path / "dense.safetensors", dense, encoding=maze.encoding(6), training={})
+        outside = torch.ones(11, 11, dtype=torch.bool)
+        outside[4:7, 4:7] = False  # offsets -1..1: a 3 x 3 window
+        table[:, outside] = -1e9
+    windowed = start_weights(path, TRMConfig(**cfg, attention_window=3))
+    tokens = torch.randint(1, 6, (2, 36))
+    outs = []
+    for model in (dense, windowed):
+        x = model.embed(tokens)
+        y, z = model.initial_state(2)
+        outs.append(model(x, y, z).logits)
+    torch.testing.assert_close(outs[1], outs[0], atol=1e-4, rtol=1e-4)
     assert torch.equal(windowed.lm_head.weight, dense.lm_head.weight)
 
 

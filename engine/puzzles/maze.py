@@ -502,22 +502,28 @@ def _grow(frontier: np.ndarray, passable: np.ndarray, seen: np.ndarray) -> np.nd
     return nxt & passable & ~seen
 
 
-def _reach(passable: np.ndarray, start: np.ndarray, need: int) -> tuple[np.ndarray, np.ndarray]:
-    """For bit-packed grids and start cells: the cells reached last (farthest) and those at least `need` steps
-    away. Each step advances every grid's whole wavefront with a few integer operations on 32-bit rows, which is
-    what makes rejection sampling of rare long paths affordable."""
-    seen, frontier, last, far = start.copy(), start.copy(), start.copy(), np.zeros_like(start)
+def _reach(passable: np.ndarray, start: np.ndarray, need: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For bit-packed grids and start cells: the cells reached last (farthest), those at least `need` steps away, and
+    each start's eccentricity (steps to its farthest cell). Each step advances every grid's whole wavefront with a
+    few integer operations on 32-bit rows, and grids whose wavefront has died leave the batch, which is what makes
+    rejection sampling of rare long paths affordable."""
+    last, far = start.copy(), np.zeros_like(start)
+    depth = np.zeros(len(start), np.int64)
+    rows = np.arange(len(start))  # which grids the working arrays hold
+    open_, seen, frontier = passable, start.copy(), start.copy()
     d = 0
-    while True:
+    while len(rows):
         d += 1
-        frontier = _grow(frontier, passable, seen)
+        frontier = _grow(frontier, open_, seen)
         alive = frontier.any(axis=1)
-        if not alive.any():
-            return last, far
+        if not alive.all():
+            rows, open_, seen, frontier = rows[alive], open_[alive], seen[alive], frontier[alive]
         seen |= frontier
-        last[alive] = frontier[alive]
+        last[rows] = frontier
+        depth[rows] = d
         if d >= need:
-            far |= frontier
+            far[rows] |= frontier
+    return last, far, depth
 
 
 def _pick_bits(rng: np.random.Generator, bits: np.ndarray, side: int) -> tuple[np.ndarray, np.ndarray]:
@@ -532,14 +538,15 @@ def _pick_bits(rng: np.random.Generator, bits: np.ndarray, side: int) -> tuple[n
     return rows * side + cols, one
 
 
-def generate_hard_one(seed: np.random.SeedSequence | int, size: int = 30, min_path: int | None = None,
-                      density: tuple[float, float] = HARD_DENSITY, max_tries: int = 200_000) -> Maze:
-    """One Maze-Hard-style grid (the procedure of Lehnert et al. that HRM used): walls on a random `density`
+def generate_hard(seed: np.random.SeedSequence | int, count: int, size: int = 30, min_path: int | None = None,
+                  density: tuple[float, float] = HARD_DENSITY, max_tries: int = 200_000) -> list[Maze]:
+    """`count` Maze-Hard-style grids (the procedure of Lehnert et al. that HRM used): walls on a random `density`
     fraction of the cells, S and G open cells at least `min_path` steps apart; the answer is one shortest path
-    (many routes tie; `is_valid_solution` accepts any). Long paths are rare (at 30 x 30 about 1 grid in 300 has
-    one), so candidates are searched up to 256 at a time on bit-packed rows, S is taken from the farthest cells of
-    a random open cell (a pair drawn uniformly would almost never be far enough apart), G uniformly among the
-    cells far enough from S, and S and G swap with probability 1/2. Reproducible from `seed`."""
+    (many routes tie; `is_valid_solution` accepts any). Long paths are rare (at 30 x 30 about 1 grid in 500 has
+    one), so candidates are searched up to 4,096 at a time on bit-packed rows and every hit of a batch is kept. S is
+    taken from the farthest cells of a random open cell (a pair drawn uniformly would almost never be far enough
+    apart), G uniformly among the cells far enough from S, and S and G swap with probability 1/2. Reproducible from
+    `seed` and `count`."""
     if not MIN_SIZE <= size <= MAX_GRID:
         raise PuzzleError(f"maze size must be {MIN_SIZE}-{MAX_GRID}, got {size}")
     lo, hi = density
@@ -548,9 +555,13 @@ def generate_hard_one(seed: np.random.SeedSequence | int, size: int = 30, min_pa
     need = hard_min_path(size) if min_path is None else int(min_path)
     rng = np.random.default_rng(seed)
     weights = np.uint32(1) << np.arange(size, dtype=np.uint32)
+    found: list[Maze] = []
     batch, tried = 8, 0
-    while tried < max_tries:
-        batch = min(2 * batch, 256)  # small batches while long paths come easily (small grids), large when rare
+    while len(found) < count:
+        if tried >= max_tries * count:
+            raise PuzzleError(f"no {size} x {size} random-wall grid with a shortest path of {need} steps in "
+                              f"{tried} tries; ask for a shorter min_path or a density range nearer 0.4")
+        batch = min(2 * batch, 4096)  # small batches while long paths come easily (small grids), large when rare
         tried += batch
         walls = rng.random((batch, size, size)) < rng.uniform(lo, hi, batch)[:, None, None]
         passable = ((~walls) * weights).sum(axis=2, dtype=np.uint32)
@@ -559,47 +570,66 @@ def generate_hard_one(seed: np.random.SeedSequence | int, size: int = 30, min_pa
             continue
         walls, passable = walls[usable], passable[usable]
         _, first = _pick_bits(rng, passable, size)
-        last, _ = _reach(passable, first, need)
-        s_flat, start = _pick_bits(rng, last, size)
-        _, far = _reach(passable, start, need)
-        hits = np.flatnonzero(far.any(axis=1))
-        if len(hits) == 0:
+        last, _, eccentricity = _reach(passable, first, need)
+        wide = np.flatnonzero(2 * eccentricity >= need)  # no two cells of a narrower component are `need` apart
+        if len(wide) == 0:
             continue
-        k = int(hits[0])
-        far_cells = np.flatnonzero((far[k][:, None] >> np.arange(size, dtype=np.uint32)) & 1)
-        g_flat = int(far_cells[int(rng.integers(len(far_cells)))])
-        ends = (int(s_flat[k]), g_flat) if rng.random() < 0.5 else (g_flat, int(s_flat[k]))
-        grid = np.where(walls[k], WALL, OPEN).astype(np.int8)
-        grid.flat[ends[0]] = START
-        grid.flat[ends[1]] = GOAL
-        solution = shortest_path(grid)
-        return Maze(grid, solution, rating=float((solution == PATH).sum() + 1))
-    raise PuzzleError(f"no {size} x {size} random-wall grid with a shortest path of {need} steps in {max_tries} "
-                      f"tries; ask for a shorter min_path or a density range nearer 0.4")
+        walls, passable, last = walls[wide], passable[wide], last[wide]
+        s_flat, start = _pick_bits(rng, last, size)
+        _, far, _ = _reach(passable, start, need)
+        for k in np.flatnonzero(far.any(axis=1))[: count - len(found)]:
+            far_cells = np.flatnonzero((far[k][:, None] >> np.arange(size, dtype=np.uint32)) & 1)
+            g_flat = int(far_cells[int(rng.integers(len(far_cells)))])
+            ends = (int(s_flat[k]), g_flat) if rng.random() < 0.5 else (g_flat, int(s_flat[k]))
+            grid = np.where(walls[k], WALL, OPEN).astype(np.int8)
+            grid.flat[ends[0]] = START
+            grid.flat[ends[1]] = GOAL
+            solution = shortest_path(grid)
+            found.append(Maze(grid, solution, rating=float((solution == PATH).sum() + 1)))
+    return found
+
+
+def generate_hard_one(seed: np.random.SeedSequence | int, size: int = 30, min_path: int | None = None,
+                      density: tuple[float, float] = HARD_DENSITY) -> Maze:
+    """One Maze-Hard-style grid (`generate_hard`)."""
+    return generate_hard(seed, 1, size, min_path, density)[0]
+
+
+HARD_CHUNK = 64  # Maze-Hard grids found by one search (`iter_generate`): a batch holds several hits at 30 x 30
+
+
+def _hard_chunk_job(args: tuple) -> list[Maze]:
+    seed, count, size, min_path, density = args
+    return generate_hard(seed, count, size, min_path, density)
 
 
 def _generate_job(args: tuple) -> Maze:
-    seed, size, min_path, loops, style, density = args
-    if style == "hard":
-        return generate_hard_one(seed, size, min_path, density)
+    seed, size, min_path, loops = args
     return generate_one(seed, size, min_path, loop_fraction=loops)
 
 
 def iter_generate(count: int, *, seed: int, size: int = 15, min_path: int | None = None, loops: float = 0.2,
              style: str = "dfs", density: tuple[float, float] = HARD_DENSITY, workers: int | None = None,
              progress=None) -> Iterator[Maze]:
-    """`count` mazes (`solution` filled, `rating` = shortest path length). Maze k depends only on (seed, k).
-    `style`: "dfs" (a depth-first maze, `loops` the fraction of loop walls knocked out, 0: perfect mazes) or "hard"
-    (Maze-Hard's random walls at a `density` range, see `generate_hard_one`)."""
+    """`count` mazes (`solution` filled, `rating` = shortest path length). Maze k depends only on (seed, k), or for
+    "hard" on (seed, k // HARD_CHUNK). `style`: "dfs" (a depth-first maze, `loops` the fraction of loop walls
+    knocked out, 0: perfect mazes) or "hard" (Maze-Hard's random walls at a `density` range, `generate_hard`)."""
     if style not in MAZE_STYLES:
         raise PuzzleError(f"maze style must be one of {', '.join(MAZE_STYLES)}, not {style!r}")
     if count < 0:
         raise PuzzleError(f"count must be >= 0, got {count}")
     if not MIN_SIZE <= size <= MAX_GRID:
         raise PuzzleError(f"maze size must be {MIN_SIZE}-{MAX_GRID}, got {size}")
-    jobs = ((s, size, min_path, loops, style, tuple(density)) for s in seeds(seed, count))
     if workers is None:
         workers = min(os.cpu_count() or 1, 8) if count * size * size >= 200_000 else 1
+    if style == "hard":
+        chunks = -(-count // HARD_CHUNK)
+        jobs = ((s, min(HARD_CHUNK, count - j * HARD_CHUNK), size, min_path, tuple(density))
+                for j, s in enumerate(seeds(seed, chunks)))
+        report = (lambda done, _: progress(min(count, done * HARD_CHUNK), count)) if progress else None
+        found = iter_jobs(_hard_chunk_job, jobs, chunks, workers=workers, progress=report, max_chunk=1)
+        return (m for chunk in found for m in chunk)
+    jobs = ((s, size, min_path, loops) for s in seeds(seed, count))
     return iter_jobs(_generate_job, jobs, count, workers=workers, progress=progress, max_chunk=16)
 
 

@@ -3,6 +3,7 @@ the schedule and the ACT carry behave like the reference."""
 
 import math
 import threading
+import time
 
 import pytest
 import torch
@@ -128,6 +129,27 @@ def test_budget_stops_early_and_returns_the_model():
     cfg = TrainConfig.from_dict(MICRO).with_overrides(steps=10_000)
     result = train(cfg, sudoku4_dataset(6, 8), None, budget_s=1.0)
     assert 0 < result.step < 10_000 and result.state == "finished"
+
+
+def test_budget_counts_cpu_seconds_so_waiting_does_not_use_it_up():
+    """A match on a loaded machine: a process that waits for the CPU must not lose training to the wait."""
+    cfg = TrainConfig.from_dict(MICRO).with_overrides(steps=6, checkpoint_every=0)
+    result = train(cfg, sudoku4_dataset(6, 8), None, budget_s=0.9, on_metrics=lambda row: time.sleep(0.3))
+    rows = [r for r in result.history if r["split"] == "train"]
+    assert result.step == 6 and rows[-1]["elapsed_s"] > 1.5  # a wall-clock budget would have stopped at step 3
+    assert all(r["cpu_s"] < r["elapsed_s"] for r in rows)
+
+
+def test_budget_stops_once_the_process_has_used_that_much_cpu():
+    def spin(row):  # CPU this process burns counts, wherever in the process it is spent
+        end = time.process_time() + 0.3
+        while time.process_time() < end:
+            pass
+
+    cfg = TrainConfig.from_dict(MICRO).with_overrides(steps=20, checkpoint_every=0)
+    result = train(cfg, sudoku4_dataset(6, 8), None, budget_s=0.9, on_metrics=spin)
+    assert 3 <= result.step <= 5 and result.state == "finished"
+    assert result.last_train["cpu_s"] >= 0.9
 
 
 def test_every_preset_loads_and_builds_its_model():

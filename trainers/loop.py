@@ -215,6 +215,7 @@ class TrainState:
     interval_steps: int = 0
     t_start: float = field(default_factory=time.perf_counter)
     t_interval: float = field(default_factory=time.perf_counter)
+    cpu_start: float = field(default_factory=time.process_time)  # the budget's clock: this process's CPU seconds
     message: str = ""
 
     @property
@@ -227,7 +228,9 @@ def train(config: TrainConfig, dataset: TrainDataset, run_dir: str | Path | None
           on_metrics: Callable[[dict], None] | None = None, resume: bool = False,
           init_model: Model | None = None, stop_event: threading.Event | None = None,
           handle_signals: bool = True) -> TrainResult:
-    """Train on `dataset` (see trainers.data.TrainDataset) for `config.steps` steps or until `budget_s` seconds pass.
+    """Train on `dataset` (see trainers.data.TrainDataset) for `config.steps` steps or until this process has used
+    `budget_s` CPU seconds (all its threads, data included; CPU rather than wall time, so two runs matched on a
+    loaded machine get the same compute however the scheduler shares it).
 
     run_dir: write the run directory of docs/formats.md there (None = in memory only). resume: continue from the
     newest complete checkpoint in run_dir. init_model: start from these weights (fine-tuning) instead of a fresh model.
@@ -349,10 +352,10 @@ def _optimise(s: TrainState) -> None:
 
 
 def _stopping(s: TrainState, asked: bool, budget_s: float | None) -> bool:
-    """A stop request (SIGTERM, stop_event) or the time budget; every rank agrees."""
+    """A stop request (SIGTERM, stop_event) or the CPU-time budget; every rank agrees."""
     stopping = asked
-    if budget_s is not None and time.perf_counter() - s.t_start >= budget_s:
-        stopping, s.message = True, f"time budget of {budget_s:g} s reached"
+    if budget_s is not None and time.process_time() - s.cpu_start >= budget_s:
+        stopping, s.message = True, f"CPU-time budget of {budget_s:g} s reached"
     if s.world > 1:
         flag = torch.tensor([1.0 if stopping else 0.0])
         dist.all_reduce(flag, op=dist.ReduceOp.MAX)
@@ -374,6 +377,7 @@ def _log_train(s: TrainState) -> None:
     now = time.perf_counter()
     row = _train_row(sums, s.step, s.config, s.dataset, lr_at(s.step, s.config.lr, s.config), s.interval_steps,
                      now - s.t_interval, now - s.t_start)
+    row["cpu_s"] = round(time.process_time() - s.cpu_start, 3)
     s.result.last_train = row
     _publish(s, row)
     if s.writer:

@@ -31,8 +31,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", help="auto (default), cpu, cuda, cuda:1, mps")
     p.add_argument("--steps", type=int, help="override the number of steps")
     p.add_argument("--threads", type=int, help="torch CPU threads")
-    p.add_argument("--budget-s", type=float, help="stop after this many seconds of training (a checkpoint is "
-                                                 "written; for matches: two models, the same time)")
+    p.add_argument("--budget-s", type=float, help="stop after this many CPU seconds of the training process (a "
+                   "checkpoint is written; CPU, not wall time, so two models matched on a loaded machine get the same "
+                   "compute)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
                    help="override a config field, e.g. --set lr=3e-4 --set data.clues=[30,40] --set model.L_cycles=4")
 

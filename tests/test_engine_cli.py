@@ -92,6 +92,7 @@ def test_eval_reports_accuracy_per_step_and_speed(dirs, tmp_path, capsys):
     assert r["cell_accuracy"] == pytest.approx((16 + 12 + 15) / 48)
     assert r["exact_accuracy_per_step"] == [pytest.approx(1 / 3)] * 4
     assert r["mean_halting_step"] == 1.0 and r["never_halted"] == 2 and r["puzzles_per_s"] > 0
+    assert 0 < r["cpu_seconds"] and r["cpu_ms_per_puzzle"] == pytest.approx(1000 * r["cpu_seconds"] / 3)
     code, out, _ = run(capsys, "eval", str(puzzles), "--model", str(model), "--steps", "2", "--device", "cpu")
     assert code == 0 and "exact accuracy 0.3333" in out and "mean halting step 1.00 (2 never halted)" in out
 

@@ -258,7 +258,7 @@ def run_eval(args: argparse.Namespace) -> int:
     cells = np.zeros((steps, n))
     halt_step = np.full(n, np.nan)
     valid = np.zeros(n, dtype=bool)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     for lo in range(0, n, args.batch):
         hi = min(n, lo + args.batch)
         tokens = torch.as_tensor(np.stack([c.tokens for c in codecs[lo:hi]]))
@@ -278,7 +278,7 @@ def run_eval(args: argparse.Namespace) -> int:
                 if k == steps - 1:
                     valid[i] = kind.is_valid(items[i].question, answer) if kind.has_rules else exact[k, i]
         print(f"eval: {hi}/{n} puzzles, {time.perf_counter() - started:.1f} s", file=sys.stderr)
-    seconds = time.perf_counter() - started
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     halted = ~np.isnan(halt_step)
     report = {
         "file": str(args.file), "model": loaded.name, "kind": kind.name, "puzzles": n, "steps": steps,
@@ -289,6 +289,8 @@ def run_eval(args: argparse.Namespace) -> int:
         "mean_halting_step": float(halt_step[halted].mean()) if halted.any() else None,
         "never_halted": int((~halted).sum()),
         "puzzles_per_s": n / seconds if seconds > 0 else None, "seconds": seconds,
+        # CPU seconds of this process (all its threads): a time per puzzle that machine load does not inflate
+        "cpu_seconds": cpu_seconds, "cpu_ms_per_puzzle": 1000 * cpu_seconds / n,
         "device": str(pick_device(opts.device)), "dtype": opts.dtype,
     }
     if args.json:
@@ -300,7 +302,8 @@ def run_eval(args: argparse.Namespace) -> int:
           f"exact accuracy {report['exact_accuracy']:.4f}   cell accuracy {report['cell_accuracy']:.4f}   "
           f"valid {report['valid_rate']:.4f}\n"
           f"mean halting step {'-' if mean_halt is None else f'{mean_halt:.2f}'} "
-          f"({report['never_halted']} never halted)   {report['puzzles_per_s']:.2f} puzzles/s")
+          f"({report['never_halted']} never halted)   {report['puzzles_per_s']:.2f} puzzles/s   "
+          f"{report['cpu_ms_per_puzzle']:.1f} CPU-ms per puzzle")
     print("step  exact   cells")
     for k in range(steps):
         print(f"{k + 1:>4}  {report['exact_accuracy_per_step'][k]:.4f}  {report['cell_accuracy_per_step'][k]:.4f}")

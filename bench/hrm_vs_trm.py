@@ -63,12 +63,11 @@ def checkpoint_times(run: Path) -> list[tuple[int, float, float, Path]]:
 
 
 def held_out(file: Path, runs: list[Path], workdir: Path) -> tuple[Path, int, int]:
-    """The file without puzzles either run's training pool could have drawn; (path, kept, left out)."""
+    """The file without puzzles (up to augmentation) in either run's whole training pool; (path, kept, left out).
+    The whole pool, not the part drawn so far, so every mark is measured on the same puzzles."""
     seen: set[tuple] = set()
     for run in runs:
-        cfg = TrainConfig.load(run / "config.json")
-        last = max((s for s, *_ in checkpoint_times(run)), default=0)
-        seen |= training_fingerprints(cfg, last)
+        seen |= training_fingerprints(TrainConfig.load(run / "config.json"), steps=10**9)
     puzzles = sudoku.load(file)
     fresh = [p for p in puzzles if sudoku_invariant(p.givens) not in seen]
     path = workdir / f"{file.stem}-heldout.csv"
@@ -76,8 +75,8 @@ def held_out(file: Path, runs: list[Path], workdir: Path) -> tuple[Path, int, in
     return path, len(fresh), len(puzzles) - len(fresh)
 
 
-def evaluate(ckpt: Path, file: Path, steps: int, cache: Path | None) -> dict:
-    key = f"{ckpt.resolve()}|{steps}"
+def evaluate(ckpt: Path, file: Path, steps: int, cache: Path | None, source: Path) -> dict:
+    key = f"{ckpt.resolve()}|{ckpt.stat().st_mtime_ns}|{source.resolve()}|{steps}"  # a rerun's checkpoint is new
     known = json.loads(cache.read_text()) if cache is not None and cache.exists() else {}
     if key in known:
         return known[key]
@@ -106,7 +105,7 @@ def table(points: list[Point], params: dict, names: list[str], kept: int, left_o
     lines = [f"held-out puzzles: {kept} ({left_out} left out: augmentations of training-pool puzzles); "
              f"{steps} supervision steps; exact = the solution, valid = right by the rules"]
     lines.append("parameters (without / with embeddings): " + ", ".join(
-        f"{n} {params[n]['without_embeddings']:,} / {params[n]['all']:,}" for n in names))
+        f"{n} {params[n]['without_embeddings']:,} / {params[n]['all']:,}" for n in names if n in params))
     lines.append("")
     lines.append(f"{'CPU mark':>9}  " + "  ".join(
         f"{n + ' step':>9} {'CPU s':>7} {'wall s':>7} {'exact':>6} {'valid':>6} {'cells':>6} {'halt':>5} {'ms/pz':>6}"
@@ -144,14 +143,15 @@ def main() -> None:
         for name, run in zip(names, dirs, strict=True):
             times = checkpoint_times(run)
             if not times:
-                raise SystemExit(f"{run}: no checkpoint with a cpu_s metrics row")
+                print(f"{run}: no checkpoint with a cpu_s metrics row yet", file=sys.stderr)
+                continue
             params[name] = parameters(times[-1][3])
             for mark in marks:
                 before = [t for t in times if t[1] <= mark]
                 if not before:
                     continue
                 step, cpu_s, wall_s, ckpt = before[-1]
-                r = evaluate(ckpt, file, args.steps, args.cache)
+                r = evaluate(ckpt, file, args.steps, args.cache, args.eval)
                 points.append(Point(name, mark, step, cpu_s, wall_s, r["exact_accuracy"], r["valid_rate"],
                                     r["cell_accuracy"], r["mean_halting_step"], r["cpu_ms_per_puzzle"]))
                 print(f"{name} at {mark:g} CPU-s: step {step}, exact {r['exact_accuracy']:.3f}", file=sys.stderr)

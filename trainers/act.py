@@ -52,6 +52,15 @@ class Carry:
                      torch.where(h[:, None], batch.labels, self.labels),
                      torch.where(h, batch.puzzle_ids, self.puzzle_ids))
 
+    def slice(self, rows: slice) -> Carry:
+        return Carry(*(getattr(self, name)[rows] for name in self.FIELDS))
+
+    @classmethod
+    def cat(cls, parts: list[Carry]) -> Carry:
+        if len(parts) == 1:
+            return parts[0]
+        return cls(*(torch.cat([getattr(p, name) for p in parts]) for name in cls.FIELDS))
+
 
 @dataclass
 class StepMetrics:
@@ -96,16 +105,53 @@ def bootstrapped_q_target(fwd, x: torch.Tensor, out, steps: torch.Tensor, max_st
         return torch.sigmoid(torch.where(steps >= max_steps, nh, torch.maximum(nh, nc)))
 
 
+# Tokens per micro-batch on a CPU: a training step's activations for this many positions stay in the caches between
+# the forward and the backward (bench/micro_batch.py measured the sweep).
+CPU_MICRO_BATCH_TOKENS = 1536
+
+
+def micro_batch_rows(batch_size: int, seq_len: int, device: torch.device, micro_batch: int = 0) -> int:
+    """Slots per micro-batch: `micro_batch` when given (> 0), else on a CPU as many as fill CPU_MICRO_BATCH_TOKENS
+    (at least 1), elsewhere the whole batch (a GPU wants large products)."""
+    if micro_batch > 0:
+        return min(micro_batch, batch_size)
+    if device.type != "cpu":
+        return batch_size
+    return max(1, min(batch_size, CPU_MICRO_BATCH_TOKENS // seq_len))
+
+
 def act_step(model: Model, carry: Carry, batch: Batch, *, loss: str, q_loss_weight: float,
-             min_steps: torch.Tensor | None, fwd=None, autocast=None, relabel=None
-             ) -> tuple[Carry, torch.Tensor, StepMetrics]:
-    """One supervision step of the carried batch: (the next carry, the summed loss to back-propagate, metrics).
+             min_steps: torch.Tensor | None, grad_scale: float, micro_batch: int = 0, fwd=None, autocast=None,
+             relabel=None) -> tuple[Carry, StepMetrics]:
+    """One supervision step of the carried batch, its gradient included: back-propagates `grad_scale` * the summed
+    loss (accumulating into .grad) and returns (the next carry, metrics). The slots are independent, so the batch
+    runs in micro-batches (`micro_batch_rows`), each forward then backward while its activations are still in
+    cache: the same gradient, loss and carry as the whole batch at once, up to float rounding.
     `min_steps`: this batch's exploration minima (`exploration_min_steps`), None when halt_max_steps is 1.
     `fwd`: the model's forward (a compiled one), `autocast`: a mixed-precision context. `relabel(inputs, labels,
     logits) -> labels`: for puzzles with several right answers, the one to train towards (the dataset's)."""
-    cfg, fwd, ctx = model.cfg, fwd or model, autocast or nullcontext()
-    max_steps = cfg.halt_max_steps
     carry = carry.refill(model, batch)
+    B = carry.inputs.shape[0]
+    rows = micro_batch_rows(B, carry.inputs.shape[1], carry.inputs.device, micro_batch)
+    n = -(-B // rows)
+    bounds = [B * i // n for i in range(n + 1)]  # n near-equal parts: at most two shapes for a compiled network
+    parts, sums = [], []
+    for sl in (slice(lo, hi) for lo, hi in zip(bounds, bounds[1:], strict=False)):
+        part, total, m = _supervise(model, carry.slice(sl), None if min_steps is None else min_steps[sl], loss=loss,
+                                    q_loss_weight=q_loss_weight, fwd=fwd or model, ctx=autocast or nullcontext(),
+                                    relabel=relabel)
+        (total * grad_scale).backward()
+        parts.append(part)
+        sums.append(m)
+    metrics = StepMetrics.from_tensor(torch.stack(sums).sum(0).cpu())  # one device-to-host copy per step
+    return Carry.cat(parts), metrics
+
+
+def _supervise(model: Model, carry: Carry, min_steps: torch.Tensor | None, *, loss: str, q_loss_weight: float,
+               fwd, ctx, relabel) -> tuple[Carry, torch.Tensor, torch.Tensor]:
+    """The supervision step of refilled slots: (next carry, summed loss, metric sums as a float64 tensor)."""
+    cfg = model.cfg
+    max_steps = cfg.halt_max_steps
     with ctx:
         x = model.embed(carry.inputs, carry.puzzle_ids)
         out = fwd(x, carry.y, carry.z)
@@ -137,9 +183,9 @@ def act_step(model: Model, carry: Carry, batch: Batch, *, loss: str, q_loss_weig
     with torch.no_grad():
         done = halted & (counts > 0)
         cell_acc = right.sum(-1) / counts.clamp_min(1)
-        metrics = StepMetrics.from_tensor(torch.stack([  # one device-to-host copy per step
+        metrics = torch.stack([
             total.detach().double(), lm.detach().double(), qh.detach().double(), done.sum().double(),
             torch.where(done, cell_acc, 0).sum().double(), (done & seq_right).sum().double(),
             (done & ((q_halt >= 0) == seq_right)).sum().double(), torch.where(done, steps, 0).sum().double(),
-            torch.tensor(float(labels.shape[0]), dtype=torch.float64, device=labels.device)]).cpu())
+            torch.tensor(float(labels.shape[0]), dtype=torch.float64, device=labels.device)])
     return Carry(out.y, out.z, steps, halted, carry.inputs, labels, carry.puzzle_ids), total, metrics

@@ -279,10 +279,10 @@ def train(
             carry = carry or Carry.empty(model, batch)
         min_steps = (exploration_min_steps(gen, B, cfg.halt_max_steps, cfg.halt_exploration_prob)
                      if cfg.halt_max_steps > 1 else None)
-        carry, loss, metrics = act_step(model, carry, batch, loss=opts.loss, q_loss_weight=0.5, min_steps=min_steps)
         for opt, _ in optimizers:
             opt.zero_grad(set_to_none=True)
-        (loss / B).backward()
+        carry, metrics = act_step(model, carry, batch, loss=opts.loss, q_loss_weight=0.5, min_steps=min_steps,
+                                  grad_scale=1 / B, micro_batch=B)  # micro-batches not measured on ARC canvases
         scale = min(1.0, (step + 1) / max(1, opts.warmup_steps))
         for opt, lr in optimizers:
             for group in opt.param_groups:

@@ -331,10 +331,9 @@ def _optimise(s: TrainState) -> None:
         gen = torch.Generator().manual_seed((config.seed * 1_000_003 + s.step * 7919 + 11) % (1 << 62))
         min_steps = exploration_min_steps(gen, config.batch_size, model.cfg.halt_max_steps,
                                           model.cfg.halt_exploration_prob)[s.rank * b : (s.rank + 1) * b]
-    s.carry, loss, metrics = act_step(model, s.carry, batch, loss=config.loss, q_loss_weight=config.q_loss_weight,
-                                      min_steps=min_steps, fwd=s.fwd, autocast=s.autocast,
-                                      relabel=getattr(s.dataset, "relabel", None))
-    (loss / config.batch_size).backward()
+    s.carry, metrics = act_step(model, s.carry, batch, loss=config.loss, q_loss_weight=config.q_loss_weight,
+                                min_steps=min_steps, grad_scale=1 / config.batch_size, micro_batch=config.micro_batch,
+                                fwd=s.fwd, autocast=s.autocast, relabel=getattr(s.dataset, "relabel", None))
     _sync_gradients(list(model.parameters()))
     if config.grad_clip:
         torch.nn.utils.clip_grad_norm_(s.net_params, config.grad_clip)

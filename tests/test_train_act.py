@@ -1,0 +1,97 @@
+"""The ACT training step in micro-batches computes what the whole batch computes: gradients, loss, metrics and the
+carry (halting, step counts, refills) agree within float rounding, for TRM and HRM and both halting rules."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from engine.architectures import build_model, config_from_dict
+from tests.test_engine_support import single_thread  # noqa: F401  (autouse fixture)
+from trainers.act import CPU_MICRO_BATCH_TOKENS, Carry, act_step, exploration_min_steps, micro_batch_rows
+from trainers.data import Batch
+
+B = 8
+MODELS = {
+    # attention with the trained 2D bias and a puzzle embedding (its gradient rows accumulate across micro-batches)
+    "trm-attention-relative2d": ("trm", dict(mixer="attention", pos_encodings="relative2d", puzzle_emb_ndim=32,
+                                             puzzle_emb_len=1, num_puzzle_identifiers=5)),
+    # the sequence MLP, halting on q_halt > q_continue with the bootstrapped q_continue target (a second forward)
+    "trm-mlp-q-continue": ("trm", dict(mixer="mlp", pos_encodings="none", no_ACT_continue=False)),
+    "hrm": ("hrm", dict(H_layers=1, L_layers=1)),  # HRM always uses the q_continue target
+}
+
+
+def build(kind: str):
+    arch, extra = MODELS[kind]
+    common = dict(vocab_size=6, seq_len=16, hidden_size=32, num_heads=2, expansion=2.0, H_cycles=2, L_cycles=2,
+                  halt_max_steps=3, forward_dtype="float32")
+    if arch == "trm":
+        common["L_layers"] = 1
+    torch.manual_seed(0)
+    model = build_model(config_from_dict(arch, dict(common, **extra))).train()
+    with torch.no_grad():  # a live halting head: some slots halt early, some do not (zero-initialised, none would)
+        model.q_head.weight.normal_(0, 0.5)
+        model.q_head.bias.zero_()
+    return model
+
+
+def batches(n: int) -> list[Batch]:
+    g = torch.Generator().manual_seed(1)
+    out = []
+    for _ in range(n):
+        labels = torch.randint(1, 6, (B, 16), generator=g)
+        labels[0, :4] = -100  # some cells not scored
+        out.append(Batch(torch.randint(1, 6, (B, 16), generator=g), labels, torch.randint(0, 5, (B,), generator=g)))
+    return out
+
+
+def relabel_by_logits(inputs, labels, logits):
+    """A per-slot relabelling that depends on the logits (as the maze one does): the argmax where the input is 1."""
+    return torch.where(inputs == 1, logits.argmax(-1), labels)
+
+
+@pytest.mark.parametrize("kind", sorted(MODELS))
+def test_micro_batches_give_the_whole_batch_gradient_loss_and_carry(kind):
+    whole = build(kind)
+    split = copy.deepcopy(whole)
+    carry_w = carry_s = Carry.empty(whole, batches(1)[0])
+    gen = torch.Generator().manual_seed(2)
+    saw_mixed_halting = False
+    for step, batch in enumerate(batches(4)):
+        min_steps = exploration_min_steps(gen, B, 3, 0.5)
+        results = []
+        for model, carry, rows in ((whole, carry_w, B), (split, carry_s, 3)):  # 3: uneven parts of 2, 3 and 3
+            model.zero_grad(set_to_none=True)
+            results.append(act_step(model, carry, batch, loss="stablemax", q_loss_weight=0.5, min_steps=min_steps,
+                                    grad_scale=1 / B, micro_batch=rows, relabel=relabel_by_logits))
+        (carry_w, m_w), (carry_s, m_s) = results
+        for name in ("steps", "halted", "inputs", "labels", "puzzle_ids"):
+            assert torch.equal(getattr(carry_w, name), getattr(carry_s, name)), (kind, step, name)
+        for name in ("y", "z"):
+            torch.testing.assert_close(getattr(carry_s, name), getattr(carry_w, name), rtol=1e-5, atol=1e-5)
+        for field in ("loss", "lm_loss", "q_halt_loss", "accuracy"):
+            assert getattr(m_s, field) == pytest.approx(getattr(m_w, field), rel=1e-5, abs=1e-6), (kind, field)
+        for field in ("halted", "exact", "q_halt_right", "steps", "slots"):
+            assert getattr(m_s, field) == getattr(m_w, field), (kind, field)
+        assert m_w.slots == B and m_w.loss > 0
+        for (name, pw), ps in zip(whole.named_parameters(), split.parameters(), strict=True):
+            if pw.grad is None:
+                assert ps.grad is None, name
+                continue
+            torch.testing.assert_close(ps.grad, pw.grad, rtol=1e-4, atol=1e-6, msg=f"{kind} step {step}: {name}")
+        saw_mixed_halting |= bool(carry_w.halted.any() and not carry_w.halted.all())
+    assert saw_mixed_halting  # the halting bookkeeping was exercised: slots halted and continued side by side
+
+
+def test_micro_batch_size_is_cache_sized_on_a_cpu_and_whole_elsewhere():
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    assert micro_batch_rows(64, 81, cpu) == CPU_MICRO_BATCH_TOKENS // 81
+    assert micro_batch_rows(64, 81, cpu) * 81 <= CPU_MICRO_BATCH_TOKENS
+    assert micro_batch_rows(64, 10_000, cpu) == 1  # a huge canvas still trains, one slot at a time
+    assert micro_batch_rows(4, 16, cpu) == 4  # never more than the batch
+    assert micro_batch_rows(64, 81, gpu) == 64
+    assert micro_batch_rows(64, 81, cpu, micro_batch=16) == 16  # the config's knob wins
+    assert micro_batch_rows(8, 81, gpu, micro_batch=16) == 8

@@ -18,6 +18,8 @@ MODELS = {
     # attention with the trained 2D bias and a puzzle embedding (its gradient rows accumulate across micro-batches)
     "trm-attention-relative2d": ("trm", dict(mixer="attention", pos_encodings="relative2d", puzzle_emb_ndim=32,
                                              puzzle_emb_len=1, num_puzzle_identifiers=5)),
+    # neighbourhood attention (the maze-hard model's)
+    "trm-attention-window": ("trm", dict(mixer="attention", pos_encodings="relative2d", attention_window=3)),
     # the sequence MLP, halting on q_halt > q_continue with the bootstrapped q_continue target (a second forward)
     "trm-mlp-q-continue": ("trm", dict(mixer="mlp", pos_encodings="none", no_ACT_continue=False)),
     "hrm": ("hrm", dict(H_layers=1, L_layers=1)),  # HRM always uses the q_continue target

@@ -58,9 +58,9 @@ def test_compare_a_trm_and_an_hrm_in_lockstep_without_stalling(qtbot, window, mo
     assert gaps[len(gaps) // 2] < 0.050 and gaps[-1] < 1.0, f"event loop gaps {gaps[len(gaps) // 2]}, {gaps[-1]}"
 
     # both answers on one timeline: the last position, then the first, each side its own step
-    qtbot.waitUntil(lambda: panel.slider.maximum() == 11 and panel.slider.isEnabled(), timeout=5000)
+    qtbot.waitUntil(lambda: panel.timeline.slider.maximum() == 11 and panel.timeline.slider.isEnabled(), timeout=5000)
     for position in (11, 0):
-        panel.slider.setValue(position)
+        panel.timeline.slider.setValue(position)
         a, b = s.a.display_grid(position), s.b.display_grid(position)
         assert np.array_equal(panel.views["A"].grid, a) and np.array_equal(panel.views["B"].grid, b)
         assert np.array_equal(panel.views["A"].differs, a != b) and np.array_equal(panel.views["B"].differs, a != b)
@@ -78,10 +78,10 @@ def test_compare_a_trm_and_an_hrm_in_lockstep_without_stalling(qtbot, window, mo
         assert " steps in " in panel.verdicts[side].text() and panel.verdicts[side].text().endswith(" s")
     assert panel.compare_button.isEnabled() and not panel.cancel_button.isEnabled()
     # playback moves both sides together
-    panel.slider.setValue(0)
-    panel.toggle_play()
+    panel.timeline.slider.setValue(0)
+    panel.timeline.toggle_play()
     qtbot.waitUntil(lambda: s.position >= 2, timeout=5000)
-    panel.toggle_play()
+    panel.timeline.toggle_play()
     assert np.array_equal(panel.views["B"].grid, s.b.display_grid(s.position))
 
 

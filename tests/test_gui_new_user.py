@@ -474,7 +474,7 @@ def test_the_window_fits_960x640_and_640x480(qtbot, window, models, tmp_path):
         window.resize(*size)
         qtbot.waitUntil(lambda size=size: (window.width(), window.height()) == size, timeout=5000)
         qtbot.wait(50)
-        grid, slider = panel.view, panel.slider
+        grid, slider = panel.view, panel.timeline.slider
         # the whole grid, with its last row, and the timeline under it are on screen, apart
         shown = window.rect()
         assert shown.contains(rect_in_window(grid)) and shown.contains(rect_in_window(slider))

@@ -90,25 +90,25 @@ def test_solve_scrub_and_export(qtbot, window, models, tmp_path, dialogs):
     s = panel.session
     assert s.state == "finished" and len(s.steps) == 20
     assert [st.index for st in s.steps] == list(range(1, 21))
-    assert panel.slider.maximum() == 19
+    assert panel.timeline.slider.maximum() == 19
     # the verdict compares with the classical solver (a random model does not solve it)
     assert s.verdict is not None and s.verdict.status == "invalid"
     assert panel.verdict.text() == "Invalid" and "s with" in panel.verdict_detail.text()
     expected = sudoku.solve(doc.givens).solution
     assert (s.expected == expected).all()
     # scrub: slider, buttons, shortcuts
-    panel.slider.setValue(4)
+    panel.timeline.slider.setValue(4)
     assert s.selected == 4 and "step 5" in panel.step_label.text()
     shown = panel.view.grid
     assert (shown == s.display_grid(4)).all()  # the model's predictions, the givens as given
     assert (shown[doc.givens == 0] == s.steps[4].grid[doc.givens == 0]).all()
     assert (panel.view.givens == (doc.givens > 0)).all()
     assert panel.view.changed is not None and panel.view.confidence is not None
-    panel.next_button.click()
-    assert s.selected == 5 and panel.slider.value() == 5
+    panel.timeline.next_button.click()
+    assert s.selected == 5 and panel.timeline.slider.value() == 5
     window.act_prev.trigger()
     assert s.selected == 4
-    assert panel.selected_line.value() == 5
+    assert panel.plot.selected_line.value() == 5
     x, y = panel.halt_curve.getData()
     assert len(x) == 20 and np.allclose(y, [st.halt_prob for st in s.steps])
     acc = panel.acc_curve.getData()[1]
@@ -118,9 +118,9 @@ def test_solve_scrub_and_export(qtbot, window, models, tmp_path, dialogs):
     assert errs is not None and errs.any()
     # playback runs on a timer and stops at the end
     panel.select_step(15)
-    panel.speed.setCurrentIndex(3)
-    panel.start_playback()
-    qtbot.waitUntil(lambda: not panel.timer.isActive(), timeout=5000)
+    panel.timeline.speed.setCurrentIndex(3)
+    panel.timeline.start_playback()
+    qtbot.waitUntil(lambda: not panel.timeline.timer.isActive(), timeout=5000)
     assert s.selected == 19
 
     panel.select_step(7)

@@ -3,6 +3,7 @@ shortcuts, recent files, drag-and-drop, export, and prompts before unsaved edits
 
 from __future__ import annotations
 
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -463,9 +464,9 @@ class MainWindow(QMainWindow):
         self.act_solve = self._act("&Solve", lambda: self._panel_call("solve"), "Ctrl+R",
                                    "Solve the puzzle with the selected model")
         self.act_cancel = self._act("&Cancel solve", lambda: self._panel_call("cancel"), "Esc")
-        self.act_play = self._act("&Play / pause", lambda: self._panel_call("toggle_play"), "Ctrl+Space")
-        self.act_prev = self._act("Pre&vious step", lambda: self._panel_call("step_by", -1), ",")
-        self.act_next = self._act("&Next step", lambda: self._panel_call("step_by", 1), ".")
+        self.act_play = self._act("&Play / pause", lambda: self._panel_call("timeline.toggle_play"), "Ctrl+Space")
+        self.act_prev = self._act("Pre&vious step", lambda: self._panel_call("timeline.step_by", -1), ",")
+        self.act_next = self._act("&Next step", lambda: self._panel_call("timeline.step_by", 1), ".")
         self.act_first = self._act("First step", lambda: self._panel_call("select_step", 0), "Home")
         self.act_last = self._act("Last step", lambda: self._panel_call("select_step", 10**6), "End")
         self.act_refresh_models = self._act("Refresh model list", self.refresh_models, "F5")
@@ -762,9 +763,10 @@ class MainWindow(QMainWindow):
         self.generate(GenerateRequest("maze", min(30, max(5, size)), 0, random.randrange(1_000_000)), into=doc)
 
     def _panel_call(self, name: str, *args: Any) -> None:
+        """Call the current solve panel's `name` ("solve", "timeline.step_by", ...)."""
         v = self.current_view()
         if v is not None:
-            getattr(v.solve, name)(*args)
+            attrgetter(name)(v.solve)(*args)
 
     def refresh_models(self) -> None:
         """Re-read the model folders in a worker thread, then refresh every picker."""

@@ -64,6 +64,12 @@ def current() -> Theme:
     return _current
 
 
+def verdict_colour(status: str) -> str:
+    """The colour a verdict's headline is written in (engine.inference Verdict.status)."""
+    t = _current
+    return {"solved": t.good, "different": t.warn, "invalid": t.error, "nosolution": t.warn}.get(status, t.muted)
+
+
 def system_is_dark() -> bool:
     app = QGuiApplication.instance()
     if app is None:

@@ -16,24 +16,22 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
-    QGraphicsItem,
     QGridLayout,
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QSizePolicy,
-    QSlider,
     QSpinBox,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from trm_lab import theme
 from trm_lab.compare import CompareSession
-from trm_lab.panels.solve import OPEN_CHECKPOINT, cached_models, model_fits
+from trm_lab.panels.solve import CHECKPOINT_FILES, OPEN_CHECKPOINT, cached_models, model_fits
 from trm_lab.session import Document, SolveSession
 from trm_lab.widgets.grid_view import DIFFERS_COLOUR, GridView
+from trm_lab.widgets.step_plot import StepPlot
+from trm_lab.widgets.timeline import Timeline
 from trm_lab.workers import SolveThread, load_model, run_async
 
 SIDES = ("A", "B")
@@ -52,10 +50,6 @@ class ComparePanel(QWidget):
         self.loaded: dict[str, Any] = {}
         self._extra_paths: list[tuple[str, str]] = []
         self._pending = 0
-        self._playing = False
-        self.timer = QTimer(self)
-        self.timer.setInterval(500)
-        self.timer.timeout.connect(self._tick)
         self._render_timer = QTimer(self)  # a burst of streamed steps costs one repaint
         self._render_timer.setSingleShot(True)
         self._render_timer.setInterval(80)
@@ -111,51 +105,20 @@ class ComparePanel(QWidget):
             grids.addWidget(self.verdicts[side], 2, col)
         grids.setRowStretch(1, 1)
 
-        self.prev_button = QToolButton()
-        self.prev_button.setText("\u25c0")
-        self.prev_button.clicked.connect(lambda: self.step_by(-1))
-        self.play_button = QToolButton()
-        self.play_button.setText("\u25b6")
-        self.play_button.setToolTip("Play / pause both models' refinement")
-        self.play_button.clicked.connect(self.toggle_play)
-        self.next_button = QToolButton()
-        self.next_button.setText("\u25b6\u258f")
-        self.next_button.clicked.connect(lambda: self.step_by(1))
-        self.slider = QSlider(Qt.Orientation.Horizontal)
-        self.slider.setRange(0, 0)
-        self.slider.setToolTip("Both models at the same supervision step")
-        self.slider.valueChanged.connect(self.select_step)
+        self.timeline = Timeline(self._where, self.select_step, play_tip="Play / pause both models' refinement",
+                                 slider_tip="Both models at the same supervision step")
         self.step_label = QLabel("\u2014")
         self.step_label.setFixedWidth(self.step_label.fontMetrics().horizontalAdvance("step 256 of 256 \u00b7 "
                                                                                      "999 cells differ") + 8)
-        timeline = QHBoxLayout()
-        for w in (self.prev_button, self.play_button, self.next_button):
-            timeline.addWidget(w)
-        timeline.addWidget(self.slider, 1)
-        timeline.addWidget(self.step_label)
+        self.timeline.add_widget(self.step_label)
         self.legend = QLabel(f"<span style='color:{DIFFERS_COLOUR}'>\u25e3</span> the other model answers this cell "
                              "differently \u00b7 orange outline: changed since the previous step")
         self.legend.setProperty("role", "muted")
         self.legend.setWordWrap(True)
 
-        self.plot = theme.themed_plot(pg.PlotWidget())
-        self.plot.setMinimumHeight(130)
-        self.plot.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
-        self.plot.setMenuEnabled(False)
-        self.plot.setMouseEnabled(x=False, y=False)
-        self.plot.hideButtons()
-        self.plot.setYRange(-0.03, 1.06, padding=0)
-        self.plot.setXRange(0.5, 16.5, padding=0)
-        self.plot.setLabel("bottom", "step")
-        self.plot.showGrid(x=True, y=True, alpha=0.15)
-        for name in ("left", "bottom"):
-            self.plot.getAxis(name).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
-        self.plot.addLegend(offset=(-8, 8), labelTextSize="8pt")
+        self.plot = StepPlot(min_height=130)
         self.halt_curves = {side: self.plot.plot([], [], name=f"halting {side}") for side in SIDES}
         self.differ_curve = self.plot.plot([], [], name="cells that differ")
-        self.selected_line = pg.InfiniteLine(angle=90, movable=False)
-        self.plot.addItem(self.selected_line)
-        self._x_span = 0
 
         lay = QVBoxLayout(self)
         lay.setContentsMargins(8, 0, 0, 0)
@@ -163,11 +126,10 @@ class ComparePanel(QWidget):
         lay.addLayout(top)
         lay.addWidget(self.no_models)
         lay.addLayout(grids, 3)
-        lay.addLayout(timeline)
+        lay.addWidget(self.timeline)
         lay.addWidget(self.legend)
         lay.addWidget(self.plot, 2)
         self.apply_theme()
-        self._set_timeline_enabled(False)
         self.refresh_models()
         doc.subscribe(self._on_doc)
 
@@ -204,11 +166,7 @@ class ComparePanel(QWidget):
 
     def _on_picked(self, side: str, index: int) -> None:
         if self.pickers[side].itemData(index) == OPEN_CHECKPOINT:
-            path, _ = QFileDialog.getOpenFileName(
-                self, f"Open model {side}", "",
-                "TRM Lab checkpoints (*.safetensors);;"
-                "Reference TRM / HRM checkpoints (step_* checkpoint *.pt *.pth *.ckpt);;"
-                "All files (*)")
+            path, _ = QFileDialog.getOpenFileName(self, f"Open model {side}", "", CHECKPOINT_FILES)
             self.refresh_models()
             if path:
                 self.add_checkpoint(side, path)
@@ -267,7 +225,7 @@ class ComparePanel(QWidget):
         from engine.architectures import arch_of
         from engine.inference import SolveOptions
 
-        self.stop_playback()
+        self.timeline.stop_playback()
         puzzle = self.doc.puzzle_input()
         sessions = {}
         for side in SIDES:
@@ -311,7 +269,7 @@ class ComparePanel(QWidget):
 
     def shutdown(self) -> None:
         """Cancel both solves and wait for their threads (window close): a solver still starting answers late."""
-        self.stop_playback()
+        self.timeline.stop_playback()
         for thread in list(self.threads.values()):
             if _alive(thread) and thread.isRunning():
                 thread.cancel()
@@ -326,7 +284,7 @@ class ComparePanel(QWidget):
             if not self._render_timer.isActive():
                 self._render_timer.start()
         elif what == "position":
-            self._sync_slider()
+            self.timeline.show_step(*self._where())
             self._render_step()
         elif what == "state":
             if s.finished:
@@ -340,17 +298,10 @@ class ComparePanel(QWidget):
     def _render_live(self) -> None:
         if self.session is None or not self.session.length:
             return
-        self._sync_slider()
-        self._set_timeline_enabled(True)
+        self.timeline.show_step(*self._where())
+        self.timeline.set_active(True)
         self._render_plot()
         self._render_step()
-
-    def _sync_slider(self) -> None:
-        s = self.session
-        self.slider.blockSignals(True)
-        self.slider.setRange(0, max(0, s.length - 1))
-        self.slider.setValue(max(0, s.position))
-        self.slider.blockSignals(False)
 
     def _render_step(self) -> None:
         s = self.session
@@ -369,25 +320,22 @@ class ComparePanel(QWidget):
                           confidence=step.confidence, changed=step.changed, differs=mask)
         count = int(differs[0].sum()) if differs[0] is not None else 0
         self.step_label.setText(f"step {s.position + 1} of {s.length} \u00b7 {count} cells differ")
-        self.selected_line.setValue(s.position + 1)
+        self.plot.selected_line.setValue(s.position + 1)
 
     def _render_plot(self) -> None:
         s = self.session
         if s is None or not s.length:
             for curve in (*self.halt_curves.values(), self.differ_curve):
                 curve.setData([], [])
-            self.selected_line.setVisible(False)
+            self.plot.selected_line.setVisible(False)
             return
         for side, sess in zip(SIDES, (s.a, s.b), strict=True):
             if sess.steps:
                 self.halt_curves[side].setData(np.arange(1, len(sess.steps) + 1), sess.halt_series())
         if s.a.steps and s.b.steps:
             self.differ_curve.setData(np.arange(1, s.length + 1), s.differ_series())
-        self.selected_line.setVisible(True)
-        span = max(s.length, self.steps.value(), 2)
-        if span != self._x_span:
-            self._x_span = span
-            self.plot.setXRange(0.5, span + 0.5, padding=0)
+        self.plot.selected_line.setVisible(True)
+        self.plot.set_span(max(s.length, self.steps.value(), 2))
 
     def _render_verdicts(self) -> None:
         t = theme.current()
@@ -404,18 +352,16 @@ class ComparePanel(QWidget):
             if v is None:
                 label.setText("Cancelled")
                 continue
-            colour = {"solved": t.good, "different": t.warn, "invalid": t.error, "nosolution": t.warn}.get(
-                v.status, t.muted)
             label.setText(f"{v.headline} \u00b7 {v.steps} steps in {v.elapsed_s:.2f} s")
-            label.setStyleSheet(f"color: {colour};")
+            label.setStyleSheet(f"color: {theme.verdict_colour(v.status)};")
         if s.finished:
             words = [f"{x.model_name}: {x.verdict.headline if x.verdict else x.state}" for x in (s.a, s.b)]
             self.message.emit("Compared \u2014 " + "; ".join(words))
 
     # -- timeline -----------------------------------------------------------------------------------------
-    def _set_timeline_enabled(self, on: bool) -> None:
-        for w in (self.prev_button, self.play_button, self.next_button, self.slider):
-            w.setEnabled(on)
+    def _where(self) -> tuple[int, int]:
+        s = self.session
+        return (s.position, s.length) if s is not None else (-1, 0)
 
     def select_step(self, position: int) -> None:
         s = self.session
@@ -423,50 +369,16 @@ class ComparePanel(QWidget):
             s.follow_live = position >= s.length - 1
             s.select(position)
 
-    def step_by(self, delta: int) -> None:
-        if self.session is not None and self.session.length:
-            self.select_step(self.session.position + delta)
-
-    def toggle_play(self) -> None:
-        self.stop_playback() if self._playing else self.start_playback()
-
-    def start_playback(self) -> None:
-        s = self.session
-        if s is None or not s.length:
-            return
-        if s.position >= s.length - 1:
-            self.select_step(0)
-        self._playing = True
-        self.play_button.setText("\u275a\u275a")
-        self.timer.start()
-
-    def stop_playback(self) -> None:
-        self._playing = False
-        self.timer.stop()
-        self.play_button.setText("\u25b6")
-
-    def _tick(self) -> None:
-        s = self.session
-        if s is None or s.position >= s.length - 1:
-            self.stop_playback()
-            return
-        self.select_step(s.position + 1)
-
     def _on_doc(self, what: str) -> None:
         if what == "content":
             self.refresh_models()
 
     def apply_theme(self) -> None:
         t = theme.current()
-        self.plot.setBackground(t.base)
-        for axis in ("left", "bottom"):
-            ax = self.plot.getAxis(axis)
-            ax.setPen(pg.mkPen(t.muted))
-            ax.setTextPen(pg.mkPen(t.text))
+        self.plot.apply_theme()
         for side, colour in zip(SIDES, (t.accent, t.good), strict=True):
             self.halt_curves[side].setPen(pg.mkPen(colour, width=2, style=DASHES[side]))
         self.differ_curve.setPen(pg.mkPen(DIFFERS_COLOUR, width=2, style=Qt.PenStyle.DotLine))
-        self.selected_line.setPen(pg.mkPen(t.muted, width=1))
 
 
 def _size(loaded: Any) -> str:

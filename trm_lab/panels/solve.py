@@ -2,7 +2,7 @@
 
 It renders a `SolveSession` (trm_lab.session): the grid at the selected step (changes outlined, confidence shaded,
 givens distinct, errors marked), a pyqtgraph plot of halting confidence / cells changed / accuracy per step, and
-the verdict. Playback runs on a QTimer.
+the verdict. The timeline and the plot are the widgets the compare panel uses too.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -20,14 +20,10 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
-    QGraphicsItem,
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QSizePolicy,
-    QSlider,
     QSpinBox,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -36,9 +32,14 @@ from engine.puzzles.kind import get_kind
 from trm_lab import theme
 from trm_lab.session import Document, SolveSession
 from trm_lab.widgets.grid_view import GridView
+from trm_lab.widgets.step_plot import StepPlot
+from trm_lab.widgets.timeline import Timeline
 from trm_lab.workers import SolveThread, describe_model, prewarm_solver, run_async
 
 OPEN_CHECKPOINT = "__open__"
+CHECKPOINT_FILES = ("TRM Lab checkpoints (*.safetensors);;"
+                    "Reference TRM / HRM checkpoints (step_* checkpoint *.pt *.pth *.ckpt);;"
+                    "All files (*)")
 LEGENDS = {  # what the solve view's marks mean, by puzzle kind ("": any other kind)
     "sudoku": ("Bold: givens \u00b7 purple: predictions \u00b7 orange outline: changed since the previous step "
                "\u00b7 amber shading: unsure \u00b7 red: breaks a rule or differs from the answer \u00b7 red "
@@ -47,7 +48,6 @@ LEGENDS = {  # what the solve view's marks mean, by puzzle kind ("": any other k
              "\u2716: wrong cell (on a wall, start or goal: the model predicts something else there)"),
     "": "Orange outline: changed since the previous step \u00b7 washed out: unsure \u00b7 \u2716: wrong cell",
 }
-SPEEDS = (("0.5\u00d7", 1.0), ("1\u00d7", 2.0), ("2\u00d7", 4.0), ("4\u00d7", 8.0))  # steps per second
 
 
 def model_fits(entry_kind: str, rows: int, doc: Document, pos_encodings: str | None = None) -> bool:
@@ -124,14 +124,6 @@ def list_models_cached(refresh: bool = False) -> list[Any]:
     return _models_cache
 
 
-class PlotView(pg.PlotWidget):
-    """A plot that asks for a modest size: pyqtgraph's own hint grows with its scene, which made the panel taller
-    than the window."""
-
-    def sizeHint(self) -> QSize:
-        return QSize(360, 220)
-
-
 class SolvePanel(QWidget):
     message = Signal(str)  # status-bar text
     errorRaised = Signal(str)  # dialog text
@@ -148,11 +140,7 @@ class SolvePanel(QWidget):
         self._opened: dict[str, Any] = {}  # path -> ModelEntry of checkpoints opened via "Open checkpoint..."
         self.adapted: Any = None  # ARC: the result of "Adapt to this task" (its answer is replayed here)
         self._extra_paths: list[tuple[str, str]] = []  # (label, path) opened via "Open checkpoint..."
-        self._playing = False
-        self._x_span = 0
         self._x_label = "step"
-        self.timer = QTimer(self)
-        self.timer.timeout.connect(self._tick)
         # Live steps are drawn at most ~12 times a second: a burst of queued steps costs one repaint, not many.
         self._render_timer = QTimer(self)
         self._render_timer.setSingleShot(True)
@@ -263,36 +251,12 @@ class SolvePanel(QWidget):
         self.view = GridView(doc.kind, min_cell=6, max_cell=44)
         self.view.placeholder = "Solve to watch the model refine its answer step by step."
         self.view.setMinimumHeight(160)
-        self.prev_button = QToolButton()
-        self.prev_button.setText("\u25c0")
-        self.prev_button.setToolTip("Previous step (,)")
-        self.prev_button.clicked.connect(lambda: self.step_by(-1))
-        self.play_button = QToolButton()
-        self.play_button.setText("\u25b6")
-        self.play_button.setToolTip("Play / pause the refinement (Space in the timeline)")
-        self.play_button.clicked.connect(self.toggle_play)
-        self.next_button = QToolButton()
-        self.next_button.setText("\u25b6\u258f")
-        self.next_button.setToolTip("Next step (.)")
-        self.next_button.clicked.connect(lambda: self.step_by(1))
-        self.slider = QSlider(Qt.Orientation.Horizontal)
-        self.slider.setRange(0, 0)
-        self.slider.setToolTip("Scrub through the steps")
-        self.slider.valueChanged.connect(self._on_slider)
-        self.speed = QComboBox()
-        for label, _ in SPEEDS:
-            self.speed.addItem(label)
-        self.speed.setCurrentIndex(1)
-        self.speed.setToolTip("Playback speed")
-        self.speed.currentIndexChanged.connect(self._apply_speed)
+        self.timeline = Timeline(self._where, self.select_step, play_tip="Play / pause the refinement (Space in the "
+                                 "timeline)", slider_tip="Scrub through the steps", prev_tip="Previous step (,)",
+                                 next_tip="Next step (.)", speeds=True)
         self.step_label = QLabel("\u2014")  # the stage's caption: which step is shown, how sure the model is
         self.step_label.setProperty("role", "verdict")
         self.step_label.setFixedHeight(int(self.step_label.fontMetrics().height() * 1.8))
-        timeline = QHBoxLayout()
-        for w in (self.prev_button, self.play_button, self.next_button):
-            timeline.addWidget(w)
-        timeline.addWidget(self.slider, 1)
-        timeline.addWidget(self.speed)
         self.trajectory_row = QWidget()
         trajectory_row = QHBoxLayout(self.trajectory_row)
         trajectory_row.setContentsMargins(0, 0, 0, 0)
@@ -304,28 +268,14 @@ class SolvePanel(QWidget):
         self.legend.setWordWrap(True)
 
         # -- plot --------------------------------------------------------------------------------------------
-        self.plot = theme.themed_plot(PlotView())
-        self.plot.setMinimumHeight(120)
-        self.plot.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
-        self.plot.setMenuEnabled(False)
-        self.plot.setMouseEnabled(x=False, y=False)
-        self.plot.hideButtons()
-        self.plot.setYRange(-0.03, 1.06, padding=0)
-        self.plot.setXRange(0.5, 16.5, padding=0)
-        self.plot.setLabel("bottom", "step")
-        self.plot.showGrid(x=True, y=True, alpha=0.15)
-        for name in ("left", "bottom"):  # axes (and their grid lines) stay put while steps stream: paint them once
-            self.plot.getAxis(name).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
-        self.plot_legend = self.plot.addLegend(offset=(-8, 8), labelTextSize="8pt")
+        self.plot = StepPlot(min_height=120)
         self.halt_curve = self.plot.plot([], [], name="halting confidence")
         self.changed_curve = self.plot.plot([], [], name="cells changed")
         self.acc_curve = self.plot.plot([], [], name="accuracy")
         self.trajectory_curves: list[Any] = []  # thinking harder: every trajectory's halting confidence
         self.halt_curve.setZValue(3)  # the halting curve stays visible where it meets accuracy at 1.0
         self.threshold_line = pg.InfiniteLine(angle=0, movable=False)
-        self.selected_line = pg.InfiniteLine(angle=90, movable=False)
         self.plot.addItem(self.threshold_line)
-        self.plot.addItem(self.selected_line)
         self.plot.scene().sigMouseClicked.connect(self._on_plot_click)
         self.apply_theme()
         self._render_plot()
@@ -356,7 +306,7 @@ class SolvePanel(QWidget):
         stage_lay.setContentsMargins(0, 4, 0, 0)
         stage_lay.addWidget(self.step_label)
         stage_lay.addWidget(self.view, 1)
-        stage_lay.addLayout(timeline)
+        stage_lay.addWidget(self.timeline)
         stage_lay.addWidget(self.trajectory_row)
         stage_lay.addWidget(self.legend)
         lay = QVBoxLayout(self)
@@ -369,7 +319,6 @@ class SolvePanel(QWidget):
         lay.addWidget(self.verdict_detail)
         lay.addWidget(self.plot, 1)
         self._update_steps_hint()
-        self._set_timeline_enabled(False)
         self.refresh_models()
         self._update_puzzle_note()
         doc.subscribe(self._on_doc)
@@ -433,11 +382,7 @@ class SolvePanel(QWidget):
 
     def _on_model_activated(self, index: int) -> None:
         if self.model_box.itemData(index) == OPEN_CHECKPOINT:
-            path, _ = QFileDialog.getOpenFileName(
-                self, "Open checkpoint", "",
-                "TRM Lab checkpoints (*.safetensors);;"
-                "Reference TRM / HRM checkpoints (step_* checkpoint *.pt *.pth *.ckpt);;"
-                "All files (*)")
+            path, _ = QFileDialog.getOpenFileName(self, "Open checkpoint", "", CHECKPOINT_FILES)
             self.refresh_models()  # back to the previous choice until the checkpoint has loaded
             if path:
                 self.add_checkpoint(path)
@@ -525,7 +470,7 @@ class SolvePanel(QWidget):
             return
         self.entry = entry
         self._update_steps_hint()
-        self.stop_playback()
+        self.timeline.stop_playback()
         puzzle = self.doc.puzzle_input()
         options = self.options()
         latent = getattr(options, "latent_updates", False)
@@ -561,7 +506,7 @@ class SolvePanel(QWidget):
         if self.adapted is not None:
             self.set_adapted(self.adapted, announce=True)
             return
-        self.stop_playback()
+        self.timeline.stop_playback()
         self.verdict.setText("Adapt to this task first")
         self.verdict.setStyleSheet(f"color: {theme.current().warn};")
         self.verdict_detail.setText(f"{name} learns each ARC task's embedding while adapting to it; for this task it "
@@ -583,7 +528,7 @@ class SolvePanel(QWidget):
         steps = replay_steps(grids, best.step_halt or [best.mean_halt], best.step_names)
         if not steps or not steps[-1].grid.size:
             return
-        self.stop_playback()
+        self.timeline.stop_playback()
         name = f"{result.base or 'a fresh model'} adapted to {result.task_id}"
         self.session = SolveSession(self.doc.kind, self.doc.puzzle_input(), expected=self.doc.known_answer(),
                                     model_name=name, planned_steps=len(steps))
@@ -628,7 +573,7 @@ class SolvePanel(QWidget):
             if not self._render_timer.isActive():
                 self._render_timer.start()
         elif what == "selected":
-            self._sync_slider()
+            self.timeline.show_step(*self._where())
             self._render_step()
         elif what == "state":
             self._render_timer.stop()
@@ -637,20 +582,13 @@ class SolvePanel(QWidget):
             self.cancel_button.setEnabled(False)
             self._render_verdict()
 
-    def _sync_slider(self) -> None:
-        s = self.session
-        self.slider.blockSignals(True)
-        self.slider.setRange(0, max(0, len(s.steps) - 1))
-        self.slider.setValue(max(0, s.selected))
-        self.slider.blockSignals(False)
-
     def _render_live(self) -> None:
         s = self.session
         if s is None or not s.steps:
             return
         self._sync_trajectories()
-        self._sync_slider()
-        self._set_timeline_enabled(True)
+        self.timeline.show_step(*self._where())
+        self.timeline.set_active(True)
         self._render_plot()
         self._render_step()
 
@@ -665,7 +603,7 @@ class SolvePanel(QWidget):
                            confidence=step.confidence, changed=step.changed, errors=s.errors_at(s.selected))
         self.step_label.setText(f"{s.step_label(s.selected)} of {s.steps[-1].index}"
                                 f" \u00b7 halt {float(step.halt_prob):.2f}")
-        self.selected_line.setValue(s.selected + 1)
+        self.plot.selected_line.setValue(s.selected + 1)
         self.use_answer.setEnabled(True)
 
     def _render_plot(self) -> None:
@@ -675,7 +613,7 @@ class SolvePanel(QWidget):
                 curve.setData([], [])
             self._plot_trajectories()
             self.threshold_line.setVisible(False)
-            self.selected_line.setVisible(False)
+            self.plot.selected_line.setVisible(False)
             return
         x = np.arange(1, len(s.steps) + 1)
         self._plot_trajectories()
@@ -686,13 +624,9 @@ class SolvePanel(QWidget):
         self.threshold_line.setVisible(s.halt_threshold is not None)
         if s.halt_threshold is not None:
             self.threshold_line.setValue(s.halt_threshold)
-        self.selected_line.setVisible(True)
-        # a fixed x range for the whole solve: the axis is then drawn once, not re-laid-out for every step
-        # (once finished, the steps actually run: thinking harder often stops long before the planned depth)
-        span = max(len(s.steps), (s.planned_steps or 0) if s.state == "running" else 0, 2)
-        if self._x_span != span:
-            self._x_span = span
-            self.plot.setXRange(0.5, span + 0.5, padding=0)
+        self.plot.selected_line.setVisible(True)
+        # once finished, the steps actually run: thinking harder often stops long before the planned depth
+        self.plot.set_span(max(len(s.steps), (s.planned_steps or 0) if s.state == "running" else 0, 2))
         # the x axis counts yielded steps (with inner cycles on, several per supervision step)
         label = "step" if s.steps[-1].cycle is None and s.steps[0].cycle is None else "step / inner cycle"
         if label != self._x_label:
@@ -717,8 +651,7 @@ class SolvePanel(QWidget):
             self.verdict.setText("Cancelled" if s.state == "cancelled" else "No steps")
             self.verdict.setStyleSheet("")
             return
-        colour = {"solved": t.good, "different": t.warn, "invalid": t.error, "nosolution": t.warn}.get(v.status,
-                                                                                                     t.muted)
+        colour = theme.verdict_colour(v.status)
         prefix = "Cancelled \u2014 " if s.state == "cancelled" else ""
         self.verdict.setText(prefix + v.headline)
         self.verdict.setStyleSheet(f"color: {colour};")
@@ -784,55 +717,14 @@ class SolvePanel(QWidget):
         curve.setPen(pg.mkPen(colour, width=1))
 
     # -- timeline -----------------------------------------------------------------------------------------
-    def _set_timeline_enabled(self, on: bool) -> None:
-        for w in (self.prev_button, self.play_button, self.next_button, self.slider, self.speed):
-            w.setEnabled(on)
-
-    def _on_slider(self, value: int) -> None:
-        if self.session is not None:
-            self.session.follow_live = value == len(self.session.steps) - 1
-            self.session.select(value)
+    def _where(self) -> tuple[int, int]:
+        s = self.session
+        return (s.selected, len(s.steps)) if s is not None else (-1, 0)
 
     def select_step(self, index: int) -> None:
         if self.session is not None:
             self.session.follow_live = index >= len(self.session.steps) - 1
             self.session.select(index)
-
-    def step_by(self, delta: int) -> None:
-        if self.session is not None and self.session.steps:
-            self.select_step(self.session.selected + delta)
-
-    def toggle_play(self) -> None:
-        if self._playing:
-            self.stop_playback()
-        else:
-            self.start_playback()
-
-    def start_playback(self) -> None:
-        s = self.session
-        if s is None or not s.steps:
-            return
-        if s.selected >= len(s.steps) - 1:
-            self.select_step(0)
-        self._playing = True
-        self.play_button.setText("\u275a\u275a")
-        self._apply_speed()
-        self.timer.start()
-
-    def stop_playback(self) -> None:
-        self._playing = False
-        self.timer.stop()
-        self.play_button.setText("\u25b6")
-
-    def _apply_speed(self) -> None:
-        self.timer.setInterval(int(1000 / SPEEDS[self.speed.currentIndex()][1]))
-
-    def _tick(self) -> None:
-        s = self.session
-        if s is None or s.selected >= len(s.steps) - 1:
-            self.stop_playback()
-            return
-        self.select_step(s.selected + 1)
 
     def _on_plot_click(self, event) -> None:
         if self.session is None or not self.session.steps:
@@ -927,11 +819,7 @@ class SolvePanel(QWidget):
 
     def apply_theme(self) -> None:
         t = theme.current()
-        self.plot.setBackground(t.base)
-        for axis in ("left", "bottom"):
-            ax = self.plot.getAxis(axis)
-            ax.setPen(pg.mkPen(t.muted))
-            ax.setTextPen(pg.mkPen(t.text))
+        self.plot.apply_theme()
         self.halt_curve.setPen(pg.mkPen(t.accent, width=2))
         for curve in self.trajectory_curves:
             self._style_trajectory_curve(curve)
@@ -940,15 +828,11 @@ class SolvePanel(QWidget):
         good.setAlphaF(0.55)
         self.acc_curve.setPen(pg.mkPen(good, width=6))  # a wide band under the halting line, so both show at 1.0
         self.threshold_line.setPen(pg.mkPen(t.error, width=1, style=Qt.PenStyle.DotLine))
-        sel = QColor(t.muted)
-        self.selected_line.setPen(pg.mkPen(sel, width=1))
-        for _sample, label in self.plot_legend.items:
-            label.setText(label.text, color=t.text)
         self.view.update()
 
     def shutdown(self) -> None:
         """Cancel any solve and wait for its thread (window close)."""
-        self.stop_playback()
+        self.timeline.stop_playback()
         if self.thread is not None and self.thread.isRunning():
             self.thread.cancel()
             self.thread.wait(10000)

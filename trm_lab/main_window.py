@@ -828,7 +828,7 @@ class MainWindow(QMainWindow):
         s = view.solve.session
         if s is None or not s.steps:
             raise LabError("Solve the puzzle first: there are no steps to export.")
-        cell = 36 if view.doc.kind == "sudoku" else max(8, min(28, 420 // max(s.puzzle.shape)))
+        cell = 36 if view.solve.view.look.digits else max(8, min(28, 420 // max(s.puzzle.shape)))  # digits to read
         frames = []
         for i, step in enumerate(s.steps):
             grid = s.display_grid(i)

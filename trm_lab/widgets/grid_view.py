@@ -7,17 +7,45 @@ cell-level signals; the editors decide what an action means.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QPainter, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
+from engine.puzzles.sudoku_solver import BOXES
 from trm_lab import theme
 
-SUDOKU_BOXES = {4: (2, 2), 6: (2, 3), 9: (3, 3)}
-
-
 DIFFERS_COLOUR = "#d946ef"  # distinct from the accent, changed and error colours in both themes
+
+
+@dataclass(frozen=True)
+class Look:
+    """How one kind's grid is painted: the window's half of a puzzle kind (colours are Qt's business, not the
+    engine's). `digits`: values are written as digits in plain cells, an unsure cell is shaded amber, a wrong one
+    flagged in its corner, and the grid has box lines; otherwise values are colours, an unsure cell is washed out
+    and a wrong one crossed."""
+
+    empty: tuple[int, int] = (3, 3)  # the grid shown before one is set
+    fill: Callable[[theme.Theme, int], str] = lambda t, _value: t.base
+    line: Callable[[theme.Theme], str] = lambda t: t.grid_line
+    min_line_cell: float = 0.0  # narrower cells draw no grid lines (a large maze reads better without)
+    digits: bool = False
+
+
+def _maze_fill(t: theme.Theme, value: int) -> str:
+    """Wall, open, start, goal, path: engine.puzzles.maze's cell codes 0-4."""
+    fills = (t.maze_wall, t.maze_open, t.maze_start, t.maze_goal, t.maze_path)
+    return fills[value] if 0 <= value < len(fills) else t.maze_open
+
+
+LOOKS = {
+    "sudoku": Look(empty=(9, 9), digits=True),
+    "maze": Look(fill=_maze_fill, min_line_cell=10),
+    "arc": Look(fill=lambda _t, v: theme.ARC_COLORS[v % 10], line=lambda _t: "#555555"),
+}
 
 
 class GridView(QWidget):
@@ -30,7 +58,8 @@ class GridView(QWidget):
                  max_cell: int = 56):
         super().__init__(parent)
         self.kind = kind
-        self.grid = np.zeros((9, 9) if kind == "sudoku" else (3, 3), np.int8)
+        self.look = LOOKS.get(kind, Look())
+        self.grid = np.zeros(self.look.empty, np.int8)
         self.givens: np.ndarray | None = None  # bool mask: cells fixed by the puzzle
         self.entries: np.ndarray | None = None  # bool mask: the user's own entries (Sudoku)
         self.predicted = False  # True: non-given cells are model predictions
@@ -136,15 +165,6 @@ class GridView(QWidget):
             super().keyPressEvent(event)
 
     # -- painting ---------------------------------------------------------------------------------------------
-    def _fill_colour(self, value: int) -> QColor:
-        t = theme.current()
-        if self.kind == "arc":
-            return QColor(theme.ARC_COLORS[int(value) % 10])
-        if self.kind == "maze":
-            return QColor({0: t.maze_wall, 1: t.maze_open, 2: t.maze_start, 3: t.maze_goal, 4: t.maze_path}.get(
-                int(value), t.maze_open))
-        return QColor(t.base)
-
     def paintEvent(self, event) -> None:
         t = theme.current()
         p = QPainter(self)
@@ -161,10 +181,10 @@ class GridView(QWidget):
         for r in range(rows):
             for c in range(cols):
                 rect = QRectF(x0 + c * cell, y0 + r * cell, cell + 0.5, cell + 0.5)
-                p.fillRect(rect, self._fill_colour(self.grid[r, c]))
+                p.fillRect(rect, QColor(self.look.fill(t, int(self.grid[r, c]))))
         self._paint_confidence(p, cell, x0, y0)
         self._paint_grid_lines(p, cell, x0, y0)
-        if self.kind == "sudoku":
+        if self.look.digits:
             self._paint_digits(p, cell, x0, y0)
         if self.path is not None:
             p.setPen(Qt.PenStyle.NoPen)
@@ -195,7 +215,7 @@ class GridView(QWidget):
             if self.givens is not None and self.givens[r, c]:
                 continue
             unsure = 1.0 - float(conf[r, c])
-            if self.kind == "sudoku":
+            if self.look.digits:
                 colour = QColor(t.unsure)
                 colour.setAlphaF(min(0.85, 0.15 + 0.8 * unsure))
             else:  # a grey veil over colours: the less sure, the more washed out
@@ -206,18 +226,14 @@ class GridView(QWidget):
     def _paint_grid_lines(self, p: QPainter, cell: float, x0: float, y0: float) -> None:
         t = theme.current()
         rows, cols = self.grid.shape
-        if self.kind == "maze" and cell < 10:
-            pen_colour = None
-        else:
-            pen_colour = QColor("#555555") if self.kind == "arc" else QColor(t.grid_line)
-        if pen_colour is not None:
-            p.setPen(QPen(pen_colour, 1))
+        if cell >= self.look.min_line_cell:
+            p.setPen(QPen(QColor(self.look.line(t)), 1))
             for r in range(rows + 1):
                 p.drawLine(QPointF(x0, y0 + r * cell), QPointF(x0 + cols * cell, y0 + r * cell))
             for c in range(cols + 1):
                 p.drawLine(QPointF(x0 + c * cell, y0), QPointF(x0 + c * cell, y0 + rows * cell))
-        if self.kind == "sudoku" and rows in SUDOKU_BOXES:
-            br, bc = SUDOKU_BOXES[rows]
+        if self.look.digits and rows in BOXES:
+            br, bc = BOXES[rows]
             p.setPen(QPen(QColor(t.box_line), max(2.0, cell / 18)))
             for r in range(0, rows + 1, br):
                 p.drawLine(QPointF(x0, y0 + r * cell), QPointF(x0 + cols * cell, y0 + r * cell))
@@ -261,7 +277,7 @@ class GridView(QWidget):
             err = QColor(t.error)
             for r, c in zip(*np.nonzero(self.errors), strict=True):
                 rect = self.cell_rect(int(r), int(c))
-                if self.kind == "sudoku":
+                if self.look.digits:
                     # a red corner flag (the digit itself turns red too)
                     s = cell * 0.28
                     p.setPen(Qt.PenStyle.NoPen)

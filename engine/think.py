@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from engine.inference import DTYPES, GridCodec, GridStep, pick_device, recurse_in_chunks, runtime_model
+from engine.puzzles.kind import get_kind
 
 
 @dataclass
@@ -30,69 +31,6 @@ class ThinkOptions:
     device: str = "auto"
     dtype: str = "float32"
     micro_batch: int = 64  # rows per forward pass (the bundled models are small: larger chunks amortise overhead)
-
-
-@dataclass
-class View:
-    """One trajectory's frame: `forward` puts the puzzle in it, `back` maps an answer grid (or, with
-    `positions_only`, a per-cell array such as confidence) back to the puzzle's frame."""
-
-    name: str
-    forward: Callable[[np.ndarray], np.ndarray]
-    back: Callable[[np.ndarray, bool], np.ndarray]
-
-
-IDENTITY = View("as given", lambda g: g, lambda g, _positions_only=False: g)
-
-
-def sudoku_views(grid: np.ndarray, count: int, rng: np.random.Generator) -> list[View]:
-    """The puzzle as given, then `count - 1` random validity-preserving relabellings (engine.puzzles.sudoku)."""
-    from engine.puzzles import sudoku
-
-    views = [IDENTITY]
-    for _ in range(count - 1):
-        t = sudoku.random_transform(rng, grid.shape[0])
-        name = "digits, bands/stacks, rows/columns" + (", transposed" if t.transpose else "")
-
-        def back(g: np.ndarray, positions_only: bool = False, t=t) -> np.ndarray:
-            if not positions_only:
-                return t.invert(g)
-            x = np.asarray(g)[np.argsort(t.row_perm)][:, np.argsort(t.col_perm)]
-            return np.ascontiguousarray(x.T if t.transpose else x)
-
-        views.append(View(name, t.apply, back))
-    return views
-
-
-def maze_views(grid: np.ndarray, count: int, rng: np.random.Generator) -> list[View]:
-    """The 8 dihedral transforms in order (identity first), repeated when more trajectories are asked for (those
-    differ only by noise)."""
-    from engine.puzzles.augment import DIHEDRAL_NAMES, dihedral, inverse_dihedral
-
-    views = []
-    for i in range(count):
-        k = i % 8
-        views.append(View(DIHEDRAL_NAMES[k], lambda g, k=k: dihedral(g, k),
-                          lambda g, _positions_only=False, k=k: inverse_dihedral(g, k)))
-    return views
-
-
-VIEWS = {"sudoku": sudoku_views, "maze": maze_views}
-
-
-def is_valid(kind: str, puzzle: np.ndarray, answer: np.ndarray) -> bool:
-    """The rules, as far as they can be checked without solving the puzzle: a Sudoku keeps its givens and breaks no
-    rule; a maze answer is one simple S-G route (whether it is a shortest one needs a search of the maze, which
-    would make the choice an oracle's; between routes, `choose` prefers the shorter)."""
-    if kind == "sudoku":
-        from engine.puzzles import sudoku
-
-        return bool(sudoku.is_valid_solution(puzzle, answer))
-    if kind == "maze":
-        from engine.puzzles import maze
-
-        return maze.route_length(puzzle, answer) is not None
-    return False
 
 
 @dataclass
@@ -128,23 +66,16 @@ class ThinkResult:
 
 def choose(grids: list[np.ndarray], valid: list[bool], halt: list[float], kind: str = "sudoku"
            ) -> tuple[int, str]:
-    """Rules first (for mazes: of two routes, the shorter), then halting confidence, then vote: (index, a sentence
-    saying why)."""
-    from engine.puzzles.maze import PATH
-
+    """Rules first (of two plausible answers, the cheaper: a maze's shorter route), then halting confidence, then
+    vote: (index, a sentence saying why)."""
+    puzzle_kind = get_kind(kind)
     keys = [g.tobytes() for g in grids]
     votes = [keys.count(k) for k in keys]
-    length = [int((g == PATH).sum()) if v and kind == "maze" else 0 for g, v in zip(grids, valid, strict=True)]
-    best = max(range(len(grids)), key=lambda i: (valid[i], -length[i], halt[i], votes[i], -i))
-    n_valid = sum(valid)
+    cost = [puzzle_kind.answer_cost(g) if v else 0 for g, v in zip(grids, valid, strict=True)]
+    best = max(range(len(grids)), key=lambda i: (valid[i], -cost[i], halt[i], votes[i], -i))
     agree = f"; {votes[best]} of {len(grids)} trajectories give this answer" if len(grids) > 1 else ""
-    if valid[best] and kind == "maze":
-        why = (f"the only route found ({length[best] + 1} steps)" if n_valid == 1 else
-               f"the shortest of {n_valid} routes found ({length[best] + 1} steps)")
-    elif valid[best]:
-        others = "does 1 other" if n_valid == 2 else f"do {n_valid - 1} others"
-        why = ("the only answer that obeys every rule" if n_valid == 1 else
-               f"obeys every rule (as {others}) and has the highest halting confidence ({halt[best]:.2f})")
+    if valid[best]:
+        why = puzzle_kind.why_chosen(sum(valid), cost[best], halt[best])
     else:
         why = f"no answer obeys the rules yet; highest halting confidence ({halt[best]:.2f})"
     return best, why + agree
@@ -160,14 +91,15 @@ def think_steps(loaded, grids: list[np.ndarray], options: ThinkOptions | None = 
     if options.dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, not {options.dtype!r}")
     kind = loaded.encoding.kind
-    if kind not in VIEWS:
-        raise ValueError(f"think harder works on Sudoku and mazes, not {kind}")
+    puzzle_kind = get_kind(kind)
     grids = [np.asarray(g) for g in grids]
     K = options.trajectories
+    rng = np.random.default_rng(options.seed)
+    if not puzzle_kind.thinks:
+        raise ValueError(f"think harder works on Sudoku and mazes, not {kind}")
+    views = [puzzle_kind.views(g, K, rng) for g in grids]
     side = max(max(g.shape) for g in grids)
     loaded = loaded.fitted(side, side)  # dihedral views swap rows and columns: a square canvas fits both
-    rng = np.random.default_rng(options.seed)
-    views = [VIEWS[kind](g, K, rng) for g in grids]
     names = [[v.name for v in vs] for vs in views]
     codecs = [[GridCodec(loaded.encoding, v.forward(g)) for v in vs] for g, vs in zip(grids, views, strict=True)]
     device = pick_device(options.device)
@@ -210,10 +142,9 @@ def think_steps(loaded, grids: list[np.ndarray], options: ThinkOptions | None = 
                 grid = view.back(grid_v)
                 steps.append(GridStep(index, None, grid, view.back(conf_v, True), view.back(changed_v, True),
                                       float(halt[r]), elapsed, False))
-                valid.append(is_valid(kind, grids[p], grid))
+                valid.append(puzzle_kind.plausible(grids[p], grid))
             chosen, reason = choose([s.grid for s in steps], valid, [s.halt_prob for s in steps], kind)
-            # a maze route may still shorten, so it stops early only once the model also says it is done
-            settled = valid[chosen] and (kind != "maze" or steps[chosen].halt_prob >= 0.5)
+            settled = valid[chosen] and (not puzzle_kind.settles_on_halt or steps[chosen].halt_prob >= 0.5)
             final = index == options.max_steps or (options.early_exit and settled)
             out.append((p, ThinkStep(index, steps, valid, chosen, reason, elapsed, final, names[p])))
             if final:

@@ -9,7 +9,7 @@ import pytest
 from engine.checkpoint import load_checkpoint
 from engine.inference import SolveOptions, solve_puzzle
 from engine.puzzles import maze, sudoku
-from engine.think import ThinkOptions, choose, maze_views, sudoku_views, think_many, think_puzzle
+from engine.think import ThinkOptions, choose, think_many, think_puzzle
 from tests.test_engine_support import single_thread  # noqa: F401  (autouse fixture)
 
 MODELS = Path(__file__).resolve().parents[1] / "assets" / "models"
@@ -19,7 +19,7 @@ PUZZLES = Path(__file__).resolve().parents[1] / "assets" / "puzzles"
 def test_sudoku_views_map_answers_and_cell_values_back():
     p = sudoku.generate_one(5, (30, 30))
     rng = np.random.default_rng(0)
-    views = sudoku_views(p.givens, 6, rng)
+    views = sudoku.KIND.views(p.givens, 6, rng)
     assert views[0].name == "as given" and len(views) == 6
     for v in views[1:]:
         seen = v.forward(p.givens)
@@ -32,7 +32,7 @@ def test_sudoku_views_map_answers_and_cell_values_back():
 
 def test_maze_views_are_the_eight_dihedral_transforms():
     grid = maze.load(PUZZLES / "maze-15x15.txt")[0].grid
-    views = maze_views(grid, 9, np.random.default_rng(0))
+    views = maze.KIND.views(grid, 9, np.random.default_rng(0))
     assert [v.name for v in views[:2]] == ["identity", "rot90"] and views[8].name == "identity"
     path = maze.shortest_path(grid)
     for v in views:

@@ -11,6 +11,7 @@ A new grid-puzzle kind is one module that subclasses `PuzzleKind` and calls `reg
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +42,20 @@ class Judgement:
     def valid(self) -> bool | None:
         """Obeys the rules (None: the kind has no rules to check, like ARC without an answer)."""
         return {"solved": True, "different": True, "invalid": False}.get(self.status)
+
+
+@dataclass
+class View:
+    """One symmetric view of a puzzle (thinking harder runs a trajectory in each): `forward` puts the puzzle in it,
+    `back` maps an answer grid (or, with `positions_only`, a per-cell array such as confidence) back to the
+    puzzle's frame."""
+
+    name: str
+    forward: Callable[[np.ndarray], np.ndarray]
+    back: Callable[..., np.ndarray]
+
+
+IDENTITY = View("as given", lambda g: g, lambda g, _positions_only=False: g)
 
 
 class PuzzleKind:
@@ -170,6 +185,33 @@ class PuzzleKind:
         """Which family of this kind's puzzles `question` looks like (mazes: "dfs" corridors or "hard" random walls),
         matched against the `style` a model was trained on; None where a kind has one family."""
         return None
+
+    # -- thinking harder (engine.think) ----------------------------------------------------------------------
+    settles_on_halt: bool = False  # a plausible answer may still improve: stop once the model halts on it too
+
+    @property
+    def thinks(self) -> bool:
+        """Can this kind think harder? It can when it has views (a subclass overrides `views`)."""
+        return type(self).views is not PuzzleKind.views
+
+    def views(self, question: np.ndarray, count: int, rng: np.random.Generator) -> list[View] | None:
+        """`count` views of the puzzle that keep its answer (the first: as given); None: the kind has none."""
+        return None
+
+    def plausible(self, question: np.ndarray, grid: np.ndarray) -> bool:
+        """The rules as far as they can be checked without solving the puzzle (a search would make choosing
+        between trajectories an oracle's)."""
+        return False
+
+    def answer_cost(self, grid: np.ndarray) -> int:
+        """Of two plausible answers the cheaper is better (a maze: the shorter route); 0 where all are equal."""
+        return 0
+
+    def why_chosen(self, plausible: int, cost: int, halt: float) -> str:
+        """Why a plausible answer was chosen among `plausible` of them, in the kind's words."""
+        others = "does 1 other" if plausible == 2 else f"do {plausible - 1} others"
+        return ("the only answer that obeys every rule" if plausible == 1 else
+                f"obeys every rule (as {others}) and has the highest halting confidence ({halt:.2f})")
 
 
 _KINDS: dict[str, PuzzleKind] = {}

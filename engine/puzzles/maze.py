@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.puzzles.augment import dihedral
+from engine.puzzles.augment import DIHEDRAL_NAMES, dihedral, inverse_dihedral
 from engine.puzzles.base import (
     MAX_GRID,
     Encoding,
@@ -29,7 +29,7 @@ from engine.puzzles.base import (
     seeds,
     write_csv,
 )
-from engine.puzzles.kind import Item, Judgement, PuzzleKind, plural, register
+from engine.puzzles.kind import Item, Judgement, PuzzleKind, View, plural, register
 
 CHARSET = "# SGo"
 WALL, OPEN, START, GOAL, PATH = range(5)
@@ -684,6 +684,7 @@ class MazeKind(PuzzleKind):
     any_canvas = True
     min_rows = MIN_SIZE
     cell_separator = ""
+    settles_on_halt = True  # a route may still shorten
 
     def sniff(self, text: str, suffix: str) -> bool:
         return _claims(text)
@@ -789,6 +790,24 @@ class MazeKind(PuzzleKind):
     def augment(self, rng: np.random.Generator, grids: list[np.ndarray]) -> list[np.ndarray]:
         ks = [int(rng.integers(8)) for _ in range(len(grids[0]))]
         return [np.stack([dihedral(g, k) for g, k in zip(batch, ks, strict=True)]) for batch in grids]
+
+    def views(self, question: np.ndarray, count: int, rng: np.random.Generator) -> list[View]:
+        """The 8 dihedral transforms in order (identity first), repeated when more trajectories are asked for
+        (those differ only by noise)."""
+        ks = [i % 8 for i in range(count)]
+        return [View(DIHEDRAL_NAMES[k], lambda g, k=k: dihedral(g, k),
+                     lambda g, _positions_only=False, k=k: inverse_dihedral(g, k)) for k in ks]
+
+    def plausible(self, question: np.ndarray, grid: np.ndarray) -> bool:
+        """One simple S-G route; whether it is a shortest one needs a search (between routes, the shorter wins)."""
+        return route_length(question, grid) is not None
+
+    def answer_cost(self, grid: np.ndarray) -> int:
+        return int((np.asarray(grid) == PATH).sum())
+
+    def why_chosen(self, plausible: int, cost: int, halt: float) -> str:
+        return (f"the only route found ({cost + 1} steps)" if plausible == 1 else
+                f"the shortest of {plausible} routes found ({cost + 1} steps)")
 
 
 KIND = register(MazeKind())

@@ -26,7 +26,7 @@ from engine.puzzles.base import (
     seeds,
     write_csv,
 )
-from engine.puzzles.kind import Item, PuzzleKind, plural, register
+from engine.puzzles.kind import IDENTITY, Item, PuzzleKind, View, plural, register
 from engine.puzzles.sudoku_solver import BOXES, search
 
 SIZES_BY_CELLS = {n * n: n for n in BOXES}
@@ -581,6 +581,25 @@ class SudokuKind(PuzzleKind):
 
     def augment(self, rng: np.random.Generator, grids: list[np.ndarray]) -> list[np.ndarray]:
         return augment_batch(rng, grids)
+
+    def views(self, question: np.ndarray, count: int, rng: np.random.Generator) -> list[View]:
+        """The puzzle as given, then `count - 1` random validity-preserving relabellings."""
+        views = [IDENTITY]
+        for _ in range(count - 1):
+            t = random_transform(rng, question.shape[0])
+            name = "digits, bands/stacks, rows/columns" + (", transposed" if t.transpose else "")
+
+            def back(g: np.ndarray, positions_only: bool = False, t=t) -> np.ndarray:
+                if not positions_only:
+                    return t.invert(g)
+                x = np.asarray(g)[np.argsort(t.row_perm)][:, np.argsort(t.col_perm)]
+                return np.ascontiguousarray(x.T if t.transpose else x)
+
+            views.append(View(name, t.apply, back))
+        return views
+
+    def plausible(self, question: np.ndarray, grid: np.ndarray) -> bool:
+        return bool(is_valid_solution(question, grid))
 
 
 KIND = register(SudokuKind())

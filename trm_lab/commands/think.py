@@ -64,9 +64,7 @@ def think_options(args: argparse.Namespace, loaded, trajectories: int, max_steps
 
 
 def _check(kind, command: str) -> None:
-    from engine.think import VIEWS
-
-    if kind.name not in VIEWS:
+    if not kind.thinks:
         raise ValueError(f"--trajectories and --max-steps work on Sudoku and mazes; {command} got {kind.name} puzzles "
                          "(ARC tasks vote over augmentations with `trm-lab adapt`)")
 
@@ -122,9 +120,7 @@ def run_solve(args: argparse.Namespace, kind, items: list, loaded) -> int:
 
 
 def _view_names(kind, grid: np.ndarray, opts) -> list[str]:
-    from engine.think import VIEWS
-
-    return [v.name for v in VIEWS[kind.name](grid, opts.trajectories, np.random.default_rng(opts.seed))]
+    return [v.name for v in kind.views(grid, opts.trajectories, np.random.default_rng(opts.seed))]
 
 
 # ---- eval ---------------------------------------------------------------------------------------------------------

@@ -236,7 +236,7 @@ class SolvePanel(QWidget):
         self.think_row = QWidget()
         self.think_row.setLayout(think_row)
         think_row.setContentsMargins(0, 0, 0, 0)
-        self.think_row.setVisible(doc.kind in ("sudoku", "maze"))
+        self.think_row.setVisible(doc.puzzle_kind.thinks)
         form.addRow("", self.think_row)
         self._on_think_toggled(False)
         buttons = QHBoxLayout()
@@ -425,7 +425,7 @@ class SolvePanel(QWidget):
     def options(self) -> Any:
         from engine.inference import SolveOptions
 
-        if self.think_on.isChecked() and self.doc.kind in ("sudoku", "maze"):
+        if self.think_on.isChecked() and self.doc.puzzle_kind.thinks:
             from engine.think import ThinkOptions
 
             return ThinkOptions(trajectories=self.think_width.value(), max_steps=self.think_depth.value())

@@ -1,8 +1,9 @@
 """Speed side by side, interleaved A/B in one run: the engine against the reference's own model code (a
-TinyRecursiveModels checkout), and this code against an older checkout of itself.
+TinyRecursiveModels checkout), and this code against an older checkout of itself or other training settings.
 
     bench/vs_reference.py infer --reference CHECKOUT [--batches 1 8 64]
     bench/vs_reference.py train --reference CHECKOUT [--old OLD_CHECKOUT] [--presets paper-sudoku-extreme,...]
+    bench/vs_reference.py train --variant micro_batch=64 [--variant micro_batch=8] --presets cpu-sudoku9
 
 `infer`: one supervision step of the paper Sudoku config (same weights, dtype, threads), ours as the window runs it
 (`engine.inference.solve_steps`), the reference as its evaluation does (the ACT model in eval mode under
@@ -12,11 +13,13 @@ peak, measured again in every round).
 `train`: one optimiser step (forward, loss, backward, optimiser, EMA) of each preset's config at the given batch.
 Each contender is its own process, held between steps, so that one step of each runs in turn: ours runs the real
 training loop (`trainers.loop.train`, stopped after every step by its metrics callback), `--old` the same loop of an
-older checkout (`git worktree add /tmp/old COMMIT`), the reference `ReferenceTrainer` (bench/reference_code.py) on the
-same weights and batches. Steps are timed in CPU seconds of their process (wall time is printed beside): on a
-shared machine wall time mostly measures the neighbours. A busy machine still slows neighbouring steps alike
-(caches, memory bandwidth), so the ratio of a round is steadier than either time; it is printed as the median over
-rounds with the range, next to the load average.
+older checkout (`git worktree add /tmp/old COMMIT`), the reference `ReferenceTrainer` (bench/reference_code.py) on
+the same weights and batches; `--variant KEY=VALUE` runs this code again with other training settings. Maze presets
+train on generated mazes (relabelling them costs what it costs in training), others on random puzzles. Each worker
+also reports its peak resident memory. Steps are timed in CPU seconds of their process (wall time is printed
+beside): on a shared machine wall time mostly measures the neighbours. A busy machine still slows neighbouring steps
+alike (caches, memory bandwidth), so the ratio of a round is steadier than either time; it is printed as the median
+over rounds with the range, next to the load average.
 """
 
 from __future__ import annotations
@@ -38,6 +41,13 @@ def loadavg() -> str:
         return " ".join(Path("/proc/loadavg").read_text().split()[:3])
     except OSError:
         return "?"
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far (Linux reports KiB)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def timed(fn) -> float:
@@ -67,13 +77,25 @@ def random_dataset(cfg, code_root: Path):
     return MemoryDataset(inputs, labels, make_encoding(kind, n, n, vocab, n * n))
 
 
+def training_dataset(cfg, code_root: Path):
+    """Mazes as training generates them (a pure function of the batch index: the same in every process), since
+    training relabels each towards its nearest shortest path, a cost that depends on the mazes; other puzzles
+    random."""
+    if cfg.data.kind != "maze":
+        return random_dataset(cfg, code_root)
+    sys.path.insert(0, str(code_root))
+    from trainers.data import MazeDataset
+
+    return MazeDataset(cfg.data, cfg.seed)
+
+
 def worker_config(args):
     from trainers.presets import load_preset
 
     preset = load_preset(args.preset)
     model = dict(preset.model, **json.loads(args.model_overrides))
     overrides = dict(model=model, batch_size=args.batch, steps=10**6, eval_every=0, log_every=1,
-                     checkpoint_every=10**9, threads=args.threads, device="cpu")
+                     checkpoint_every=10**9, threads=args.threads, device="cpu", **json.loads(args.config_overrides))
     if args.compile is not None:
         overrides["compile"] = args.compile == "on"
     return preset.with_overrides(**overrides)
@@ -92,7 +114,7 @@ def run_worker(args) -> None:
 
     torch.set_num_threads(args.threads)
     cfg = worker_config(args)
-    ds = random_dataset(cfg, code)
+    ds = training_dataset(cfg, code)
     if args.reference:
         sys.path.insert(0, str(ROOT))
         from bench.reference_code import ReferenceTrainer
@@ -112,7 +134,8 @@ def run_worker(args) -> None:
             b = ds.batch(index, cfg.batch_size)
             start, cpu = time.perf_counter(), time.process_time()
             trainer.step(b.inputs, b.labels, b.puzzle_ids)
-            print(f"step {time.perf_counter() - start:.6f} {time.process_time() - cpu:.6f}", flush=True)
+            print(f"step {time.perf_counter() - start:.6f} {time.process_time() - cpu:.6f} {peak_rss_mb():.0f}",
+                  flush=True)
             index += 1
     from trainers.loop import train
 
@@ -121,7 +144,8 @@ def run_worker(args) -> None:
     def after_step(row: dict) -> None:  # the loop's timer restarts after this returns
         if row.get("split") == "train":
             now = time.process_time()  # CPU time of the step (its data thread included), not of the wait
-            print(f"step {cfg.batch_size / row['samples_per_s']:.6f} {now - cpu[0]:.6f}", flush=True)
+            print(f"step {cfg.batch_size / row['samples_per_s']:.6f} {now - cpu[0]:.6f} {peak_rss_mb():.0f}",
+                  flush=True)
             wait_for_go()
             cpu[0] = time.process_time()
 
@@ -148,10 +172,11 @@ class Contender:
                 return line
 
     def step(self) -> tuple[float, float]:
-        """(wall, CPU) seconds of one step."""
+        """(wall, CPU) seconds of one step; the worker's peak memory so far goes to self.peak_mb."""
         self.proc.stdin.write("go\n")
         self.proc.stdin.flush()
-        _, wall, cpu = self._expect("step").split()
+        _, wall, cpu, peak = self._expect("step").split()
+        self.peak_mb = float(peak)
         return float(wall), float(cpu)
 
     def close(self) -> None:
@@ -171,6 +196,10 @@ def train_side_by_side(args) -> list[dict]:
         contenders = [Contender("ours", [*common, "--code", str(ROOT)])]
         if args.old:
             contenders.append(Contender("old", [*common, "--code", str(Path(args.old).resolve())]))
+        for variant in args.variant:  # this code with other training settings, e.g. micro_batch=64
+            settings = dict(pair.split("=", 1) for pair in variant.split(","))
+            contenders.append(Contender(variant, [*common, "--code", str(ROOT), "--config-overrides",
+                                                  json.dumps({k: json.loads(v) for k, v in settings.items()})]))
         ref_overrides = args.reference_overrides.get(preset, {})
         if args.reference:
             if ref_overrides:  # the reference lacks a feature: ours runs the same config too
@@ -193,17 +222,21 @@ def train_side_by_side(args) -> list[dict]:
             c.close()
         row = {"preset": preset, "batch": args.batch, "threads": args.threads, "rounds": rounds,
                "cpu_s_per_step": {k: statistics.median(v) for k, v in times.items()},
-               "wall_s_per_step": {k: statistics.median(v) for k, v in walls.items()}, "cpu_s": times, "wall_s": walls}
+               "wall_s_per_step": {k: statistics.median(v) for k, v in walls.items()}, "cpu_s": times, "wall_s": walls,
+               "peak_rss_mb": {c.name: c.peak_mb for c in contenders}}
         ours = times["ours (as ref)"] if "ours (as ref)" in times else times["ours"]
         if "reference" in times:
             row["vs_reference"] = [a / b for a, b in zip(times["reference"], ours, strict=True)]
         if "old" in times:
             row["vs_old"] = [a / b for a, b in zip(times["old"], times["ours"], strict=True)]
+        for variant in args.variant:
+            row[f"vs_{variant}"] = [a / b for a, b in zip(times[variant], times["ours"], strict=True)]
         results.append(row)
         line = " ".join(f"{k} {1000 * v:,.0f} ms ({args.batch / v:,.1f} puzzle-steps/CPU-s, wall "
-                        f"{1000 * row['wall_s_per_step'][k]:,.0f} ms)" for k, v in row["cpu_s_per_step"].items())
-        ratios = "".join(f"   {k.replace('vs_', 'speed-up vs ')} {spread(row[k])}" for k in ("vs_reference", "vs_old")
-                         if k in row)
+                        f"{1000 * row['wall_s_per_step'][k]:,.0f} ms, peak RSS {row['peak_rss_mb'][k]:,.0f} MB)"
+                        for k, v in row["cpu_s_per_step"].items())
+        ratios = "".join(f"   {k.replace('vs_', 'speed-up vs ')} {spread(row[k])}" for k in
+                         ("vs_reference", "vs_old", *(f"vs_{v}" for v in args.variant)) if k in row)
         print(f"{preset:<22} batch {args.batch}: {line}{ratios}   load {loadavg()}", flush=True)
     return results
 
@@ -281,6 +314,8 @@ def main() -> int:
     tr.add_argument("--rounds", type=int, default=4, help="timed rounds per preset (the paper config: 2)")
     tr.add_argument("--warmup", type=int, default=1, help="untimed rounds first (compilation, allocator)")
     tr.add_argument("--compile", choices=["on", "off"], help="override the presets' compile setting (ours, old)")
+    tr.add_argument("--variant", action="append", default=[], metavar="KEY=VALUE[,KEY=VALUE]",
+                    help="also this code with these training settings (JSON values), e.g. micro_batch=64; repeatable")
     tr.add_argument("--json", type=Path, help="also write the results here")
     wk = sub.add_parser("worker")
     wk.add_argument("--code", required=True)
@@ -289,6 +324,7 @@ def main() -> int:
     wk.add_argument("--threads", type=int, default=1)
     wk.add_argument("--reference")
     wk.add_argument("--model-overrides", default="{}")
+    wk.add_argument("--config-overrides", default="{}")
     wk.add_argument("--compile", choices=["on", "off"])
     args = ap.parse_args()
     if args.mode == "worker":

@@ -10,7 +10,7 @@ import torch
 
 from engine.architectures import build_model, config_from_dict
 from tests.test_engine_support import single_thread  # noqa: F401  (autouse fixture)
-from trainers.act import CPU_MICRO_BATCH_TOKENS, Carry, act_step, exploration_min_steps, micro_batch_rows
+from trainers.act import Carry, act_step, exploration_min_steps
 from trainers.data import Batch
 
 B = 8
@@ -65,7 +65,7 @@ def test_micro_batches_give_the_whole_batch_gradient_loss_and_carry(kind):
     for step, batch in enumerate(batches(4)):
         min_steps = exploration_min_steps(gen, B, 3, 0.5)
         results = []
-        for model, carry, rows in ((whole, carry_w, B), (split, carry_s, 3)):  # 3: uneven parts of 2, 3 and 3
+        for model, carry, rows in ((whole, carry_w, 0), (split, carry_s, 3)):  # 3: uneven parts of 2, 3 and 3
             model.zero_grad(set_to_none=True)
             results.append(act_step(model, carry, batch, loss="stablemax", q_loss_weight=0.5, min_steps=min_steps,
                                     grad_scale=1 / B, micro_batch=rows, relabel=relabel_by_logits))
@@ -86,14 +86,3 @@ def test_micro_batches_give_the_whole_batch_gradient_loss_and_carry(kind):
             torch.testing.assert_close(ps.grad, pw.grad, rtol=1e-4, atol=1e-6, msg=f"{kind} step {step}: {name}")
         saw_mixed_halting |= bool(carry_w.halted.any() and not carry_w.halted.all())
     assert saw_mixed_halting  # the halting bookkeeping was exercised: slots halted and continued side by side
-
-
-def test_micro_batch_size_is_cache_sized_on_a_cpu_and_whole_elsewhere():
-    cpu, gpu = torch.device("cpu"), torch.device("cuda")
-    assert micro_batch_rows(64, 81, cpu) == CPU_MICRO_BATCH_TOKENS // 81
-    assert micro_batch_rows(64, 81, cpu) * 81 <= CPU_MICRO_BATCH_TOKENS
-    assert micro_batch_rows(64, 10_000, cpu) == 1  # a huge canvas still trains, one slot at a time
-    assert micro_batch_rows(4, 16, cpu) == 4  # never more than the batch
-    assert micro_batch_rows(64, 81, gpu) == 64
-    assert micro_batch_rows(64, 81, cpu, micro_batch=16) == 16  # the config's knob wins
-    assert micro_batch_rows(8, 81, gpu, micro_batch=16) == 8

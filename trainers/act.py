@@ -105,35 +105,20 @@ def bootstrapped_q_target(fwd, x: torch.Tensor, out, steps: torch.Tensor, max_st
         return torch.sigmoid(torch.where(steps >= max_steps, nh, torch.maximum(nh, nc)))
 
 
-# Tokens per micro-batch on a CPU: a training step's activations for this many positions stay in the caches between
-# the forward and the backward (bench/micro_batch.py measured the sweep).
-CPU_MICRO_BATCH_TOKENS = 1536
-
-
-def micro_batch_rows(batch_size: int, seq_len: int, device: torch.device, micro_batch: int = 0) -> int:
-    """Slots per micro-batch: `micro_batch` when given (> 0), else on a CPU as many as fill CPU_MICRO_BATCH_TOKENS
-    (at least 1), elsewhere the whole batch (a GPU wants large products)."""
-    if micro_batch > 0:
-        return min(micro_batch, batch_size)
-    if device.type != "cpu":
-        return batch_size
-    return max(1, min(batch_size, CPU_MICRO_BATCH_TOKENS // seq_len))
-
-
 def act_step(model: Model, carry: Carry, batch: Batch, *, loss: str, q_loss_weight: float,
              min_steps: torch.Tensor | None, grad_scale: float, micro_batch: int = 0, fwd=None, autocast=None,
              relabel=None) -> tuple[Carry, StepMetrics]:
     """One supervision step of the carried batch, its gradient included: back-propagates `grad_scale` * the summed
-    loss (accumulating into .grad) and returns (the next carry, metrics). The slots are independent, so the batch
-    runs in micro-batches (`micro_batch_rows`), each forward then backward while its activations are still in
-    cache: the same gradient, loss and carry as the whole batch at once, up to float rounding.
+    loss (accumulating into .grad) and returns (the next carry, metrics). `micro_batch` > 0 runs the slots in
+    micro-batches of at most that many, each forward then backward: the slots are independent, so gradient, loss and
+    carry are the whole batch's up to float rounding, with the activation memory of one micro-batch (0: the whole
+    batch at once; on this CPU no faster, see docs/training.md).
     `min_steps`: this batch's exploration minima (`exploration_min_steps`), None when halt_max_steps is 1.
     `fwd`: the model's forward (a compiled one), `autocast`: a mixed-precision context. `relabel(inputs, labels,
     logits) -> labels`: for puzzles with several right answers, the one to train towards (the dataset's)."""
     carry = carry.refill(model, batch)
     B = carry.inputs.shape[0]
-    rows = micro_batch_rows(B, carry.inputs.shape[1], carry.inputs.device, micro_batch)
-    n = -(-B // rows)
+    n = -(-B // micro_batch) if micro_batch > 0 else 1
     bounds = [B * i // n for i in range(n + 1)]  # n near-equal parts: at most two shapes for a compiled network
     parts, sums = [], []
     for sl in (slice(lo, hi) for lo, hi in zip(bounds, bounds[1:], strict=False)):

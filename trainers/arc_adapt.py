@@ -282,7 +282,7 @@ def train(
         for opt, _ in optimizers:
             opt.zero_grad(set_to_none=True)
         carry, metrics = act_step(model, carry, batch, loss=opts.loss, q_loss_weight=0.5, min_steps=min_steps,
-                                  grad_scale=1 / B, micro_batch=B)  # micro-batches not measured on ARC canvases
+                                  grad_scale=1 / B)
         scale = min(1.0, (step + 1) / max(1, opts.warmup_steps))
         for opt, lr in optimizers:
             for group in opt.param_groups:

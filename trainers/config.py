@@ -71,7 +71,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     compile: bool = False
-    micro_batch: int = 0  # slots per forward/backward pass, gradients accumulated (0 = automatic: cache-sized on CPU)
+    micro_batch: int = 0  # slots per forward/backward pass, gradients accumulated: less memory (0 = whole batch)
     threads: int | None = None  # torch intra-op threads (None = torch default)
     init_from: str = ""  # start from these weights (model file, training checkpoint or run directory), not at random
     notes: str = ""  # free text: where the recipe comes from, what it needs
@@ -88,7 +88,7 @@ class TrainConfig:
         if not 0.0 <= self.data.hard_fraction <= 1.0:
             raise ConfigError(f"data.hard_fraction must lie in 0-1, not {self.data.hard_fraction!r}")
         if self.micro_batch < 0:
-            raise ConfigError(f"micro_batch must be 0 (automatic) or positive, not {self.micro_batch}")
+            raise ConfigError(f"micro_batch must be 0 (the whole batch) or positive, not {self.micro_batch}")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -31,7 +31,7 @@ from trm_lab.panels.solve import CHECKPOINT_FILES, OPEN_CHECKPOINT, cached_model
 from trm_lab.session import Document, SolveSession
 from trm_lab.widgets.grid_view import DIFFERS_COLOUR, GridView
 from trm_lab.widgets.step_plot import StepPlot
-from trm_lab.widgets.timeline import Timeline
+from trm_lab.widgets.timeline import Timeline, coalescing_timer
 from trm_lab.workers import SolveThread, load_model, run_async
 
 SIDES = ("A", "B")
@@ -50,10 +50,7 @@ class ComparePanel(QWidget):
         self.loaded: dict[str, Any] = {}
         self._extra_paths: list[tuple[str, str]] = []
         self._pending = 0
-        self._render_timer = QTimer(self)  # a burst of streamed steps costs one repaint
-        self._render_timer.setSingleShot(True)
-        self._render_timer.setInterval(80)
-        self._render_timer.timeout.connect(self._render_live)
+        self._render_timer = coalescing_timer(self, self._render_live)
 
         self.pickers = {side: QComboBox() for side in SIDES}
         for side, box in self.pickers.items():
@@ -299,7 +296,6 @@ class ComparePanel(QWidget):
         if self.session is None or not self.session.length:
             return
         self.timeline.show_step(*self._where())
-        self.timeline.set_active(True)
         self._render_plot()
         self._render_step()
 

@@ -33,7 +33,7 @@ from trm_lab import theme
 from trm_lab.session import Document, SolveSession
 from trm_lab.widgets.grid_view import GridView
 from trm_lab.widgets.step_plot import StepPlot
-from trm_lab.widgets.timeline import Timeline
+from trm_lab.widgets.timeline import Timeline, coalescing_timer
 from trm_lab.workers import SolveThread, describe_model, prewarm_solver, run_async
 
 OPEN_CHECKPOINT = "__open__"
@@ -141,11 +141,7 @@ class SolvePanel(QWidget):
         self.adapted: Any = None  # ARC: the result of "Adapt to this task" (its answer is replayed here)
         self._extra_paths: list[tuple[str, str]] = []  # (label, path) opened via "Open checkpoint..."
         self._x_label = "step"
-        # Live steps are drawn at most ~12 times a second: a burst of queued steps costs one repaint, not many.
-        self._render_timer = QTimer(self)
-        self._render_timer.setSingleShot(True)
-        self._render_timer.setInterval(80)
-        self._render_timer.timeout.connect(self._render_live)
+        self._render_timer = coalescing_timer(self, self._render_live)
 
         # -- model + options -------------------------------------------------------------------------------
         self.model_box = QComboBox()
@@ -588,7 +584,6 @@ class SolvePanel(QWidget):
             return
         self._sync_trajectories()
         self.timeline.show_step(*self._where())
-        self.timeline.set_active(True)
         self._render_plot()
         self._render_step()
 

@@ -62,7 +62,9 @@ class Timeline(QWidget):
             w.setEnabled(on)
 
     def show_step(self, position: int, length: int) -> None:
-        """Move the slider to the session's step without choosing it again."""
+        """Move the slider to the session's step without choosing it again (steps to show turn the controls on)."""
+        if length:
+            self.set_active(True)
         self.slider.blockSignals(True)
         self.slider.setRange(0, max(0, length - 1))
         self.slider.setValue(max(0, position))
@@ -102,6 +104,16 @@ class Timeline(QWidget):
             self.stop_playback()
             return
         self._select(position + 1)
+
+
+def coalescing_timer(parent: QWidget, slot: Callable[[], None], ms: int = 80) -> QTimer:
+    """A single-shot timer for `slot`: started on every streamed step unless already running, a burst of steps
+    costs one repaint (about 12 a second), not one each."""
+    timer = QTimer(parent)
+    timer.setSingleShot(True)
+    timer.setInterval(ms)
+    timer.timeout.connect(slot)
+    return timer
 
 
 def _button(text: str, tip: str, on_click: Callable[[], None]) -> QToolButton:

@@ -61,6 +61,21 @@ def test_a_maze_answer_is_right_on_any_shortest_path_and_a_sudoku_when_it_keeps_
     assert get_kind("arc").correct(givens, answer, None) is None
 
 
+def test_the_solve_panel_notes_come_from_the_kind():
+    """What the window says before a model runs: a puzzle outside the model's training, a drawing worth a search."""
+    givens = sudoku.parse(SUDOKU_LINE).givens  # 30 givens
+    S, M, A = get_kind("sudoku"), get_kind("maze"), get_kind("arc")
+    assert S.outside_training({"clues": [33, 50]}, givens) == "was trained on 33-50 givens; this puzzle has 30"
+    assert S.outside_training({"clues": [24, 50]}, givens) is None and S.outside_training({}, givens) is None
+    grid = maze.generate(1, seed=1, size=9)[0].grid
+    assert M.outside_training({"size": 7}, grid) == "was trained on 7\u00d77 mazes; this one is 9\u00d79"
+    assert M.outside_training({"size": 9}, grid) is None and A.outside_training({"size": 3}, grid) is None
+    few = np.zeros((9, 9), np.int8)
+    few[0, :8] = np.arange(1, 9)  # 8 givens: under a fifth of 81
+    assert not S.worth_searching(few) and S.worth_searching(givens) and M.worth_searching(grid)
+    assert A.adapts and not S.adapts and not M.adapts
+
+
 def test_canvas_fit_and_codec_come_from_the_kind():
     mz = maze.generate(1, seed=3, size=9)[0].grid
     assert get_kind("maze").fits(15, mz.shape) and not get_kind("maze").fits(7, mz.shape)

@@ -364,6 +364,7 @@ class ArcKind(PuzzleKind):
     detect_order = 10
     solver = "the task's test output"
     has_rules = False
+    adapts = True
 
     def sniff(self, text: str, suffix: str) -> bool:
         return suffix == ".json" or text.lstrip().startswith("{")

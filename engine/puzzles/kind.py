@@ -70,6 +70,7 @@ class PuzzleKind:
     min_rows: int = 1  # the smallest canvas a model of this kind is made for
     cell_separator: str = " "  # between cells when a grid is printed as text
     has_rules: bool = True  # an answer can be checked by rules alone (ARC answers only against the task's output)
+    adapts: bool = False  # a model with a learnt embedding per puzzle has none for a new one until it adapts (ARC)
 
     module = None  # the kind's module, when it has `load(path)`, `save(path, records)` and `encoding(rows)`
 
@@ -115,6 +116,10 @@ class PuzzleKind:
         """Why no answer to this question can be right (its rules are broken, or the classical solver finds
         none), or None when it has one or may. `search=False`: only what needs no search (a grid being drawn)."""
         return None
+
+    def worth_searching(self, question: np.ndarray) -> bool:
+        """Is a puzzle being drawn far enough along for `no_solution` to search it?"""
+        return True
 
     def validate(self, question: np.ndarray) -> None:
         """Raise PuzzleError when the question breaks a rule or has no solution."""
@@ -180,6 +185,11 @@ class PuzzleKind:
     def augment(self, rng: np.random.Generator, grids: list[np.ndarray]) -> list[np.ndarray]:
         """One random rule-preserving symmetry per puzzle, the same for every array of `grids` (each (B, H, W))."""
         return grids
+
+    def outside_training(self, dataset: dict, question: np.ndarray) -> str | None:
+        """How `question` lies outside what a model was trained on (its checkpoint's `dataset` record), as
+        "was trained on ...; this puzzle has ...", or None."""
+        return None
 
     def style(self, question: np.ndarray) -> str | None:
         """Which family of this kind's puzzles `question` looks like (mazes: "dfs" corridors or "hard" random walls),

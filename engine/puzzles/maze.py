@@ -787,6 +787,12 @@ class MazeKind(PuzzleKind):
     def style(self, question: np.ndarray) -> str | None:
         return style_of(question)
 
+    def outside_training(self, dataset: dict, question: np.ndarray) -> str | None:
+        size, (rows, cols) = dataset.get("size"), np.asarray(question).shape
+        if isinstance(size, int) and max(rows, cols) > size:
+            return f"was trained on {size}\u00d7{size} mazes; this one is {rows}\u00d7{cols}"
+        return None
+
     def augment(self, rng: np.random.Generator, grids: list[np.ndarray]) -> list[np.ndarray]:
         ks = [int(rng.integers(8)) for _ in range(len(grids[0]))]
         return [np.stack([dihedral(g, k) for g, k in zip(batch, ks, strict=True)]) for batch in grids]

@@ -547,6 +547,10 @@ class SudokuKind(PuzzleKind):
             return "no digits complete its givens (the classical solver finds none)"
         return None
 
+    def worth_searching(self, question: np.ndarray) -> bool:
+        """Once a fifth of the grid is given (an empty grid is not worth searching)."""
+        return int((question > 0).sum()) >= max(4, question.size // 5)
+
     def is_valid(self, question: np.ndarray, grid: np.ndarray) -> bool:
         return grid.shape == question.shape and bool(is_valid_solution(question, grid))
 
@@ -575,6 +579,12 @@ class SudokuKind(PuzzleKind):
         if empty:
             parts.append(f"{plural(empty, 'cell')} left empty")
         return "Breaks the rules: " + ", ".join(parts) if parts else "Breaks the rules"
+
+    def outside_training(self, dataset: dict, question: np.ndarray) -> str | None:
+        clues, givens = dataset.get("clues"), int((np.asarray(question) > 0).sum())
+        if isinstance(clues, list) and len(clues) == 2 and givens and not clues[0] <= givens <= clues[1]:
+            return f"was trained on {clues[0]}-{clues[1]} givens; this puzzle has {givens}"
+        return None
 
     def cell_text(self, value: int) -> str:
         return "." if value == 0 else str(value) if value < 10 else chr(ord("A") + value - 10)

@@ -205,7 +205,7 @@ class ComparePanel(QWidget):
         if not model_fits(enc.kind, enc.rows, self.doc, loaded.config.pos_encodings):
             return self._load_failed(f"{loaded.name or side} is a {enc.kind} model for {enc.rows}\u00d7{enc.cols} "
                                      "grids, not for this puzzle.")
-        if self.doc.kind == "arc" and loaded.config.puzzle_emb_ndim > 0:
+        if self.doc.puzzle_kind.adapts and loaded.config.puzzle_emb_ndim > 0:
             return self._load_failed(f"{loaded.name or side} learns an embedding per ARC task and has none for "
                                      "this one: compare it after adapting (Solve tab), or pick another model.")
         self.loaded[side] = loaded

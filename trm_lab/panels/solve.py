@@ -58,12 +58,6 @@ def model_fits(entry_kind: str, rows: int, doc: Document, pos_encodings: str | N
                                                             runs_on_any_canvas(entry_kind, pos_encodings))
 
 
-def enough_to_judge(doc: Document) -> bool:
-    """A Sudoku being drawn is judged once a fifth of it is given (an empty grid is not worth searching)."""
-    grid = doc.puzzle_input()
-    return doc.kind != "sudoku" or int((grid > 0).sum()) >= max(4, grid.size // 5)
-
-
 _models_cache: list[Any] | None = None
 
 
@@ -461,7 +455,7 @@ class SolvePanel(QWidget):
             self._load_failed(f"{entry.name or 'this model'} is a {enc.kind} model for {enc.rows}\u00d7{enc.cols} "
                               f"grids, not for this puzzle.")
             return
-        if self.doc.kind == "arc" and int(entry.config.get("puzzle_emb_ndim", 0)) > 0:
+        if self.doc.puzzle_kind.adapts and int(entry.config.get("puzzle_emb_ndim", 0)) > 0:
             self._answer_after_adapting(entry.name)
             return
         self.entry = entry
@@ -764,7 +758,8 @@ class SolvePanel(QWidget):
     def _update_puzzle_note(self) -> None:
         """Say up front when the puzzle has no solution (whatever the model answers cannot be right), or lies
         outside what the chosen model was trained on (expect mistakes)."""
-        reason = self.doc.puzzle_kind.no_solution(self.doc.puzzle_input(), search=enough_to_judge(self.doc))
+        question = self.doc.puzzle_input()
+        reason = self.doc.puzzle_kind.no_solution(question, search=self.doc.puzzle_kind.worth_searching(question))
         t = theme.current()
         if reason:
             text, colour = f"This puzzle has no solution: {reason}.", t.warn
@@ -777,25 +772,11 @@ class SolvePanel(QWidget):
     def training_hint(self) -> str:
         """ "sudoku9 was trained on 24-50 givens; this puzzle has 21" when the puzzle is outside that range."""
         path = self.current_model_path()
-        if path is None or self.doc.kind == "arc":
-            return ""
-        dataset = training_metadata(path).get("dataset")
+        dataset = training_metadata(path).get("dataset") if path is not None else None
         if not isinstance(dataset, dict):
             return ""
-        name = Path(path).stem
-        grid = self.doc.puzzle_input()
-        if self.doc.kind == "sudoku":
-            clues = dataset.get("clues")
-            givens = int((grid > 0).sum())
-            if isinstance(clues, list) and len(clues) == 2 and givens and not clues[0] <= givens <= clues[1]:
-                return (f"{name} was trained on {clues[0]}-{clues[1]} givens; this puzzle has {givens}: expect "
-                        "more mistakes.")
-        elif self.doc.kind == "maze":
-            size = dataset.get("size")
-            if isinstance(size, int) and max(grid.shape) > size:
-                return (f"{name} was trained on {size}\u00d7{size} mazes; this one is {grid.shape[0]}\u00d7"
-                        f"{grid.shape[1]}: expect more mistakes.")
-        return ""
+        outside = self.doc.puzzle_kind.outside_training(dataset, self.doc.puzzle_input())
+        return f"{Path(path).stem} {outside}: expect more mistakes." if outside else ""
 
     def _follow_model_steps(self) -> None:
         """A newly chosen model brings its own default step count (maze-hard runs 32); edits stay while it is kept."""

@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - pytest fixtures are imported from test_gui_support and requested by name
 """The window as a whole: launch time, error dialogs (excepthook, bad files), drag-and-drop, themes, settings; and
 the Qt-free model objects underneath (documents, undo, verdicts), tested without widgets."""
 
@@ -15,7 +14,7 @@ import pytest
 from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QMessageBox
-from test_gui_support import SUDOKU_LINE, dialogs, grid_of, lab_env, models, window  # noqa: F401
+from test_gui_support import SUDOKU_LINE, grid_of
 
 from engine.puzzles import maze, sudoku
 from engine.puzzles.kind import detect_file

@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - pytest fixtures are imported from test_gui_support and requested by name
 """Open ARC tasks (bundled browser and JSON files), edit the output with every tool, check it, solve, export."""
 
 from __future__ import annotations
@@ -7,7 +6,7 @@ import json
 
 import numpy as np
 from PySide6.QtCore import Qt
-from test_gui_support import dialogs, lab_env, models, pick_model, solve_and_wait, window  # noqa: F401
+from test_gui_support import pick_model, solve_and_wait
 
 from engine.puzzles import arc
 

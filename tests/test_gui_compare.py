@@ -1,20 +1,10 @@
-# ruff: noqa: F811 - pytest fixtures are imported from test_gui_support and requested by name
 """Drive the real window's compare view: a TRM and an HRM on one Sudoku, in lockstep, with a QTimer heartbeat."""
 
 from __future__ import annotations
 
 import numpy as np
 from test_gui_sudoku import _probe_gaps
-from test_gui_support import (  # noqa: F401 - fixtures
-    SUDOKU_LINE,
-    dialogs,
-    grid_of,
-    lab_env,
-    models,
-    pick_model,
-    solve_and_wait,
-    window,
-)
+from test_gui_support import SUDOKU_LINE, grid_of, pick_model, solve_and_wait
 
 from engine.checkpoint import save_checkpoint
 from engine.puzzles import sudoku

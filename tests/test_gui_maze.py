@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - pytest fixtures are imported from test_gui_support and requested by name
 """Paint a maze by dragging, place start and goal, show the BFS path, generate, and solve it with a model."""
 
 from __future__ import annotations
@@ -7,7 +6,7 @@ import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication, QPushButton
-from test_gui_support import dialogs, lab_env, models, pick_model, solve_and_wait, window  # noqa: F401
+from test_gui_support import pick_model, solve_and_wait
 
 from engine.puzzles import maze
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
-from test_gui_support import dialogs, lab_env, models, window  # noqa: F401
 
 from engine.puzzles import maze as mz
 from trm_lab.widgets.generate_dialog import GenerateDialog
 
 
-def test_generate_dialog_makes_a_maze_hard_grid(qtbot, window):  # noqa: F811
+def test_generate_dialog_makes_a_maze_hard_grid(qtbot, window):
     dialog = GenerateDialog("maze", 15)
     qtbot.addWidget(dialog)
     dialog.maze_style.setCurrentIndex(1)
@@ -27,7 +26,7 @@ def test_generate_dialog_makes_a_maze_hard_grid(qtbot, window):  # noqa: F811
     assert np.any(open_[:-1, :-1] & open_[1:, :-1] & open_[:-1, 1:] & open_[1:, 1:])
 
 
-def test_the_steps_box_follows_the_chosen_model_and_keeps_edits(qtbot, window, lab_env):  # noqa: F811
+def test_the_steps_box_follows_the_chosen_model_and_keeps_edits(qtbot, window, lab_env):
     from engine.checkpoint import save_checkpoint
     from engine.config import TRMConfig
     from engine.model import TRM

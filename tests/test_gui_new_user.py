@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - pytest fixtures are imported from test_gui_support and requested by name
 """What a new user met in the window (issue 17), each driven through the real widgets: the menus, the editors,
 the Adapt panel with a real (tiny) adaptation, the solve panel and the exports."""
 
@@ -11,7 +10,7 @@ import pytest
 import torch
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QPushButton, QToolButton
-from test_gui_support import dialogs, lab_env, models, pick_model, solve_and_wait, window  # noqa: F401
+from test_gui_support import pick_model, solve_and_wait
 
 from engine.checkpoint import save_checkpoint
 from engine.config import TRMConfig

@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - pytest fixtures are imported from test_gui_support and requested by name
 """Drive the real window: type a Sudoku, solve it with a model, scrub the timeline, export every format."""
 
 from __future__ import annotations
@@ -9,16 +8,7 @@ import numpy as np
 from PySide6.QtCore import QPoint, Qt, QTimer
 from PySide6.QtGui import QImageReader
 from PySide6.QtWidgets import QMessageBox
-from test_gui_support import (  # noqa: F401 - fixtures
-    SUDOKU_LINE,
-    dialogs,
-    grid_of,
-    lab_env,
-    models,
-    pick_model,
-    solve_and_wait,
-    window,
-)
+from test_gui_support import SUDOKU_LINE, grid_of, pick_model, solve_and_wait
 
 from engine.puzzles import sudoku
 from trm_lab.session import SudokuDocument

@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - pytest fixtures are imported from test_gui_support and requested by name
 """Think harder in the window: width x depth with the bundled sudoku9 on a puzzle its plain 16 steps get wrong; the
 timeline shows the chosen trajectory and switches to others, the plot draws every trajectory's halting confidence,
 the verdict names the winner and why."""
@@ -9,7 +8,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-from test_gui_support import dialogs, lab_env, models, solve_and_wait, window  # noqa: F401 - fixtures
+from test_gui_support import solve_and_wait
 
 from engine.puzzles import sudoku
 from trm_lab.session import SudokuDocument

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from test_gui_sudoku import _probe_gaps
-from test_gui_support import SUDOKU_LINE, grid_of, pick_model, solve_and_wait
+from test_gui_support import SUDOKU_LINE, grid_of, pick_model, relist_models, solve_and_wait
 
 from engine.checkpoint import save_checkpoint
 from engine.puzzles import sudoku
@@ -21,8 +21,7 @@ def pick(box, path) -> None:
 def test_compare_a_trm_and_an_hrm_in_lockstep_without_stalling(qtbot, window, models, lab_env, dialogs):
     enc = sudoku.encoding(9)
     hrm = save_checkpoint(lab_env / "tiny-hrm9.safetensors", small_hrm(enc), encoding=enc, training={})
-    window.refresh_models()
-    qtbot.waitSignal(window.modelsListed, timeout=30000).wait()
+    relist_models(qtbot, window)
     view = window.add_document(SudokuDocument(9, grid_of(SUDOKU_LINE)))
     view.right_tabs.setCurrentIndex(1)  # "Compare two models"
     panel = view.compare
@@ -78,8 +77,7 @@ def test_compare_a_trm_and_an_hrm_in_lockstep_without_stalling(qtbot, window, mo
 def test_solve_panel_shows_every_low_level_update_of_an_hrm(qtbot, window, lab_env, dialogs):
     enc = sudoku.encoding(9)
     hrm = save_checkpoint(lab_env / "tiny-hrm9.safetensors", small_hrm(enc), encoding=enc, training={})
-    window.refresh_models()
-    qtbot.waitSignal(window.modelsListed, timeout=30000).wait()
+    relist_models(qtbot, window)
     view = window.add_document(SudokuDocument(9, grid_of(SUDOKU_LINE)))
     panel = view.solve
     pick_model(panel, hrm)

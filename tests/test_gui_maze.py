@@ -6,7 +6,7 @@ import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication, QPushButton
-from test_gui_support import pick_model, solve_and_wait
+from test_gui_support import pick_model, relist_models, solve_and_wait
 
 from engine.puzzles import maze
 
@@ -148,8 +148,7 @@ def test_bundled_maze_models_solve_mazes_of_other_sizes(qtbot, window, lab_env):
     bundled = lab_env.parents[2] / "bundled"
     for name in ("maze9", "maze15"):
         shutil.copy(Path(__file__).resolve().parents[1] / "assets" / "models" / f"{name}.safetensors", bundled)
-    window.refresh_models()
-    qtbot.waitSignal(window.modelsListed, timeout=30000).wait()
+    relist_models(qtbot, window)
     m = maze.generate(1, seed=12, size=11, loops=0.0, workers=1)[0]
     view = window.add_document(MazeDocument(m.grid))
     panel = view.solve

@@ -8,7 +8,7 @@ import numpy as np
 from PySide6.QtCore import QPoint, Qt, QTimer
 from PySide6.QtGui import QImageReader
 from PySide6.QtWidgets import QMessageBox
-from test_gui_support import SUDOKU_LINE, grid_of, pick_model, solve_and_wait
+from test_gui_support import SUDOKU_LINE, grid_of, pick_model, relist_models, solve_and_wait
 
 from engine.puzzles import sudoku
 from trm_lab.session import SudokuDocument
@@ -233,8 +233,7 @@ def test_event_loop_never_stalls_while_steps_stream(qtbot, window, lab_env):
     from test_gui_support import make_checkpoint
 
     heavier = make_checkpoint(lab_env / "probe-sudoku9.safetensors", sudoku.encoding(9), hidden=64, layers=2)
-    window.refresh_models()
-    qtbot.waitSignal(window.modelsListed, timeout=30000).wait()
+    relist_models(qtbot, window)
     view = window.add_document(SudokuDocument(9, grid_of(SUDOKU_LINE)))
     panel = view.solve
     pick_model(panel, heavier)
@@ -302,8 +301,7 @@ def test_bundled_models_come_first(qtbot, window, lab_env):
 
     bundled = lab_env.parents[2] / "bundled"
     make_checkpoint(bundled / "zz-bundled-sudoku9.safetensors", sudoku.encoding(9))
-    window.refresh_models()
-    qtbot.waitSignal(window.modelsListed, timeout=30000).wait()
+    relist_models(qtbot, window)
     view = window.new_sudoku(9)
     box = view.solve.model_box
     labels = [box.itemText(i) for i in range(box.count())]
@@ -330,8 +328,7 @@ def test_the_bundled_4x4_model_solves_in_the_window(qtbot, window, lab_env):
     src = Path(__file__).resolve().parents[1] / "assets" / "models" / "sudoku4.safetensors"
     bundled = lab_env.parents[2] / "bundled"
     shutil.copy(src, bundled / src.name)
-    window.refresh_models()
-    qtbot.waitSignal(window.modelsListed, timeout=30000).wait()
+    relist_models(qtbot, window)
     puzzle = sudoku.generate(1, seed=5, clues=(8, 8), size=4, workers=1)[0]
     view = window.add_document(SudokuDocument(4, puzzle.givens, puzzle.solution))
     panel = view.solve

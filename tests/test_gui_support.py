@@ -100,6 +100,12 @@ def window(qtbot, lab_env, models, dialogs):
     qtbot.wait(1)
 
 
+def relist_models(qtbot, window) -> None:
+    """Re-read the model folders (the test just saved a checkpoint there) and wait until the pickers list them."""
+    window.refresh_models()
+    qtbot.waitSignal(window.modelsListed, timeout=30000).wait()
+
+
 def pick_model(panel, path: Path) -> None:
     idx = panel.model_box.findData(str(path))
     assert idx >= 0, [panel.model_box.itemText(i) for i in range(panel.model_box.count())]

@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-from test_gui_support import solve_and_wait
+from test_gui_support import relist_models, solve_and_wait
 
 from engine.puzzles import sudoku
 from trm_lab.session import SudokuDocument
@@ -17,8 +17,7 @@ from trm_lab.session import SudokuDocument
 def test_think_harder_solves_and_lets_the_user_browse_trajectories(qtbot, window, lab_env):
     src = Path(__file__).resolve().parents[1] / "assets" / "models" / "sudoku9.safetensors"
     shutil.copy(src, lab_env.parents[2] / "bundled" / src.name)
-    window.refresh_models()
-    qtbot.waitSignal(window.modelsListed, timeout=30000).wait()
+    relist_models(qtbot, window)
     puzzle = sudoku.generate_one(9, (22, 24))  # sudoku9's plain 16 steps answer this one wrongly
     view = window.add_document(SudokuDocument(9, puzzle.givens, puzzle.solution))
     panel = view.solve

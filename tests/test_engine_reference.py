@@ -19,6 +19,7 @@ from engine.checkpoint import CheckpointError, load_checkpoint
 from engine.inference import SolveOptions, solve_steps
 from engine.puzzles import sudoku
 from engine.reference import import_reference, parse_yaml
+from tests.reference_ops import attention, embed, rms, rope_tables, swiglu
 from tests.test_engine_support import single_thread  # noqa: F401  (autouse fixture)
 from trm_lab.cli import main
 
@@ -123,38 +124,9 @@ def reference_forward(sd, mlp_t, pos, emb_len, inputs, puzzle_ids, steps, H=2, L
     w = {k[len(P):]: v.to(dt) for k, v in sd.items()}
     B = inputs.shape[0]
     prefix = emb_len or 1
-    emb = w["embed_tokens.embedding_weight"][inputs]
-    pe = w["puzzle_emb.weights"][puzzle_ids]
-    pe = torch.cat([pe, torch.zeros(B, prefix * D - pe.shape[1], dtype=dt)], dim=1).view(B, prefix, D)
-    emb = torch.cat([pe, emb], dim=1)
-    if pos == "learned":
-        emb = 0.707106781 * (emb + w["embed_pos.embedding_weight"])
-    x = math.sqrt(D) * emb
+    x = embed(w, inputs, puzzle_ids, prefix, pos)
     S = x.shape[1]
-    hd = D // HEADS
-    inv = 1.0 / (10000.0 ** (torch.arange(0, hd, 2).float() / hd))
-    ang = torch.outer(torch.arange(S).float(), inv)
-    cos, sin = torch.cat([ang, ang], -1).cos().to(dt), torch.cat([ang, ang], -1).sin().to(dt)
-
-    def rms(h):
-        return h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + eps)
-
-    def swiglu(h, pre):
-        gate, up = (h @ w[pre + "gate_up_proj.weight"].T).chunk(2, dim=-1)
-        return (gate * torch.sigmoid(gate) * up) @ w[pre + "down_proj.weight"].T
-
-    def rot_half(t):
-        return torch.cat([-t[..., hd // 2:], t[..., : hd // 2]], dim=-1)
-
-    def attention(h, pre):
-        qkv = (h @ w[pre + "qkv_proj.weight"].T).view(B, S, 3 * HEADS, hd)
-        q, k, v = qkv[:, :, :HEADS], qkv[:, :, HEADS : 2 * HEADS], qkv[:, :, 2 * HEADS :]
-        if pos == "rope":
-            q = q * cos[:, None] + rot_half(q) * sin[:, None]
-            k = k * cos[:, None] + rot_half(k) * sin[:, None]
-        scores = torch.einsum("bqhd,bkhd->bhqk", q, k) / math.sqrt(hd)
-        out = torch.einsum("bhqk,bkhd->bqhd", scores.softmax(-1), v).reshape(B, S, D)
-        return out @ w[pre + "o_proj.weight"].T
+    rope = tuple(t.to(dt) for t in rope_tables(S, D // HEADS)) if pos == "rope" else None
 
     def level(h, injection):
         h = h + injection
@@ -162,10 +134,10 @@ def reference_forward(sd, mlp_t, pos, emb_len, inputs, puzzle_ids, steps, H=2, L
             pre = f"L_level.layers.{i}."
             if mlp_t:
                 t = h.transpose(1, 2)
-                h = rms(t + swiglu(t, pre + "mlp_t.")).transpose(1, 2)
+                h = rms(t + swiglu(w, t, pre + "mlp_t."), eps).transpose(1, 2)
             else:
-                h = rms(h + attention(h, pre + "self_attn."))
-            h = rms(h + swiglu(h, pre + "mlp."))
+                h = rms(h + attention(w, h, pre + "self_attn.", HEADS, rope), eps)
+            h = rms(h + swiglu(w, h, pre + "mlp."), eps)
         return h
 
     z_H = w["H_init"].expand(B, S, D)

@@ -22,6 +22,7 @@ from engine.inference import SolveOptions, solve_puzzle, solve_steps
 from engine.model import count_parameters
 from engine.puzzles import sudoku
 from engine.reference import import_reference
+from tests.reference_ops import attention, embed, rms, rope_tables, swiglu
 from tests.test_engine_support import single_thread  # noqa: F401  (autouse fixture)
 
 P = "_orig_mod.model.inner."
@@ -109,46 +110,16 @@ def reference_hrm(sd, pos, ndim, inputs, puzzle_ids, steps, *, dtype=torch.float
     w = {k[len(P):]: v.to(dtype).detach().requires_grad_(grad) for k, v in sd.items()}
     B = inputs.shape[0]
     prefix = -(ndim // -D)
-    emb = w["embed_tokens.embedding_weight"][inputs]
-    pe = w["puzzle_emb.weights"][puzzle_ids]
-    pe = torch.cat([pe, torch.zeros(B, prefix * D - ndim, dtype=dtype)], dim=1).view(B, prefix, D)
-    emb = torch.cat([pe, emb], dim=1)
-    if pos == "learned":
-        emb = 0.707106781 * (emb + w["embed_pos.embedding_weight"])
-    x = math.sqrt(D) * emb
+    x = embed(w, inputs, puzzle_ids, prefix, pos)
     S = x.shape[1]
-    hd = D // HEADS
-    inv = 1.0 / (10000.0 ** (torch.arange(0, hd, 2).float() / hd))
-    ang = torch.outer(torch.arange(S).float(), inv)
-    cos, sin = torch.cat([ang, ang], -1).cos(), torch.cat([ang, ang], -1).sin()  # float32, as the reference keeps
-
-    def rms(h):
-        return h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + eps)
-
-    def swiglu(h, pre):
-        gate, up = (h @ w[pre + "gate_up_proj.weight"].T).chunk(2, dim=-1)
-        return (gate * torch.sigmoid(gate) * up) @ w[pre + "down_proj.weight"].T
-
-    def rot_half(t):
-        return torch.cat([-t[..., hd // 2:], t[..., : hd // 2]], dim=-1)
-
-    def attention(h, pre):
-        qkv = (h @ w[pre + "qkv_proj.weight"].T).view(B, S, 3 * HEADS, hd)
-        q, k, v = qkv[:, :, :HEADS], qkv[:, :, HEADS : 2 * HEADS], qkv[:, :, 2 * HEADS :]
-        if pos == "rope":
-            wide = torch.promote_types(q.dtype, torch.float32)
-            q = (q.to(wide) * cos[:, None] + rot_half(q.to(wide)) * sin[:, None]).to(q.dtype)
-            k = (k.to(wide) * cos[:, None] + rot_half(k.to(wide)) * sin[:, None]).to(k.dtype)
-        scores = torch.einsum("bqhd,bkhd->bhqk", q, k) / math.sqrt(hd)
-        out = torch.einsum("bhqk,bkhd->bqhd", scores.softmax(-1), v).reshape(B, S, D)
-        return out @ w[pre + "o_proj.weight"].T
+    rope = rope_tables(S, D // HEADS) if pos == "rope" else None  # float32, as the reference keeps them
 
     def module(level, layers, h, injection):
         h = h + injection
         for i in range(layers):
             pre = f"{level}.layers.{i}."
-            h = rms(h + attention(h, pre + "self_attn."))
-            h = rms(h + swiglu(h, pre + "mlp."))
+            h = rms(h + attention(w, h, pre + "self_attn.", HEADS, rope), eps)
+            h = rms(h + swiglu(w, h, pre + "mlp."), eps)
         return h
 
     def read(z):

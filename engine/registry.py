@@ -69,7 +69,7 @@ def model_entry(path: str | os.PathLike, bundled: bool = False) -> ModelEntry:
     except PuzzleError as exc:
         raise CheckpointError(str(exc)) from None
     dataset = training.get("dataset") if isinstance(training.get("dataset"), dict) else {}
-    style = str(dataset.get("maze_style", "dfs")) if encoding.kind == "maze" else None
+    style = get_kind(encoding.kind).trained_style(dataset)
     return ModelEntry(path.stem, path, encoding.kind, encoding, bundled, read_card(path), asdict(config), style)
 
 

@@ -196,6 +196,11 @@ class PuzzleKind:
         matched against the `style` a model was trained on; None where a kind has one family."""
         return None
 
+    def trained_style(self, dataset: dict) -> str | None:
+        """The family of puzzles a model was trained on, from its checkpoint's `dataset` record (the model
+        picker matches it against `style`)."""
+        return None
+
     # -- thinking harder (engine.think) ----------------------------------------------------------------------
     settles_on_halt: bool = False  # a plausible answer may still improve: stop once the model halts on it too
 

@@ -787,6 +787,9 @@ class MazeKind(PuzzleKind):
     def style(self, question: np.ndarray) -> str | None:
         return style_of(question)
 
+    def trained_style(self, dataset: dict) -> str | None:
+        return str(dataset.get("maze_style", "dfs"))  # models from before Maze-Hard learnt corridor mazes
+
     def outside_training(self, dataset: dict, question: np.ndarray) -> str | None:
         size, (rows, cols) = dataset.get("size"), np.asarray(question).shape
         if isinstance(size, int) and max(rows, cols) > size:

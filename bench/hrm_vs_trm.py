@@ -7,9 +7,9 @@ and CPU time per puzzle.
 
 A checkpoint's CPU time is its run's `cpu_s` at that step (metrics.jsonl): the training process's CPU seconds, the
 clock `--budget-s` stops on, so machine load does not favour either run. At each mark the newest checkpoint at or
-before it is taken. Sudoku puzzles that are (augmentations of) puzzles either run's pool could have drawn are left
-out of the held-out file first. With --cache, each checkpoint's report is kept there and not measured again (marks
-can be measured while the runs go on).
+before it is taken (a run that stopped before a mark is not shown at it). Sudoku puzzles that are (augmentations
+of) puzzles in any run's training pool are left out of the held-out file first. With --cache, each checkpoint's
+report is kept there and not measured again (marks can be measured while the runs go on).
 """
 
 from __future__ import annotations
@@ -146,9 +146,10 @@ def main() -> None:
                 print(f"{run}: no checkpoint with a cpu_s metrics row yet", file=sys.stderr)
                 continue
             params[name] = parameters(times[-1][3])
+            reached = max(float(r.get("cpu_s", 0.0)) for r in read_metrics(run)[0])
             for mark in marks:
                 before = [t for t in times if t[1] <= mark]
-                if not before:
+                if not before or reached < mark:  # a run that stopped short of the mark is not shown at it
                     continue
                 step, cpu_s, wall_s, ckpt = before[-1]
                 r = evaluate(ckpt, file, args.steps, args.cache, args.eval)

@@ -62,7 +62,7 @@ def test_one_trajectory_without_noise_is_plain_solving():
 
 def test_many_trajectories_solve_what_one_cannot_and_stop_early():
     loaded = load_checkpoint(MODELS / "sudoku9.safetensors")
-    givens = sudoku.generate_one(9, (22, 24)).givens  # the plain model's 16 steps give an invalid answer
+    givens = sudoku.generate_one(10, (22, 24)).givens  # the plain model's 16 steps give an invalid answer
     assert not sudoku.is_valid_solution(givens, list(solve_puzzle(loaded, givens, SolveOptions(device="cpu")))[-1].grid)
     steps = list(think_puzzle(loaded, givens, ThinkOptions(8, 16, device="cpu")))
     last = steps[-1]

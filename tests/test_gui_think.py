@@ -18,7 +18,7 @@ def test_think_harder_solves_and_lets_the_user_browse_trajectories(qtbot, window
     src = Path(__file__).resolve().parents[1] / "assets" / "models" / "sudoku9.safetensors"
     shutil.copy(src, lab_env.parents[2] / "bundled" / src.name)
     relist_models(qtbot, window)
-    puzzle = sudoku.generate_one(9, (22, 24))  # sudoku9's plain 16 steps answer this one wrongly
+    puzzle = sudoku.generate_one(10, (22, 24))  # sudoku9's plain 16 steps answer this one wrongly
     view = window.add_document(SudokuDocument(9, puzzle.givens, puzzle.solution))
     panel = view.solve
     assert panel.think_row.isVisibleTo(panel) and not panel.think_width.isEnabled()

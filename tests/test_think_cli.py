@@ -22,7 +22,7 @@ def run(capsys, *argv) -> tuple[int, str, str]:
 
 
 def test_solve_with_trajectories_names_the_winner_and_why(tmp_path, capsys):
-    p = sudoku.generate_one(9, (22, 24))  # the plain model's 16 steps fail this one (tests/test_engine_think.py)
+    p = sudoku.generate_one(10, (22, 24))  # the plain model's 16 steps fail this one (tests/test_engine_think.py)
     path = tmp_path / "hard.txt"
     path.write_text(sudoku.to_line(p.givens) + "\n")
     code, out, _ = run(capsys, "solve", str(path), "--trajectories", "8", "--max-steps", "16", "--json",

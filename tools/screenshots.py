@@ -89,7 +89,7 @@ def shoot(views: list[str], theme_name: str, suffix: str, size: tuple[int, int])
         from engine.puzzles import sudoku
         from trm_lab.session import SudokuDocument
 
-        p = sudoku.generate_one(9, (22, 24))  # the bundled sudoku9's plain 16 steps answer this one wrongly
+        p = sudoku.generate_one(10, (22, 24))  # the bundled sudoku9's plain 16 steps answer this one wrongly
         view = window.add_document(SudokuDocument(9, p.givens, p.solution))
         view.solve.think_on.setChecked(True)
         view.solve.think_width.setValue(16)

@@ -50,7 +50,8 @@ def test_panel_follows_a_run_and_offers_its_checkpoints(qtbot, jobs_home, tmp_pa
     assert train_points(panel) == [float(s) for s in range(1, 41)]
     assert train_points(panel, "Samples/s") == train_points(panel)
     assert panel._bars[job_id].value() == 1000 and panel._bars[job_id].format() == "40/40"
-    assert "finished" in panel.log_view.toPlainText()
+    # The log tail is read on the poller's next tick, which may come after the one that saw the job finish.
+    qtbot.waitUntil(lambda: "finished" in panel.log_view.toPlainText(), timeout=5_000)
     assert panel.checkpoint_list.count() >= 1 and panel.open_button.isEnabled()
     newest = panel.selected_checkpoint()
     assert newest.endswith("step_40.safetensors")

@@ -150,17 +150,6 @@ def resize_table(table: torch.Tensor, num_heads: int, side: int) -> torch.Tensor
     return out.reshape(num_heads, -1)
 
 
-def crop_table(table: torch.Tensor, num_heads: int, window: int) -> torch.Tensor:
-    """The offsets of a window x window neighbourhood from a whole-canvas bias table: a windowed model can start
-    from a model that attended to the whole grid (its near offsets carry what it learnt)."""
-    side = (math.isqrt(table.shape[-1]) + 1) // 2
-    r = window // 2
-    if r >= side:
-        raise ValueError(f"a {window} x {window} window is wider than the {side} x {side} canvas it comes from")
-    grid = table.view(num_heads, 2 * side - 1, 2 * side - 1)
-    return grid[:, side - 1 - r: side + r, side - 1 - r: side + r].reshape(num_heads, -1)
-
-
 class RelativeBias2D(nn.Module):
     """A learned attention bias per head for every (row offset, column offset) on the square token grid, shared by
     all layers (T5/Swin style); puzzle-embedding prefix positions get no bias. Unlike 1D RoPE over the flattened

@@ -24,7 +24,7 @@ from engine.checkpoint import (
     read_metadata,
     save_checkpoint,
 )
-from engine.model import crop_table, with_canvas
+from engine.model import resize_table, with_canvas
 
 TRAIN_PREFIX = "train/"
 
@@ -97,7 +97,9 @@ def start_weights(path: Path, cfg: ModelConfig) -> Model:
         source_model = with_canvas(source_model, cfg.grid_side)  # its bias table resized; every other tensor must match
     source = source_model.state_dict()
     if relative and cfg.attention_window and not source_model.cfg.attention_window:
-        source["relative_bias.table"] = crop_table(source["relative_bias.table"], cfg.num_heads, cfg.attention_window)
+        # A w x w window holds the offsets of a (w // 2 + 1)-sided canvas: the whole-grid table, cut down to them.
+        source["relative_bias.table"] = resize_table(source["relative_bias.table"], cfg.num_heads,
+                                                     cfg.attention_window // 2 + 1)
     model = build_model(cfg)  # TRM or HRM, as the config says
     state = model.state_dict()
     missing = sorted(set(state) - set(source))

@@ -348,35 +348,36 @@ class MazeDataset:
         order = rng.permutation(batch_size)  # sizes mixed across the batch, as one search per slot had them
         return [out[i] for i in order]
 
-    def batch(self, index: int, batch_size: int) -> Batch:
+    def one_maze(self, index: int, slot: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """One slot's maze (grid, solution on the model's canvas): generated, or drawn from the file and augmented;
+        never one of the held-out set."""
         n = self.n
-        inputs = np.zeros((batch_size, n * n), np.int64)
-        labels = np.zeros((batch_size, n * n), np.int64)
+        for attempt in range(100):
+            if self.mazes is None:
+                seq = np.random.SeedSequence([self.seed, 5, index, slot, attempt])
+                side = self.maze_size(index, rng)
+                grid, sol = puzzlegen.generate_maze(seq, side, self.cfg.maze_loops,
+                                                    self.cfg.maze_min_path if side == n else None,
+                                                    self.cfg.maze_style, self.cfg.maze_density)
+                if side < n:
+                    grid, sol = maze.pad_to(grid, n), maze.pad_to(sol, n)
+            else:
+                j = int(rng.integers(len(self.mazes[0])))
+                grid, sol = self.mazes[0][j], self.mazes[1][j]
+                if self.cfg.augment:
+                    grid, sol = (g[0] for g in maze.KIND.augment(rng, [grid[None], sol[None]]))
+            if _key(grid.reshape(-1).astype(np.int64) + 1) not in self.eval_keys:
+                break
+        return grid, sol
+
+    def batch(self, index: int, batch_size: int) -> Batch:
         rng = np.random.default_rng([self.seed, 4, index])
         if self.mazes is None and self.cfg.maze_style == "hard":
-            for slot, (grid, sol) in enumerate(self.hard_batch(index, batch_size, rng)):
-                inputs[slot] = grid.reshape(-1).astype(np.int64) + 1
-                labels[slot] = sol.reshape(-1).astype(np.int64) + 1
-            return Batch(torch.from_numpy(inputs), torch.from_numpy(labels), torch.zeros(batch_size, dtype=torch.long))
-        for slot in range(batch_size):
-            for attempt in range(100):
-                if self.mazes is None:
-                    seq = np.random.SeedSequence([self.seed, 5, index, slot, attempt])
-                    side = self.maze_size(index, rng)
-                    grid, sol = puzzlegen.generate_maze(seq, side, self.cfg.maze_loops,
-                                                        self.cfg.maze_min_path if side == n else None,
-                                                        self.cfg.maze_style, self.cfg.maze_density)
-                    if side < n:
-                        grid, sol = maze.pad_to(grid, n), maze.pad_to(sol, n)
-                else:
-                    j = int(rng.integers(len(self.mazes[0])))
-                    grid, sol = self.mazes[0][j], self.mazes[1][j]
-                    if self.cfg.augment:
-                        grid, sol = (g[0] for g in maze.KIND.augment(rng, [grid[None], sol[None]]))
-                tokens = grid.reshape(-1).astype(np.int64) + 1
-                if _key(tokens) not in self.eval_keys:
-                    break
-            inputs[slot], labels[slot] = tokens, sol.reshape(-1).astype(np.int64) + 1
+            mazes = self.hard_batch(index, batch_size, rng)
+        else:
+            mazes = [self.one_maze(index, slot, rng) for slot in range(batch_size)]
+        inputs = np.stack([grid.reshape(-1) for grid, _ in mazes]).astype(np.int64) + 1
+        labels = np.stack([sol.reshape(-1) for _, sol in mazes]).astype(np.int64) + 1
         return Batch(torch.from_numpy(inputs), torch.from_numpy(labels), torch.zeros(batch_size, dtype=torch.long))
 
 

@@ -205,27 +205,26 @@ def rated_pool(n: int, count: int, rating: tuple[float, float], seed: int, exclu
     lo, hi = float(rating[0]), float(rating[1])
     stream = int(np.random.SeedSequence([seed, 9]).generate_state(1, np.uint64)[0] >> 1)
     cache = None if cache_dir is None else Path(cache_dir) / f"sudoku{n}-rated{lo:g}-{hi:g}-n{count}-s{seed}.npz"
+    givens = None
     if cache is not None and cache.exists():
         try:
             data = np.load(cache)
             givens, solutions = data["givens"], data["solutions"]
         except (OSError, ValueError, KeyError):
             givens = None
-        if givens is not None and len(givens) == count:
-            keep = np.array([sudoku_invariant(g) not in exclude for g in givens], bool)
-            return givens[keep], solutions[keep]
-    try:
-        puzzles = sudoku.generate(count, seed=stream, size=n, rating=(lo, hi))
-    except sudoku.PuzzleError as exc:
-        raise ConfigError(f"data.hard_rating: {exc}") from None
-    givens = np.stack([p.givens for p in puzzles]).astype(np.int8)
-    solutions = np.stack([p.solution for p in puzzles]).astype(np.int8)
-    if cache is not None:
+    if givens is None or len(givens) != count:
         try:
-            with atomic_path(cache) as tmp, open(tmp, "wb") as f:
-                np.savez(f, givens=givens, solutions=solutions)
-        except OSError:
-            pass
+            puzzles = sudoku.generate(count, seed=stream, size=n, rating=(lo, hi))
+        except sudoku.PuzzleError as exc:
+            raise ConfigError(f"data.hard_rating: {exc}") from None
+        givens = np.stack([p.givens for p in puzzles]).astype(np.int8)
+        solutions = np.stack([p.solution for p in puzzles]).astype(np.int8)
+        if cache is not None:
+            try:
+                with atomic_path(cache) as tmp, open(tmp, "wb") as f:
+                    np.savez(f, givens=givens, solutions=solutions)
+            except OSError:
+                pass
     keep = np.array([sudoku_invariant(g) not in exclude for g in givens], bool)
     return givens[keep], solutions[keep]
 

@@ -12,22 +12,21 @@ y = z_H and z = z_L, so the step iterator, the trainer and the window run either
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, fields
-from typing import Literal
+from dataclasses import dataclass
+from typing import ClassVar, Literal
 
 import torch
 from torch import nn
 
+from engine.config import ArchConfig
 from engine.model import TRM, Block, Rotary, StepOutput, add_input_embeddings, linear, trunc_normal_
 
 ARCH = "hrm"
 
 
 @dataclass
-class HRMConfig:
+class HRMConfig(ArchConfig):
     vocab_size: int
     seq_len: int
     hidden_size: int = 512
@@ -50,42 +49,16 @@ class HRMConfig:
     mixer = "attention"
     no_ACT_continue = False  # halt when q_halt > q_continue
 
+    POS_ENCODINGS: ClassVar[tuple[str, ...]] = ("rope", "learned")
+    AT_LEAST_ONE: ClassVar[tuple[str, ...]] = ("H_layers", "L_layers", "H_cycles", "L_cycles", "halt_max_steps")
+
     def __post_init__(self) -> None:
-        if self.pos_encodings not in ("rope", "learned"):
-            raise ValueError(f"HRM pos_encodings must be rope or learned, not {self.pos_encodings!r}")
-        if self.hidden_size % self.num_heads:
-            raise ValueError(f"hidden_size {self.hidden_size} is not divisible by num_heads {self.num_heads}")
-        for name in ("H_layers", "L_layers", "H_cycles", "L_cycles", "halt_max_steps"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
+        self.check_shared()
 
     @property
     def prefix_len(self) -> int:
         """Puzzle-embedding positions: ceil(puzzle_emb_ndim / hidden_size), as in the reference."""
         return -(self.puzzle_emb_ndim // -self.hidden_size) if self.puzzle_emb_ndim > 0 else 0
-
-    @property
-    def total_len(self) -> int:
-        return self.prefix_len + self.seq_len
-
-    @property
-    def grid_side(self) -> int:
-        return math.isqrt(self.seq_len)
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> HRMConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown HRMConfig field(s): {', '.join(unknown)}")
-        return cls(**data)
-
-    @classmethod
-    def from_json(cls, text: str) -> HRMConfig:
-        return cls.from_dict(json.loads(text))
 
 
 class Level(nn.Module):

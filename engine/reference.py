@@ -31,6 +31,7 @@ from engine.checkpoint_checks import check_shapes, dataclass_from_fields
 from engine.config import TRMConfig
 from engine.hrm import HRMConfig
 from engine.puzzles.base import Encoding
+from engine.puzzles.kind import all_kinds, get_kind
 
 
 def parse_yaml(text: str, source: str = "<yaml>") -> dict:
@@ -230,16 +231,20 @@ def _infer_encoding(vocab: int, seq_len: int | None, pt_path: Path, kind: str | 
                     why_unknown: str) -> Encoding:
     """The puzzle encoding, from what is known for sure; asks (CheckpointError) for what is not."""
     if kind is None:
-        if vocab in (11, 8):  # only a 9x9 or a 6x6 Sudoku has these vocabularies
-            kind = "sudoku"
+        meanings = sorted((m, k) for k in all_kinds() if (m := k.vocab_means(vocab)))
+        if len(meanings) == 1 and meanings[0][1].side_for_vocab(vocab) is not None:  # the vocabulary fixes all
+            puzzle_kind = meanings[0][1]
         else:
-            may_be = {6: "a 4x4 Sudoku or a maze", 12: "ARC"}.get(vocab, "no puzzle kind this lab knows")
+            may_be = " or ".join(m for m, _ in meanings) or "no puzzle kind this lab knows"
             raise CheckpointError(f"{pt_path}: a vocabulary of {vocab} means {may_be}; {why_unknown}: {SIZE_HELP}")
-    if kind == "sudoku":
-        side = vocab - 2
+    else:
+        puzzle_kind = get_kind(kind)
+    kind, fixed = puzzle_kind.name, puzzle_kind.side_for_vocab(vocab)
+    if fixed is not None:
+        side = fixed
         if size is not None and size != side:
-            raise CheckpointError(f"{pt_path}: a {size}x{size} sudoku model has a vocabulary of {size + 2}, "
-                                  f"these weights have {vocab}")
+            raise CheckpointError(f"{pt_path}: a {size}x{size} {kind} model has a vocabulary of "
+                                  f"{puzzle_kind.vocab_size(size)}, these weights have {vocab}")
     elif size is not None:
         side = size
     elif seq_len is not None and math.isqrt(seq_len) ** 2 == seq_len:
@@ -251,13 +256,13 @@ def _infer_encoding(vocab: int, seq_len: int | None, pt_path: Path, kind: str | 
     if seq_len is not None and seq_len != side * side:
         if math.isqrt(seq_len) ** 2 != seq_len:
             raise CheckpointError(f"{pt_path}: sequence length {seq_len} is not a square grid")
-        if kind == "sudoku":
+        if fixed is not None:
             other = math.isqrt(seq_len)
-            raise CheckpointError(f"{pt_path}: a {other}x{other} sudoku model has a vocabulary of {other + 2}, "
-                                  f"these weights have {vocab}")
+            raise CheckpointError(f"{pt_path}: a {other}x{other} {kind} model has a vocabulary of "
+                                  f"{puzzle_kind.vocab_size(other)}, these weights have {vocab}")
         raise CheckpointError(f"{pt_path}: the weights take {seq_len} tokens, a {side}x{side} {kind} has "
                               f"{side * side}")
-    expected_vocab = {"sudoku": side + 2, "maze": 6, "arc": 12}[kind]
+    expected_vocab = puzzle_kind.vocab_size(side)
     if vocab != expected_vocab:
         raise CheckpointError(f"{pt_path}: a {side}x{side} {kind} model has a vocabulary of {expected_vocab}, "
                               f"these weights have {vocab}")

@@ -366,6 +366,12 @@ class ArcKind(PuzzleKind):
     has_rules = False
     adapts = True
 
+    def vocab_size(self, rows: int) -> int:
+        return VOCAB
+
+    def vocab_means(self, vocab: int) -> str | None:
+        return "ARC" if vocab == VOCAB else None
+
     def sniff(self, text: str, suffix: str) -> bool:
         return suffix == ".json" or text.lstrip().startswith("{")
 

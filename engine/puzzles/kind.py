@@ -95,6 +95,20 @@ class PuzzleKind:
     def encoding(self, rows: int) -> Encoding:
         return self.module.encoding(rows)
 
+    def vocab_size(self, rows: int) -> int:
+        """Tokens of a model of this kind on a `rows` x `rows` canvas (a reference checkpoint is checked against it,
+        whatever size its weights claim)."""
+        return self.encoding(rows).vocab_size
+
+    def vocab_means(self, vocab: int) -> str | None:
+        """What a model with `vocab` tokens is, were it of this kind ("a 4x4 Sudoku", "a maze"); None when no model
+        of this kind has that many (a reference checkpoint's kind is guessed from its vocabulary)."""
+        return f"a {self.title}" if vocab == self.vocab_size(max(self.min_rows, 1)) else None
+
+    def side_for_vocab(self, vocab: int) -> int | None:
+        """The grid side a vocabulary fixes (a Sudoku's digits), or None when it fixes none."""
+        return None
+
     def fits(self, rows: int, shape: tuple[int, ...], any_canvas: bool = False) -> bool:
         """Can a model trained on `rows` x `rows` grids solve one of `shape`? (`any_canvas`: a relative2d model)"""
         raise NotImplementedError

@@ -686,6 +686,9 @@ class MazeKind(PuzzleKind):
     cell_separator = ""
     settles_on_halt = True  # a route may still shorten
 
+    def vocab_size(self, rows: int) -> int:
+        return len(CHARSET) + 1  # PAD and the five cell codes, whatever the side
+
     def sniff(self, text: str, suffix: str) -> bool:
         return _claims(text)
 

@@ -517,6 +517,16 @@ class SudokuKind(PuzzleKind):
     def sniff(self, text: str, suffix: str) -> bool:
         return not text.lstrip().startswith(("{", "["))
 
+    def vocab_size(self, rows: int) -> int:
+        return rows + 2  # PAD, blank and the digits
+
+    def vocab_means(self, vocab: int) -> str | None:
+        side = vocab - 2
+        return f"a {side}x{side} Sudoku" if side in BOXES else None
+
+    def side_for_vocab(self, vocab: int) -> int | None:
+        return vocab - 2
+
     def items(self, path: str | os.PathLike) -> list[Item]:
         return [Item(p.givens, p.solution if p.solution is not None else unique_answer(p.givens), f"puzzle {i}")
                 for i, p in enumerate(load(path), 1)]

@@ -9,6 +9,7 @@ import sys
 from datetime import UTC, datetime
 
 from engine.puzzles.base import PuzzleError
+from engine.puzzles.kind import kind_names
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -16,7 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("ref", help="the torch.save'd state dict (TRM's step_N, HRM's checkpoint or step_N)")
     p.add_argument("--config", help="the run's all_config.yaml (default: the one beside REF)")
     p.add_argument("-o", "--output", required=True, help="the .safetensors file to write")
-    p.add_argument("--kind", choices=("sudoku", "maze", "arc"),
+    p.add_argument("--kind", choices=kind_names(),
                    help="puzzle kind, when neither the dataset.json nor the vocabulary tells it")
     p.add_argument("--size", type=int, help="grid side: Sudoku 4/6/9, maze side, ARC canvas (e.g. 30)")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",

@@ -15,6 +15,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +24,7 @@ import numpy as np
 from engine.atomic import atomic_write_text
 from engine.checkpoint import load_checkpoint
 from engine.model import count_parameters
+from engine.puzzles.kind import get_kind
 from trainers.checkpointing import export_model
 from trainers.config import TrainConfig
 from trainers.data import HARD_RATING, MazeDataset, SudokuDataset, _key, build_eval_set, sudoku_invariant
@@ -81,35 +84,101 @@ def _cache_dir() -> Path | None:
     return cache()
 
 
-def measure_tier(model_path: Path, kind: str, size: int, count: int, seed: int, clues: tuple[int, int] | None,
-                 train_fp: set[tuple] | None, workdir: Path, loops: float | None = None) -> dict:
-    name = f"{kind}{size}-" + (f"{clues[0]}-{clues[1]}" if clues else "all" if loops is None else f"loops{loops:g}")
-    path = workdir / f"{name}.csv"
-    args = ["generate", kind, "--count", str(count), "--seed", str(seed), "--size", str(size), "-o", str(path)]
-    if clues:
-        args += ["--clues", f"{clues[0]}-{clues[1]}"]
-    if loops is not None:
-        args += ["--loops", f"{loops:g}"]
-    _cli(*args)
-    shown = "trm-lab " + " ".join(a if a != str(path) else f"{name}.csv" for a in args)
-    overlap, evaluated = 0, count
-    if train_fp is not None:  # evaluate only puzzles that are not (augmentations of) training puzzles
-        from engine.puzzles.kind import get_kind
+@dataclass(frozen=True)
+class Tier:
+    """One row of the card's accuracy table: held-out puzzles generated with `options`."""
 
-        puzzle_kind = get_kind(kind)
-        items = puzzle_kind.load(path)
-        if kind == "sudoku":
-            fresh = [p for p in items if sudoku_invariant(p.givens) not in train_fp]
-        else:
-            fresh = [m for m in items if _key(m.grid.reshape(-1).astype(np.int64) + 1) not in train_fp]
-        overlap, evaluated = len(items) - len(fresh), len(fresh)
+    name: str  # the generated file's stem
+    label: str  # the card's tier column
+    options: list[str]  # `trm-lab generate` options besides the kind, count, seed and size
+
+
+def sudoku_tiers(text: str, cfg: TrainConfig) -> list[Tier]:
+    """`--tiers 40-50,33-39`: givens ranges (default: one tier, the generator's givens)."""
+    size = cfg.data.size
+    ranges = ["-".join(str(int(x)) for x in t.split("-")) for t in text.split(",") if t]
+    return ([Tier(f"sudoku{size}-{r}", f"{r} givens", ["--clues", r]) for r in ranges]
+            or [Tier(f"sudoku{size}-all", f"{size}x{size}", [])])
+
+
+def maze_tiers(text: str, cfg: TrainConfig) -> list[Tier]:
+    """`--tiers 0,0.2`: loop fractions (default: the run's)."""
+    size = cfg.data.size
+    loops = [float(t) for t in text.split(",") if t] or [cfg.data.maze_loops]
+    return [Tier(f"maze{size}-loops{x:g}", f"{size}x{size}, " + ("no loops" if x == 0 else f"loops {x:g}"),
+                 ["--loops", f"{x:g}"]) for x in loops]
+
+
+def _sudoku_seen_note(cfg: TrainConfig) -> str:
+    return (" (fingerprint check against every pool puzzle the run could draw"
+            + ("; small grids have few distinct puzzles, so many match)." if cfg.data.size < 9 else ")."))
+
+
+def _maze_seen_note(cfg: TrainConfig) -> str:
+    return " (exact match against the first 100 training batches; training mazes come from a different seed stream)."
+
+
+def _describe_sudoku(cfg: TrainConfig) -> str:
+    d = cfg.data
+    text = (f"generated {d.size}x{d.size} Sudokus with unique solutions, {d.clues[0]}-{d.clues[1]} givens, a pool "
+            f"of up to {d.pool_size} puzzles (growing with the steps) with a fresh random symmetry on every draw")
+    if d.hard_fraction:
+        lo, hi = d.hard_rating or HARD_RATING
+        text += (f"; {d.hard_fraction:.0%} of every batch's slots hold hard-rated puzzles (rating {lo:g}"
+                 + (" or more" if hi >= HARD_RATING[1] else f"-{hi:g}") +
+                 f", `trm-lab generate sudoku --rating`), from a pool of {d.hard_pool_size}")
+    return text
+
+
+def _describe_mazes(cfg: TrainConfig) -> str:
+    d = cfg.data
+    text = f"{d.size}x{d.size} mazes generated fresh for every draw (engine.puzzles.maze, hard: long shortest paths"
+    text += ("; perfect: one route between any two cells)" if d.maze_loops == 0
+             else f"; loops: {d.maze_loops:g} of the inner walls knocked out)")
+    if d.curriculum_start and d.curriculum_steps:
+        text += (f", with a size curriculum: {d.curriculum_start}x{d.curriculum_start} mazes padded with walls "
+                 f"at first, growing to {d.size}x{d.size} over {d.curriculum_steps} steps")
+    return text
+
+
+@dataclass(frozen=True)
+class Shipping:
+    """What shipping a model of one puzzle kind needs: its held-out tiers, the puzzles its run trained on, the key
+    that finds a generated question among them, and the card's words for its data and that check."""
+
+    tiers: Callable[[str, TrainConfig], list[Tier]]  # (--tiers, config) -> the card's rows
+    seen: Callable[[TrainConfig, int], set]  # (config, steps) -> keys of the puzzles the run drew
+    key: Callable[[np.ndarray], Hashable]  # a question grid -> its key among `seen`
+    seen_note: Callable[[TrainConfig], str]
+    describe: Callable[[TrainConfig], str]
+
+
+SHIPPING = {  # by puzzle kind: the kinds trainers.data generates
+    "sudoku": Shipping(sudoku_tiers, training_fingerprints, sudoku_invariant, _sudoku_seen_note, _describe_sudoku),
+    "maze": Shipping(maze_tiers, training_maze_keys, lambda q: _key(q.reshape(-1).astype(np.int64) + 1),
+                     _maze_seen_note, _describe_mazes),
+}
+
+
+def measure_tier(model_path: Path, cfg: TrainConfig, tier: Tier, count: int, seed: int, seen: set | None,
+                 workdir: Path) -> dict:
+    kind = cfg.data.kind
+    path = workdir / f"{tier.name}.csv"
+    args = ["generate", kind, "--count", str(count), "--seed", str(seed), "--size", str(cfg.data.size), "-o",
+            str(path), *tier.options]
+    _cli(*args)
+    shown = "trm-lab " + " ".join(a if a != str(path) else f"{tier.name}.csv" for a in args)
+    overlap, evaluated = 0, count
+    if seen is not None:  # evaluate only puzzles that are not (augmentations of) training puzzles
+        puzzle_kind, key = get_kind(kind), SHIPPING[kind].key
+        records = puzzle_kind.load(path)
+        fresh = [r for r, item in zip(records, puzzle_kind.items(path), strict=True) if key(item.question) not in seen]
+        overlap, evaluated = len(records) - len(fresh), len(fresh)
         if overlap:
-            path = workdir / f"{name}-heldout.csv"
+            path = workdir / f"{tier.name}-heldout.csv"
             puzzle_kind.save(path, fresh)
     report = json.loads(_cli("eval", str(path), "--model", str(model_path), "--json").stdout)
-    tier = (f"{clues[0]}-{clues[1]} givens" if clues else f"{size}x{size}" if loops is None
-            else f"{size}x{size}, " + ("no loops" if loops == 0 else f"loops {loops:g}"))
-    return {"tier": tier, "count": evaluated,
+    return {"tier": tier.label, "count": evaluated,
             "seed": seed, "generate": shown,
             "exact_accuracy": report["exact_accuracy"], "cell_accuracy": report["cell_accuracy"],
             "mean_halting_step": report["mean_halting_step"], "puzzles_per_s": report["puzzles_per_s"],
@@ -159,12 +228,7 @@ def write_card(path: Path, *, name: str, cfg: TrainConfig, run: Path, ckpt: Path
     missed = [t for t in tiers if targets.get(t["tier"]) is not None and t["exact_accuracy"] < targets[t["tier"]]]
     overlaps = sum(t["overlap_with_training"] for t in tiers)
     lines.append(f"Held-out check: {overlaps} generated puzzles matched a training puzzle (up to augmentation) and "
-                 "were left out of the counts above"
-                 + (" (fingerprint check against every pool puzzle the run could draw"
-                    + ("; small grids have few distinct puzzles, so many match)." if cfg.data.size < 9 else ").")
-                    if
-                    cfg.data.kind == "sudoku" else " (exact match against the first 100 training batches; training "
-                    "mazes come from a different seed stream)."))
+                 "were left out of the counts above" + SHIPPING[cfg.data.kind].seen_note(cfg))
     lines.append("")
     if last_eval is not None:
         lines.append(f"Training-time held-out set (step {last_eval['step']}, {last_eval['count']} puzzles): exact "
@@ -183,22 +247,7 @@ def write_card(path: Path, *, name: str, cfg: TrainConfig, run: Path, ckpt: Path
 
 
 def _describe_data(cfg: TrainConfig) -> str:
-    d = cfg.data
-    if d.kind == "sudoku":
-        text = (f"generated {d.size}x{d.size} Sudokus with unique solutions, {d.clues[0]}-{d.clues[1]} givens, a pool "
-                f"of up to {d.pool_size} puzzles (growing with the steps) with a fresh random symmetry on every draw")
-        if d.hard_fraction:
-            lo, hi = d.hard_rating or HARD_RATING
-            text += (f"; {d.hard_fraction:.0%} of every batch's slots hold hard-rated puzzles (rating {lo:g}"
-                     + (" or more" if hi >= HARD_RATING[1] else f"-{hi:g}") +
-                     f", `trm-lab generate sudoku --rating`), from a pool of {d.hard_pool_size}")
-    else:
-        text = f"{d.size}x{d.size} mazes generated fresh for every draw (engine.puzzles.maze, hard: long shortest paths"
-        text += ("; perfect: one route between any two cells)" if d.maze_loops == 0
-                 else f"; loops: {d.maze_loops:g} of the inner walls knocked out)")
-        if d.curriculum_start and d.curriculum_steps:
-            text += (f", with a size curriculum: {d.curriculum_start}x{d.curriculum_start} mazes padded with walls "
-                     f"at first, growing to {d.size}x{d.size} over {d.curriculum_steps} steps")
+    text = SHIPPING[cfg.data.kind].describe(cfg)
     if cfg.init_from:
         text += f". Started from the weights of `{cfg.init_from}`, not at random"
     return text + "."
@@ -237,19 +286,13 @@ def main(argv: list[str] | None = None) -> int:
     if model_path.stat().st_size > MAX_BYTES:
         print(f"error: {model_path} is {model_path.stat().st_size} bytes (> 8 MB)", file=sys.stderr)
         return 1
-    kind, size = cfg.data.kind, cfg.data.size
+    shipping = SHIPPING[cfg.data.kind]
     steps = load_checkpoint(model_path).training.get("steps", 0)
-    train_fp = None
-    if cfg.data.source == "generate":
-        train_fp = training_fingerprints(cfg, steps) if kind == "sudoku" else training_maze_keys(cfg, steps)
-    if kind == "maze":
-        tiers = [(None, float(t)) for t in args.tiers.split(",") if t] or [(None, cfg.data.maze_loops)]
-    else:
-        tiers = [(tuple(int(x) for x in t.split("-")), None) for t in args.tiers.split(",") if t] or [(None, None)]
+    seen = shipping.seen(cfg, steps) if cfg.data.source == "generate" else None
     results = []
     with tempfile.TemporaryDirectory() as tmp:
-        for i, (clues, loops) in enumerate(tiers):
-            r = measure_tier(model_path, kind, size, args.count, args.seed + i, clues, train_fp, Path(tmp), loops)
+        for i, tier in enumerate(shipping.tiers(args.tiers, cfg)):
+            r = measure_tier(model_path, cfg, tier, args.count, args.seed + i, seen, Path(tmp))
             print(json.dumps({k: v for k, v in r.items() if k != "exact_accuracy_per_step"}), flush=True)
             results.append(r)
     write_card(args.out / f"{args.name}.md", name=args.name, cfg=cfg, run=args.run, ckpt=ckpt,

@@ -547,10 +547,11 @@ RECIPES = {
 
 
 def _recipe(cfg: DataConfig) -> Recipe:
-    if cfg.kind not in RECIPES:
+    recipe = RECIPES.get(cfg.kind)
+    if recipe is None:
         raise ConfigError(f"data.kind {cfg.kind!r} has no recipe for a config-built dataset (known: "
-                          f"{', '.join([*RECIPES, 'arc'])})")
-    return RECIPES[cfg.kind]
+                          f"{', '.join(DATASETS)})")
+    return recipe
 
 
 # ---- eval sets ----------------------------------------------------------------------------------------------------
@@ -588,18 +589,28 @@ def _subsample(q: np.ndarray, a: np.ndarray, count: int | None, seed: int) -> tu
     return q[pick], a[pick]
 
 
-def build_datasets(cfg: DataConfig, seed: int, cache_dir: Path | None = None) -> tuple[TrainDataset, EvalSet]:
-    """The training stream and the held-out set of a config; the two never share a puzzle (ARC: the held-out set is
-    the evaluation tasks' test pairs, which training never shows)."""
-    if cfg.kind == "arc":  # task corpora, not generated puzzles: a recipe of their own
-        train_tasks, eval_tasks = _arc_tasks(cfg)
-        ds = ArcDataset(cfg, seed, train_tasks + eval_tasks)
-        return ds, _arc_eval_set(ds, eval_tasks, len(train_tasks), cfg.eval_count)
+def _generated_datasets(cfg: DataConfig, seed: int, cache_dir: Path | None) -> tuple[TrainDataset, EvalSet]:
     eval_set, invariants = build_eval_set(cfg)
     ds = _recipe(cfg).train(cfg, seed, eval_set, invariants, cache_dir)
     if ds.seq_len != eval_set.inputs.shape[1]:
         raise ConfigError(f"eval set puzzles have {eval_set.inputs.shape[1]} cells, training puzzles {ds.seq_len}")
     return ds, eval_set
+
+
+def _arc_datasets(cfg: DataConfig, seed: int, cache_dir: Path | None) -> tuple[TrainDataset, EvalSet]:
+    """Task corpora, not generated puzzles: the held-out set is the evaluation tasks' test pairs."""
+    train_tasks, eval_tasks = _arc_tasks(cfg)
+    ds = ArcDataset(cfg, seed, train_tasks + eval_tasks)
+    return ds, _arc_eval_set(ds, eval_tasks, len(train_tasks), cfg.eval_count)
+
+
+DATASETS = {"sudoku": _generated_datasets, "maze": _generated_datasets, "arc": _arc_datasets}  # by data.kind
+
+
+def build_datasets(cfg: DataConfig, seed: int, cache_dir: Path | None = None) -> tuple[TrainDataset, EvalSet]:
+    """The training stream and the held-out set of a config; the two never share a puzzle (ARC: the held-out set is
+    the evaluation tasks' test pairs, which training never shows)."""
+    return DATASETS.get(cfg.kind, _generated_datasets)(cfg, seed, cache_dir)
 
 
 # ---- prefetching --------------------------------------------------------------------------------------------------

@@ -11,7 +11,6 @@ bench/vs_reference.py: generated mazes for maze presets, random puzzles of the r
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -24,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.vs_reference import loadavg, training_dataset  # noqa: E402
 from trainers.loop import train  # noqa: E402
 from trainers.presets import load_preset  # noqa: E402
+from trainers.run import apply_overrides  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MATMUL = ("aten::mm", "aten::bmm", "aten::addmm", "aten::baddbmm", "aten::_scaled_dot_product_flash_attention",
@@ -42,10 +42,10 @@ def main() -> int:
     args = ap.parse_args()
     torch.set_num_threads(1)
     preset = load_preset(args.preset)
-    settings = {k: json.loads(v) for k, v in (pair.split("=", 1) for pair in args.set)}
-    cfg = preset.with_overrides(batch_size=args.batch or preset.batch_size, steps=args.warmup + args.steps,
-                                eval_every=0, log_every=1, checkpoint_every=10**9, threads=1, device="cpu",
-                                **settings)
+    settings = args.set  # dotted keys reach into sections, as `trm-lab train --set data.size=30` does
+    cfg = apply_overrides(preset, args.set).with_overrides(
+        batch_size=args.batch or preset.batch_size, steps=args.warmup + args.steps, eval_every=0, log_every=1,
+        checkpoint_every=10**9, threads=1, device="cpu")
     prof = profile(activities=[ProfilerActivity.CPU])
     cpu = {}
 

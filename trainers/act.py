@@ -88,6 +88,12 @@ class StepMetrics:
     def from_tensor(cls, t: torch.Tensor) -> StepMetrics:
         return cls(*t.tolist())
 
+    @classmethod
+    def from_sums(cls, sums: dict[str, torch.Tensor]) -> StepMetrics:
+        """Metrics from sums kept on the device, named by field, with one device-to-host copy."""
+        names = [f.name for f in fields(cls)]
+        return cls(**dict(zip(names, torch.stack([sums[n].double() for n in names]).cpu().tolist(), strict=True)))
+
 
 def exploration_min_steps(gen: torch.Generator, n: int, halt_max_steps: int, prob: float) -> torch.Tensor:
     """(n,) minimum steps before a slot may halt: 0, or with probability `prob` a random step in [2, max]."""
@@ -120,21 +126,20 @@ def act_step(model: Model, carry: Carry, batch: Batch, *, loss: str, q_loss_weig
     B = carry.inputs.shape[0]
     n = -(-B // micro_batch) if micro_batch > 0 else 1
     bounds = [B * i // n for i in range(n + 1)]  # n near-equal parts: at most two shapes for a compiled network
-    parts, sums = [], []
+    parts, sums = [], {}
     for sl in (slice(lo, hi) for lo, hi in zip(bounds, bounds[1:], strict=False)):
         part, total, m = _supervise(model, carry.slice(sl), None if min_steps is None else min_steps[sl], loss=loss,
                                     q_loss_weight=q_loss_weight, fwd=fwd or model, ctx=autocast or nullcontext(),
                                     relabel=relabel)
         (total * grad_scale).backward()
         parts.append(part)
-        sums.append(m)
-    metrics = StepMetrics.from_tensor(torch.stack(sums).sum(0).cpu())  # one device-to-host copy per step
-    return Carry.cat(parts), metrics
+        sums = {name: sums.get(name, 0) + value for name, value in m.items()}
+    return Carry.cat(parts), StepMetrics.from_sums(sums)
 
 
 def _supervise(model: Model, carry: Carry, min_steps: torch.Tensor | None, *, loss: str, q_loss_weight: float,
-               fwd, ctx, relabel) -> tuple[Carry, torch.Tensor, torch.Tensor]:
-    """The supervision step of refilled slots: (next carry, summed loss, metric sums as a float64 tensor)."""
+               fwd, ctx, relabel) -> tuple[Carry, torch.Tensor, dict[str, torch.Tensor]]:
+    """The supervision step of refilled slots: (next carry, summed loss, StepMetrics sums by name, on the device)."""
     cfg = model.cfg
     max_steps = cfg.halt_max_steps
     with ctx:
@@ -168,9 +173,8 @@ def _supervise(model: Model, carry: Carry, min_steps: torch.Tensor | None, *, lo
     with torch.no_grad():
         done = halted & (counts > 0)
         cell_acc = right.sum(-1) / counts.clamp_min(1)
-        metrics = torch.stack([
-            total.detach().double(), lm.detach().double(), qh.detach().double(), done.sum().double(),
-            torch.where(done, cell_acc, 0).sum().double(), (done & seq_right).sum().double(),
-            (done & ((q_halt >= 0) == seq_right)).sum().double(), torch.where(done, steps, 0).sum().double(),
-            torch.tensor(float(labels.shape[0]), dtype=torch.float64, device=labels.device)])
-    return Carry(out.y, out.z, steps, halted, carry.inputs, labels, carry.puzzle_ids), total, metrics
+        sums = {"loss": total.detach(), "lm_loss": lm.detach(), "q_halt_loss": qh.detach(), "halted": done.sum(),
+                "accuracy": torch.where(done, cell_acc, 0).sum(), "exact": (done & seq_right).sum(),
+                "q_halt_right": (done & ((q_halt >= 0) == seq_right)).sum(), "steps": torch.where(done, steps, 0).sum(),
+                "slots": torch.tensor(labels.shape[0], device=labels.device)}
+    return Carry(out.y, out.z, steps, halted, carry.inputs, labels, carry.puzzle_ids), total, sums

@@ -11,9 +11,10 @@ from trm_lab.widgets.generate_dialog import GenerateDialog
 def test_generate_dialog_makes_a_maze_hard_grid(qtbot, window):
     dialog = GenerateDialog("maze", 15)
     qtbot.addWidget(dialog)
-    dialog.maze_style.setCurrentIndex(1)
-    assert dialog.maze_size.value() == 30  # the benchmark's size is offered with the style
-    dialog.maze_size.setValue(14)
+    mazes = dialog.pages["maze"]
+    mazes.style.setCurrentIndex(1)
+    assert mazes.size.value() == 30  # the benchmark's size is offered with the style
+    mazes.size.setValue(14)
     request = dialog.request()
     assert (request.kind, request.style, request.size) == ("maze", "hard", 14)
     window.generate(request)

@@ -36,6 +36,7 @@ from trm_lab.panels.compare import ComparePanel
 from trm_lab.panels.solve import SolvePanel, cached_models, list_models_cached, model_fits
 from trm_lab.panels.training import TrainingPanel
 from trm_lab.session import (
+    DOCUMENTS,
     ArcDocument,
     Document,
     LabError,
@@ -538,6 +539,8 @@ class MainWindow(QMainWindow):
             doc.untitled_number = self._untitled[doc.kind]
         view = DocumentView(doc)
         view.errorRaised.connect(self.show_error)
+        if hasattr(view.editor, "generateRequested"):  # an editor with its own "generate a puzzle here" button
+            view.editor.generateRequested.connect(lambda n, doc=doc: self._generate_into(doc, n))
         view.message.connect(lambda m, view=view: view is self.current_view() and self.statusBar().showMessage(m, 6000))
         doc.subscribe(lambda what, view=view: self._on_doc(view, what))
         index = self.tabs.addTab(view, doc.title)
@@ -561,9 +564,7 @@ class MainWindow(QMainWindow):
         return self.add_document(SudokuDocument(size))
 
     def new_maze(self, size: int = 15) -> DocumentView:
-        view = self.add_document(MazeDocument(size=size))
-        view.editor.generateRequested.connect(lambda n, doc=view.doc: self._generate_into(doc, n))
-        return view
+        return self.add_document(MazeDocument(size=size))
 
     def open_arc_task(self, task: Any) -> DocumentView:
         for v in self.views():
@@ -592,9 +593,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Opening {path.name}\u2026")
 
         def done(doc: Document) -> None:
-            view = self.add_document(doc)
-            if isinstance(doc, MazeDocument):
-                view.editor.generateRequested.connect(lambda n, doc=doc: self._generate_into(doc, n))
+            self.add_document(doc)
             self.settings.add_recent(path)
             self.settings.last_dir = str(path.parent)
             self._save_settings()
@@ -730,10 +729,8 @@ class MainWindow(QMainWindow):
 
     def generate_dialog(self) -> None:
         doc = self.current_document()
-        kind = doc.kind if doc is not None and doc.kind != "arc" else "sudoku"
-        size = doc.size if isinstance(doc, SudokuDocument) else (doc.grid.shape[0] if isinstance(doc, MazeDocument)
-                                                                   else 9)
-        dlg = GenerateDialog(kind, size, self)
+        like = doc if doc is not None and doc.puzzle_kind.generates else None  # a puzzle like the one shown
+        dlg = GenerateDialog(like.kind, like.puzzle_input().shape[0], self) if like else GenerateDialog(parent=self)
         if dlg.exec():
             self.generate(dlg.request())
 
@@ -745,22 +742,16 @@ class MainWindow(QMainWindow):
             grid, solution = result
             if into is not None:
                 into.replace(grid, solution)
-            elif req.kind == "sudoku":
-                doc = SudokuDocument(req.size, grid, solution)
-                self.add_document(doc)
             else:
-                view = self.new_maze(req.size)
-                view.doc.replace(grid, solution)
-                view.doc.history.clear()
-                view.doc.mark_saved()
+                self.add_document(DOCUMENTS[req.kind].generated(grid, solution))
             self.statusBar().showMessage(f"Generated a {req.kind} (seed {req.seed})", 4000)
 
         run_async(generate, req, on_done=done, on_error=lambda m: self.show_error(f"Could not generate:\n{m}"))
 
-    def _generate_into(self, doc: MazeDocument, size: int) -> None:
+    def _generate_into(self, doc: Document, size: int) -> None:
         import random
 
-        self.generate(GenerateRequest("maze", min(30, max(5, size)), 0, random.randrange(1_000_000)), into=doc)
+        self.generate(GenerateRequest(doc.kind, min(30, max(5, size)), 0, random.randrange(1_000_000)), into=doc)
 
     def _panel_call(self, name: str, *args: Any) -> None:
         """Call the current solve panel's `name` ("solve", "timeline.step_by", ...)."""

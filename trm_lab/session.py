@@ -341,6 +341,11 @@ class SudokuDocument(Document):
     def from_record(cls, record: sudoku.Sudoku, path: Path) -> SudokuDocument:
         return cls(record.size, record.givens, record.solution, path=path)
 
+    @classmethod
+    def generated(cls, grid: np.ndarray, solution: np.ndarray | None) -> SudokuDocument:
+        """A new, unsaved document holding a generated puzzle (the Generate dialog's)."""
+        return cls(grid.shape[0], grid, solution)
+
 
 # -- Maze ---------------------------------------------------------------------------------------------------------
 class MazeDocument(Document):
@@ -425,6 +430,10 @@ class MazeDocument(Document):
     @classmethod
     def from_record(cls, record: maze.Maze, path: Path) -> MazeDocument:
         return cls(record.grid, record.solution, path=path)
+
+    @classmethod
+    def generated(cls, grid: np.ndarray, solution: np.ndarray | None) -> MazeDocument:
+        return cls(grid, solution)
 
 
 # -- ARC ----------------------------------------------------------------------------------------------------------

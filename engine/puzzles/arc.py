@@ -358,7 +358,7 @@ def random_augmentation(rng: np.random.Generator) -> ArcAugmentation:
 class ArcKind(PuzzleKind):
     """An ARC task file is one task; its puzzles are the test inputs, judged only against the task's outputs."""
 
-    name, title = "arc", "ARC task"
+    name, title, title_plural = "arc", "ARC task", "ARC tasks"
     module = sys.modules[__name__]
     suffixes = (".json",)
     detect_order = 10

@@ -11,7 +11,7 @@ A new grid-puzzle kind is one module that subclasses `PuzzleKind` and calls `reg
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,6 +63,7 @@ class PuzzleKind:
 
     name: str = ""
     title: str = ""  # for people: "Sudoku", "maze", "ARC task"
+    title_plural: str = ""  # "Sudoku", "mazes", "ARC tasks"
     suffixes: tuple[str, ...] = ()  # file suffixes the open/save dialogs offer
     detect_order: int = 50  # `detect_text` asks kinds in this order; the fallback kind comes last
     solver: str = "the classical solver"  # what produced the known answer, for verdicts
@@ -90,6 +91,34 @@ class PuzzleKind:
     def save(self, path: str | os.PathLike, records: list) -> None:
         """Write the kind's records atomically in the format the suffix names."""
         self.module.save(path, records)
+
+    def item(self, record, label: str = "") -> Item:
+        """One of the kind's records as (question, known answer, label)."""
+        raise NotImplementedError
+
+    def dumps(self, records: list, csv: bool) -> str:
+        """Records as a file's text: the reference's CSV, or the kind's own text format."""
+        return self.module.dumps(records, csv=csv)
+
+    record_gap: str = ""  # between two records in the kind's text format (mazes: a blank line)
+
+    # -- generating (`trm-lab generate`, the window's Generate dialog, a bundled model's held-out tiers) ------------
+    default_size: int | None = None  # the generator's grid side when none is asked for; None: no generator
+    generator_options: tuple[str, ...] = ()  # the generator's own options, each a `trm-lab generate` flag
+
+    @property
+    def generates(self) -> bool:
+        return self.default_size is not None
+
+    def generate(self, count: int, *, seed: int, size: int, workers: int | None = None, progress=None,
+                 **options) -> Iterator:
+        """`count` records with known answers, record k a pure function of (seed, k) (PuzzleError for bad options;
+        `progress(done, total)` is called as they come)."""
+        raise PuzzleError(f"{self.title} puzzles are not generated")
+
+    def generator_label(self, size: int, options: dict) -> str:
+        """What is being generated, for progress lines ("maze 15x15 dfs")."""
+        return f"{self.name} {size}x{size}"
 
     # -- tokens ----------------------------------------------------------------------------------------------
     def encoding(self, rows: int) -> Encoding:

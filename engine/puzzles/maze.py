@@ -677,7 +677,10 @@ def _distances(base: np.ndarray, passable: np.ndarray) -> tuple[np.ndarray, np.n
 
 class MazeKind(PuzzleKind):
     module = sys.modules[__name__]
-    name, title = "maze", "maze"
+    name, title, title_plural = "maze", "maze", "mazes"
+    default_size = 15
+    generator_options = ("min_path", "loops", "style", "density")
+    record_gap = "\n"  # text mazes: a blank line between two
     suffixes = (".txt", ".csv", ".maze")
     detect_order = 20
     solver = "the BFS shortest path"
@@ -693,8 +696,26 @@ class MazeKind(PuzzleKind):
         return _claims(text)
 
     def items(self, path: str | os.PathLike) -> list[Item]:
-        return [Item(m.grid, m.solution if m.solution is not None else self.answer(m.grid), f"maze {i}")
-                for i, m in enumerate(load(path), 1)]
+        return [self.item(m, f"maze {i}") for i, m in enumerate(load(path), 1)]
+
+    def item(self, record: Maze, label: str = "") -> Item:
+        return Item(record.grid, record.solution if record.solution is not None else self.answer(record.grid), label)
+
+    def generate(self, count: int, *, seed: int, size: int, workers: int | None = None, progress=None,
+                 loops: float | None = None, style: str | None = None, density: tuple[float, float] | None = None,
+                 min_path: int | None = None) -> Iterator[Maze]:
+        if loops is not None and not 0 <= loops <= 1:
+            raise PuzzleError(f"--loops must be between 0 and 1, got {loops}")
+        style = style or "dfs"
+        if style == "hard" and loops is not None:
+            raise PuzzleError("--loops applies to --style dfs; hard mazes have random walls (--density)")
+        if style == "dfs" and density is not None:
+            raise PuzzleError("--density applies to --style hard")
+        return iter_generate(count, seed=seed, size=size, min_path=min_path, loops=0.2 if loops is None else loops,
+                             style=style, density=density or HARD_DENSITY, workers=workers, progress=progress)
+
+    def generator_label(self, size: int, options: dict) -> str:
+        return f"maze {size}x{size} {options.get('style') or 'dfs'}"
 
     def fits(self, rows: int, shape: tuple[int, ...], any_canvas: bool = False) -> bool:
         return rows >= max(shape) or any_canvas

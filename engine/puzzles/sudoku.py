@@ -510,7 +510,9 @@ def unique_answer(givens: np.ndarray) -> np.ndarray | None:
 
 class SudokuKind(PuzzleKind):
     module = sys.modules[__name__]
-    name, title = "sudoku", "Sudoku"
+    name, title, title_plural = "sudoku", "Sudoku", "Sudoku"
+    default_size = 9
+    generator_options = ("clues", "rating")
     suffixes = (".txt", ".csv", ".sdk", ".sudoku")
     detect_order = 90  # the fallback: any text no other kind claims is read as Sudoku
 
@@ -528,8 +530,15 @@ class SudokuKind(PuzzleKind):
         return vocab - 2
 
     def items(self, path: str | os.PathLike) -> list[Item]:
-        return [Item(p.givens, p.solution if p.solution is not None else unique_answer(p.givens), f"puzzle {i}")
-                for i, p in enumerate(load(path), 1)]
+        return [self.item(p, f"puzzle {i}") for i, p in enumerate(load(path), 1)]
+
+    def item(self, record: Sudoku, label: str = "") -> Item:
+        answer = record.solution if record.solution is not None else unique_answer(record.givens)
+        return Item(record.givens, answer, label)
+
+    def generate(self, count: int, *, seed: int, size: int, workers: int | None = None, progress=None,
+                 **options) -> Iterator[Sudoku]:
+        return iter_generate(count, seed=seed, size=size, workers=workers, progress=progress, **options)
 
     def fits(self, rows: int, shape: tuple[int, ...], any_canvas: bool = False) -> bool:
         return tuple(shape) == (rows, rows)

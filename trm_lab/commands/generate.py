@@ -14,6 +14,7 @@ from pathlib import Path
 
 from engine.atomic import atomic_path
 from engine.puzzles import PuzzleError
+from engine.puzzles.kind import PuzzleKind, all_kinds, get_kind
 
 
 def _clue_range(text: str) -> tuple[int, int]:
@@ -50,7 +51,7 @@ def _density_range(text: str) -> tuple[float, float]:
 def register(subparsers) -> None:
     p = subparsers.add_parser("generate", help="generate Sudoku or mazes with known answers",
                               description=__doc__.split("\n\n", 1)[1].strip())
-    p.add_argument("kind", choices=("sudoku", "maze"))
+    p.add_argument("kind", choices=[k.name for k in all_kinds() if k.generates])
     p.add_argument("--count", type=int, default=1, help="how many puzzles (default 1)")
     p.add_argument("--seed", type=int, default=0, help="random seed; same seed, same puzzles (default 0)")
     p.add_argument("--clues", type=_clue_range, default=None, metavar="A-B",
@@ -93,57 +94,47 @@ def _progress(label: str):
     return report
 
 
-def _pieces(module, puzzles, args: argparse.Namespace, *, csv: bool):
-    """The file's text one puzzle at a time, as `module.dumps` would write the whole list: a huge --count streams
+def _pieces(kind: PuzzleKind, puzzles, args: argparse.Namespace, *, csv: bool):
+    """The file's text one puzzle at a time, as `kind.dumps` would write the whole list: a huge --count streams
     to the file instead of being held in memory."""
     for i, p in enumerate(puzzles):
         p.source = f"trm-lab-{args.kind}-seed{args.seed}-{i}"
-        text = module.dumps([p], csv=csv)
+        text = kind.dumps([p], csv=csv)
         if csv:
             yield text if i == 0 else text.split("\n", 1)[1]  # the header once
         else:
-            yield "\n" + text if i and args.kind == "maze" else text  # text mazes: a blank line between
+            yield kind.record_gap + text if i else text
+
+
+def _options(kind: PuzzleKind, args: argparse.Namespace) -> dict:
+    """The generator options given on the command line; one that belongs to another kind is an error."""
+    given = {name: getattr(args, name) for k in all_kinds() for name in k.generator_options
+             if getattr(args, name, None) is not None}
+    for owner in all_kinds():
+        if owner is not kind and any(name in owner.generator_options for name in given):
+            flags = ["--" + name.replace("_", "-") for name in owner.generator_options]
+            raise PuzzleError(f"{', '.join(flags[:-1])} and {flags[-1]} apply to {owner.title_plural} only")
+    return given
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.puzzles import maze, sudoku
-
     try:
         if args.count < 0:
             raise PuzzleError(f"--count must be >= 0, got {args.count}")
         if args.seed < 0:
             raise PuzzleError(f"--seed must be 0 or more, got {args.seed}")
-        if args.kind == "sudoku":
-            if args.min_path is not None or args.loops is not None or args.style or args.density:
-                raise PuzzleError("--min-path, --loops, --style and --density apply to mazes only")
-            size = 9 if args.size is None else args.size
-            puzzles = sudoku.iter_generate(args.count, seed=args.seed, clues=args.clues, size=size, rating=args.rating,
-                                      workers=args.workers,
-                                      progress=_progress(f"sudoku {size}x{size}"))
-            module = sudoku
-        else:
-            if args.clues is not None or args.rating is not None:
-                raise PuzzleError("--clues and --rating apply to Sudoku only; use --size for mazes")
-            size = 15 if args.size is None else args.size
-            if args.loops is not None and not 0 <= args.loops <= 1:
-                raise PuzzleError(f"--loops must be between 0 and 1, got {args.loops}")
-            style = args.style or "dfs"
-            if style == "hard" and args.loops is not None:
-                raise PuzzleError("--loops applies to --style dfs; hard mazes have random walls (--density)")
-            if style == "dfs" and args.density is not None:
-                raise PuzzleError("--density applies to --style hard")
-            puzzles = maze.iter_generate(args.count, seed=args.seed, size=size, min_path=args.min_path,
-                                    loops=0.2 if args.loops is None else args.loops, style=style,
-                                    density=args.density or maze.HARD_DENSITY, workers=args.workers,
-                                    progress=_progress(f"maze {size}x{size} {style}"))
-            module = maze
+        kind = get_kind(args.kind)
+        options = _options(kind, args)
+        size = kind.default_size if args.size is None else args.size
+        puzzles = kind.generate(args.count, seed=args.seed, size=size, workers=args.workers,
+                                progress=_progress(kind.generator_label(size, options)), **options)
         if args.output is None:
-            for piece in _pieces(module, puzzles, args, csv=True):
+            for piece in _pieces(kind, puzzles, args, csv=True):
                 sys.stdout.write(piece)
             sys.stdout.flush()
         else:
             with atomic_path(args.output) as tmp, open(tmp, "w", encoding="utf-8") as fh:
-                for piece in _pieces(module, puzzles, args, csv=args.output.suffix.lower() == ".csv"):
+                for piece in _pieces(kind, puzzles, args, csv=args.output.suffix.lower() == ".csv"):
                     fh.write(piece)
             print(f"wrote {args.count} puzzles to {args.output}", file=sys.stderr)
     except BrokenPipeError:  # `trm-lab generate ... | head`: the reader has seen enough

@@ -108,6 +108,11 @@ def resolve_model(name_or_path: str | os.PathLike, **dirs) -> Path:
     raise CheckpointError(f"{name_or_path}: no such file, and no model by that name (`trm-lab models` lists them)")
 
 
+def model_fits(model_kind: str, rows: int, pos_encodings: str | None, kind: str, shape: tuple[int, ...]) -> bool:
+    """Can a model (its puzzle kind, its canvas side, its position encoding) solve a `kind` puzzle of `shape`?"""
+    return model_kind == kind and get_kind(kind).fits(rows, tuple(shape), runs_on_any_canvas(kind, pos_encodings))
+
+
 def rank_models(kind: str, shape: tuple[int, ...] | int | None = None, entries: list[ModelEntry] | None = None,
                 style: str | None = None, **dirs) -> list[ModelEntry]:
     """The models that can solve a `kind` puzzle of `shape`, best first, from metadata only (the CLI's default and
@@ -115,14 +120,12 @@ def rank_models(kind: str, shape: tuple[int, ...] | int | None = None, entries: 
     gets the model trained on random walls); then models trained at least as large as the grid, nearest
     size first (a smaller maze is padded, an ARC grid sits on the canvas); then, for a relative2d maze model that
     runs on any canvas, the one trained nearest the grid's size. `entries`: an already listed set."""
-    puzzle_kind = get_kind(kind)
-    same = [e for e in (list_models(**dirs) if entries is None else entries) if e.kind == kind]
+    listed = list_models(**dirs) if entries is None else entries
     if shape is None:
-        return same
+        return [e for e in listed if e.kind == kind]
     shape = (shape, shape) if isinstance(shape, int) else tuple(shape)
     side = max(shape)
-    fitting = [e for e in same if puzzle_kind.fits(e.encoding.rows, shape,
-                                                    runs_on_any_canvas(kind, e.config.get("pos_encodings")))]
+    fitting = [e for e in listed if model_fits(e.kind, e.encoding.rows, e.config.get("pos_encodings"), kind, shape)]
     return sorted(fitting, key=lambda e: (not e.bundled, style is not None and e.style != style,
                                           e.encoding.rows < side, abs(e.encoding.rows - side), e.name))
 

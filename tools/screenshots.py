@@ -52,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
 def shoot(views: list[str], theme_name: str, suffix: str, size: tuple[int, int]) -> list[Path]:
     import numpy as np
 
+    from engine.registry import rank_models
     from trm_lab import theme
     from trm_lab.app import make_app
     from trm_lab.export import write_png
@@ -79,7 +80,7 @@ def shoot(views: list[str], theme_name: str, suffix: str, size: tuple[int, int])
         from engine.puzzles import sudoku
         from trm_lab.session import SudokuDocument
 
-        sizes = sorted({m.encoding.rows for m in models if m.kind == "sudoku"}, reverse=True) or [9]
+        sizes = sorted({m.encoding.rows for m in rank_models("sudoku", None, models)}, reverse=True) or [9]
         n = 9 if 9 in sizes else sizes[0]
         p = sudoku.generate(1, seed=11, size=n, workers=1)[0]
         view = window.add_document(SudokuDocument(n, p.givens, p.solution))
@@ -99,7 +100,7 @@ def shoot(views: list[str], theme_name: str, suffix: str, size: tuple[int, int])
     if "maze" in views:
         from engine.puzzles import maze
 
-        sizes = sorted({m.encoding.rows for m in models if m.kind == "maze"})
+        sizes = sorted({m.encoding.rows for m in rank_models("maze", None, models)})
         n = max(sizes) if sizes else 15
         m = maze.generate(1, seed=3, size=n, loops=0.0, workers=1)[0]  # the kind the bundled model learnt
         view = window.new_maze(n)

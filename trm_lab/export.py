@@ -43,12 +43,9 @@ def solution_json(kind: str, grid: np.ndarray, *, task_id: str | None = None,
                   attempts: Sequence[Sequence[np.ndarray]] | None = None) -> str:
     """ARC: the ARC Prize submission format, one {attempt_1, attempt_2} per test input (`attempts` holds each test
     input's one or two grids; one is repeated as attempt 2); other kinds: {"kind", "grid"}."""
-    if kind == "arc":
-        tries = list(attempts) if attempts is not None else [[grid]]
-        entry = [{"attempt_1": np.asarray(pair[0]).tolist(), "attempt_2": np.asarray(pair[-1]).tolist()}
-                 for pair in tries]
-        return json.dumps({task_id or "task": entry})
-    return json.dumps({"kind": kind, "grid": np.asarray(grid).tolist()})
+    from engine.puzzles.kind import get_kind
+
+    return json.dumps(get_kind(kind).solution_json(grid, task_id, attempts))
 
 
 def export_solution(path: str | os.PathLike, kind: str, grid: np.ndarray, *, task_id: str | None = None,

@@ -3,6 +3,8 @@ shortcuts, recent files, drag-and-drop, export, and prompts before unsaved edits
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from operator import attrgetter
 from pathlib import Path
 from typing import Any
@@ -58,7 +60,32 @@ PUZZLE_FILTER = ("Puzzles (*.txt *.csv *.json *.sdk *.maze);;Sudoku / maze text 
                  "ARC task (*.json);;All files (*)")
 
 
-EDITORS = {"sudoku": SudokuEditor, "maze": MazeEditor, "arc": ArcEditor}  # a document's editor, by puzzle kind
+@dataclass(frozen=True)
+class KindViews:
+    """How a tab shows one kind of puzzle: its editor, the editor tab's name, the picture "Export PNG" draws of the
+    puzzle before anything is solved, and how a tab begins for a model of the kind (`start(window, side)`: a blank
+    puzzle, or None once the window has shown where to pick one)."""
+
+    editor: type[QWidget]
+    page: str
+    picture: Callable[[Document], Any]
+    start: Callable[[MainWindow, int], DocumentView | None]
+
+
+def _sudoku_picture(doc: SudokuDocument) -> Any:
+    return export.render_grid("sudoku", doc.combined(), cell=32, givens=doc.givens > 0, entries=doc.entries > 0)
+
+
+def _maze_picture(doc: MazeDocument) -> Any:
+    return export.render_grid("maze", doc.grid, cell=max(8, min(32, 480 // max(doc.grid.shape))))
+
+
+VIEWS = {  # by puzzle kind
+    "sudoku": KindViews(SudokuEditor, "Puzzle", _sudoku_picture, lambda w, n: w.blank_tab("sudoku", n)),
+    "maze": KindViews(MazeEditor, "Puzzle", _maze_picture, lambda w, n: w.blank_tab("maze", n)),
+    "arc": KindViews(ArcEditor, "Task", lambda doc: export.render_grid("arc", doc.output, cell=32),
+                     lambda w, _n: w.offer_arc_tasks()),
+}
 
 
 def scrolling(widget: QWidget) -> QScrollArea:
@@ -84,13 +111,14 @@ class DocumentView(QWidget):
     def __init__(self, doc: Document, parent: QWidget | None = None):
         super().__init__(parent)
         self.doc = doc
-        self.editor: QWidget = EDITORS[doc.kind](doc)
+        self.kind_views = VIEWS[doc.kind]
+        self.editor: QWidget = self.kind_views.editor(doc)
         if hasattr(self.editor, "errorRaised"):
             self.editor.errorRaised.connect(self.errorRaised)
         self.solve = SolvePanel(doc)
         self.solve.errorRaised.connect(self.errorRaised)
         self.solve.message.connect(self.message)
-        if isinstance(doc, ArcDocument):
+        if doc.takes_answer:
             self.solve.useAnswer.connect(doc.set_output)
         # Left: the puzzle's editor and the refinement stage as tabs (solving brings the stage forward, the editor
         # is a click away), plus "Adapt to this task" for ARC. Right: model, verdict, plot. Both scroll rather than
@@ -106,7 +134,7 @@ class DocumentView(QWidget):
         self.puzzle_page = puzzle
         self.left_tabs = QTabWidget()
         self.left_tabs.setDocumentMode(True)
-        self.left_tabs.addTab(scrolling(puzzle), "Task" if doc.kind == "arc" else "Puzzle")
+        self.left_tabs.addTab(scrolling(puzzle), self.kind_views.page)
         self.left_tabs.addTab(self.solve.stage, "Refinement")
         self.left_tabs.setTabToolTip(1, "The model's answer at the selected step, as it refines it")
         self.adapt = self._adapt_area(doc)
@@ -198,8 +226,8 @@ class DocumentView(QWidget):
         doc.pick(index)
 
     def _adapt_area(self, doc: Document) -> QWidget | None:
-        """The ARC "Adapt to this task" panel (trm_lab.panels.arc_adapt), when it exists."""
-        if not isinstance(doc, ArcDocument):
+        """The ARC "Adapt to this task" panel (trm_lab.panels.arc_adapt) for a kind whose models adapt."""
+        if not doc.puzzle_kind.adapts:
             return None
         panel = ArcAdaptPanel(doc.task)
         panel.errorRaised.connect(self.errorRaised)
@@ -249,13 +277,7 @@ class DocumentView(QWidget):
             self.adapt.shutdown()
 
     def editor_image(self) -> Any:
-        doc = self.doc
-        if isinstance(doc, SudokuDocument):
-            return export.render_grid("sudoku", doc.combined(), cell=32, givens=doc.givens > 0,
-                                      entries=doc.entries > 0)
-        if isinstance(doc, MazeDocument):
-            return export.render_grid("maze", doc.grid, cell=max(8, min(32, 480 // max(doc.grid.shape))))
-        return export.render_grid(doc.kind, doc.output, cell=32)
+        return self.kind_views.picture(self.doc)
 
     def answer_grid(self) -> tuple[np.ndarray, str]:
         """What "export solution" writes, and whose it is: the model's answer at the selected step, else a
@@ -263,20 +285,11 @@ class DocumentView(QWidget):
         s = self.solve.session
         if s is not None and s.current is not None and not self.solve.stale:
             return np.asarray(s.current.grid), f"{s.model_name}'s answer at {s.step_label(s.selected)}"
-        if isinstance(self.doc, ArcDocument):
-            return self.doc.output.copy(), "your output"
-        kind = self.doc.puzzle_kind
-        if isinstance(self.doc, SudokuDocument):
-            grid = self.doc.combined()
-            if kind.is_valid(self.doc.givens, grid):
-                return grid, "your solution"
-        elif isinstance(self.doc, MazeDocument):
-            path = self.doc.shortest_path()
-            if path is not None:
-                return path, "the BFS shortest path (no model answer yet)"
+        own = self.doc.own_answer()
+        if own is not None:
+            return own
         stale = " (the answer shown is out of date)" if s is not None and s.current is not None else ""
-        raise LabError(f"Nothing solved to export yet{stale}: solve the puzzle (Ctrl+R) first"
-                       + (", or fill it in." if isinstance(self.doc, SudokuDocument) else "."))
+        raise LabError(f"Nothing solved to export yet{stale}: solve the puzzle (Ctrl+R) first{self.doc.fill_hint}.")
 
 
 class MainWindow(QMainWindow):
@@ -411,13 +424,8 @@ class MainWindow(QMainWindow):
             view = next((v for v in reversed(self.views())
                          if model_fits(enc.kind, enc.rows, v.doc, entry.config.get("pos_encodings"))), None)
             if view is None:
-                if enc.kind == "sudoku" and enc.rows in (4, 6, 9):
-                    view = self.new_sudoku(enc.rows)
-                elif enc.kind == "maze":
-                    view = self.new_maze(min(enc.rows, 30))
-                else:
-                    self.show_arc_browser()
-                    self.statusBar().showMessage("Open an ARC task, then pick this model in its solve panel", 8000)
+                view = VIEWS[enc.kind].start(self, enc.rows)
+                if view is None:
                     return
             self.tabs.setCurrentWidget(view)
             view.solve.add_checkpoint(path)
@@ -565,6 +573,15 @@ class MainWindow(QMainWindow):
 
     def new_maze(self, size: int = 15) -> DocumentView:
         return self.add_document(MazeDocument(size=size))
+
+    def blank_tab(self, kind: str, side: int) -> DocumentView | None:
+        """A tab with a new empty puzzle of `kind` for a `side` x `side` model (None: that kind has none)."""
+        doc = DOCUMENTS[kind].blank(side)
+        return None if doc is None else self.add_document(doc)
+
+    def offer_arc_tasks(self) -> None:
+        self.show_arc_browser()
+        self.statusBar().showMessage("Open an ARC task, then pick this model in its solve panel", 8000)
 
     def open_arc_task(self, task: Any) -> DocumentView:
         for v in self.views():

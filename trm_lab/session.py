@@ -125,6 +125,18 @@ class Document:
     def suffixes(self) -> tuple[str, ...]:
         return self.puzzle_kind.suffixes
 
+    takes_answer = False  # the user's answer is a grid a model's answer can be copied into (an ARC output)
+    fill_hint = ""  # how else to get an answer to export, after "solve the puzzle first"
+
+    @classmethod
+    def blank(cls, side: int) -> Document | None:
+        """A new empty puzzle for a model of `side` x `side` grids to solve, or None (ARC: tasks are picked)."""
+        return None
+
+    def own_answer(self) -> tuple[np.ndarray, str] | None:
+        """An answer that is not a model's, to export, and whose it is ("your solution"), or None."""
+        return None
+
     # -- observation -----------------------------------------------------------------------------------------
     def subscribe(self, callback: Callable[[str], None]) -> None:
         """`callback(what)` with what in {"content", "dirty", "path"}."""
@@ -346,6 +358,16 @@ class SudokuDocument(Document):
         """A new, unsaved document holding a generated puzzle (the Generate dialog's)."""
         return cls(grid.shape[0], grid, solution)
 
+    @classmethod
+    def blank(cls, side: int) -> SudokuDocument | None:
+        return cls(side) if side in sudoku.BOXES else None
+
+    fill_hint = ", or fill it in"
+
+    def own_answer(self) -> tuple[np.ndarray, str] | None:
+        grid = self.combined()
+        return (grid, "your solution") if self.puzzle_kind.is_valid(self.givens, grid) else None
+
 
 # -- Maze ---------------------------------------------------------------------------------------------------------
 class MazeDocument(Document):
@@ -435,12 +457,21 @@ class MazeDocument(Document):
     def generated(cls, grid: np.ndarray, solution: np.ndarray | None) -> MazeDocument:
         return cls(grid, solution)
 
+    @classmethod
+    def blank(cls, side: int) -> MazeDocument:
+        return cls(size=min(side, maze.MAX_GRID))
+
+    def own_answer(self) -> tuple[np.ndarray, str] | None:
+        path = self.shortest_path()
+        return None if path is None else (path, "the BFS shortest path (no model answer yet)")
+
 
 # -- ARC ----------------------------------------------------------------------------------------------------------
 class ArcDocument(Document):
     """An ARC task with one editable output grid per test input (the official testing interface's state)."""
 
     kind = "arc"
+    takes_answer = True
 
     def __init__(self, task: Any, path: Path | None = None):
         super().__init__(path)
@@ -508,6 +539,9 @@ class ArcDocument(Document):
 
     def reset(self) -> None:
         self.edit("Reset output", lambda: self._set_output(np.zeros((3, 3), np.int8)))
+
+    def own_answer(self) -> tuple[np.ndarray, str] | None:
+        return self.output.copy(), "your output"
 
     def set_output(self, grid: np.ndarray, label: str = "Use model answer") -> None:
         self.edit(label, lambda: self._set_output(np.asarray(grid, np.int8).copy()))

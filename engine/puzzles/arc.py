@@ -369,6 +369,14 @@ class ArcKind(PuzzleKind):
     def vocab_size(self, rows: int) -> int:
         return VOCAB
 
+    def what(self, shape: tuple[int, ...]) -> str:
+        return self.title_plural
+
+    def solution_json(self, grid: np.ndarray, task_id: str | None = None, attempts: list | None = None) -> dict:
+        tries = list(attempts) if attempts is not None else [[grid]]
+        return {task_id or "task": [{"attempt_1": np.asarray(pair[0]).tolist(),
+                                     "attempt_2": np.asarray(pair[-1]).tolist()} for pair in tries]}
+
     def vocab_means(self, vocab: int) -> str | None:
         return "ARC" if vocab == VOCAB else None
 

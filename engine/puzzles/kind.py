@@ -212,6 +212,15 @@ class PuzzleKind:
         bad = int(self.rule_errors(question, grid, expected).sum())
         return f"Breaks the rules in {bad} cells"
 
+    def what(self, shape: tuple[int, ...]) -> str:
+        """A puzzle of this shape for people ("9\u00d79 Sudoku", "ARC tasks" where the size says nothing)."""
+        return f"{shape[0]}\u00d7{shape[1]} {self.title}"
+
+    def solution_json(self, grid: np.ndarray, task_id: str | None = None, attempts: list | None = None) -> dict:
+        """An answer as the JSON the kind's community reads (ARC: the ARC Prize submission format, one
+        {attempt_1, attempt_2} per test input from `attempts`, each input's one or two grids)."""
+        return {"kind": self.name, "grid": np.asarray(grid).tolist()}
+
     # -- text and training -----------------------------------------------------------------------------------
     def cell_text(self, value: int) -> str:
         """One cell printed as text (the CLI's pictures)."""

@@ -133,8 +133,8 @@ class ComparePanel(QWidget):
     # -- models -------------------------------------------------------------------------------------------
     def refresh_models(self) -> None:
         """Both pickers list the fitting models (bundled, yours, opened); B starts on another model than A."""
-        entries = [e for e in (cached_models() or []) if e.kind == self.doc.kind
-                   and model_fits(e.kind, e.encoding.rows, self.doc, e.config.get("pos_encodings"))]
+        entries = [e for e in (cached_models() or [])
+                   if model_fits(e.kind, e.encoding.rows, self.doc, e.config.get("pos_encodings"))]
         items = [(f"{e.name}  ({'bundled' if e.bundled else 'yours'}, {e.encoding.rows}\u00d7{e.encoding.cols})",
                   str(e.path)) for e in entries] + list(self._extra_paths)
         for side, box in self.pickers.items():

@@ -52,10 +52,9 @@ LEGENDS = {  # what the solve view's marks mean, by puzzle kind ("": any other k
 
 def model_fits(entry_kind: str, rows: int, doc: Document, pos_encodings: str | None = None) -> bool:
     """Can a model of this kind and grid size solve the document's puzzle?"""
-    from engine.checkpoint import runs_on_any_canvas
+    from engine.registry import model_fits as fits
 
-    return entry_kind == doc.kind and doc.puzzle_kind.fits(rows, doc.puzzle_input().shape,
-                                                            runs_on_any_canvas(entry_kind, pos_encodings))
+    return fits(entry_kind, rows, pos_encodings, doc.kind, doc.puzzle_input().shape)
 
 
 _models_cache: list[Any] | None = None
@@ -281,7 +280,7 @@ class SolvePanel(QWidget):
         self.verdict_detail.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.use_answer = QPushButton("Use as output")
         self.use_answer.setToolTip("Copy the answer at the selected step into the output editor")
-        self.use_answer.setVisible(doc.kind == "arc")
+        self.use_answer.setVisible(doc.takes_answer)
         self.use_answer.setEnabled(False)
         self.use_answer.clicked.connect(self._on_use_answer)
         verdict_row = QHBoxLayout()
@@ -330,7 +329,7 @@ class SolvePanel(QWidget):
         trained = {str(e.path) for e in _trained_models}
         installed = {str(x.path) for x in listed or []}
         entries = (listed or []) + [e for e in _trained_models if str(e.path) not in installed]
-        same_kind = [e for e in entries if e.kind == self.doc.kind]
+        same_kind = rank_models(self.doc.kind, None, entries)
         question = self.doc.puzzle_input()
         for e in rank_models(self.doc.kind, question.shape, entries, style=get_kind(self.doc.kind).style(question)):
             tag = "bundled" if e.bundled else "trained here" if str(e.path) in trained else "yours"
@@ -353,8 +352,7 @@ class SolvePanel(QWidget):
             self.no_model.setText("Looking for models\u2026")
             self.no_model.show()
         else:
-            what = {"sudoku": f"{grid.shape[0]}\u00d7{grid.shape[1]} Sudoku",
-                    "maze": f"{grid.shape[0]}\u00d7{grid.shape[1]} maze", "arc": "ARC tasks"}[self.doc.kind]
+            what = self.doc.puzzle_kind.what(grid.shape)
             others = ""
             if same_kind:
                 sizes = sorted({f"{e.encoding.rows}\u00d7{e.encoding.cols}" for e in same_kind})

@@ -31,13 +31,13 @@ OTHER_HOST = "Other host (user@host:port)\u2026"
 def describe_preset(name: str) -> str:
     """One paragraph about a preset: puzzle, size, steps, then its notes ("" for an unknown name)."""
     try:
+        from engine.puzzles.kind import get_kind
         from trainers.presets import load_config
 
         cfg = load_config(name)
+        what = get_kind(cfg.data.kind).what((cfg.data.size, cfg.data.size))
     except Exception:  # noqa: BLE001 - a typed name or a broken file: no description, the run reports it
         return ""
-    data = cfg.data
-    what = data.kind if data.kind not in ("sudoku", "maze") else f"{data.kind} {data.size}x{data.size}"
     head = f"{what}, {cfg.steps:,} steps, hidden {cfg.model.get('hidden_size', '?')}."
     return f"{head} {cfg.notes}".strip()
 

@@ -10,6 +10,7 @@ import torch
 from train_support import sudoku4_dataset
 
 from engine.checkpoint import load_checkpoint
+from engine.puzzles.kind import get_kind
 from trainers.config import TrainConfig
 from trainers.data import MemoryDataset, build_datasets
 from trainers.loop import evaluate, lr_at, train
@@ -165,12 +166,13 @@ def test_every_preset_loads_and_builds_its_model():
     for name in names:
         cfg = load_preset(name)
         assert cfg.preset == name
-        if cfg.data.kind in ("sudoku", "maze"):
+        kind = get_kind(cfg.data.kind)
+        if kind.generates:  # a grid size of its own (ARC presets read task corpora)
             n = cfg.data.size
             from trainers.loop import resolve_model_config
 
             class Shape:
-                vocab_size = n + 2 if cfg.data.kind == "sudoku" else 6
+                vocab_size = kind.vocab_size(n)
                 seq_len = n * n
                 num_puzzle_identifiers = 1
 

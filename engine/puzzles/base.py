@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -120,6 +120,22 @@ class CsvRecord:
     rating: float | None
     question_column: int
     answer_column: int | None
+
+
+@dataclass(kw_only=True)
+class Provenance:
+    """Where a file's puzzle came from and how hard it is (the reference CSV's `source` and `rating` columns); the
+    kinds' records (engine.puzzles.sudoku.Sudoku, maze.Maze) add their grids before these."""
+
+    source: str | None = None
+    rating: float | None = None
+
+
+def csv_puzzles(text: str, source: str | os.PathLike | None, read: Callable[[CsvRecord], tuple], make: type) -> list:
+    """Every row of a reference CSV as `make(question, answer, source=, rating=)`; `read` parses one row's question
+    and answer and checks them by the kind's rules."""
+    return [make(*read(rec), source=rec.source or (None if source is None else str(source)), rating=rec.rating)
+            for rec in iter_csv(text, source=source)]
 
 
 def iter_csv(text: str, *, source: str | os.PathLike | None = None) -> Iterator[CsvRecord]:

@@ -20,8 +20,10 @@ from engine.puzzles.augment import DIHEDRAL_NAMES, dihedral, inverse_dihedral
 from engine.puzzles.base import (
     MAX_GRID,
     Encoding,
+    Provenance,
     PuzzleError,
     atomic_write_text,
+    csv_puzzles,
     iter_csv,
     iter_jobs,
     looks_like_csv,
@@ -39,17 +41,11 @@ MIN_SIZE = 5
 
 
 @dataclass
-class Maze:
+class Maze(Provenance):
     """`grid`: H x W int8 cell codes without the path; `solution`: the same grid with a shortest path as `o`."""
 
     grid: np.ndarray
     solution: np.ndarray | None = None
-    source: str | None = None
-    rating: float | None = None
-
-    @property
-    def size(self) -> int:
-        return int(max(self.grid.shape))
 
 
 # ----------------------------------------------------------------------------------------------------------- parsing
@@ -130,23 +126,21 @@ def loads(text: str, *, source: str | os.PathLike | None = None) -> list[Maze]:
     """Mazes from text: the `source,question,answer,rating` CSV (flattened square grids) or text grids separated
     by blank lines (a line of only spaces counts as a maze row, so separate mazes with truly empty lines)."""
     if looks_like_csv(text):
-        out = []
-        for rec in iter_csv(text, source=source):
+        def read(rec) -> tuple[np.ndarray, np.ndarray | None]:  # one CsvRecord
             grid = _parse_flat(rec.question, source=source, line=rec.line, column=rec.question_column)
             if (grid == PATH).any():
                 raise PuzzleError("the question shows a path ('o'); only the answer may", source=source,
                                   line=rec.line, column=rec.question_column)
             _check_endpoints(grid, source=source, line=rec.line)
-            solution = None
-            if rec.answer is not None:
-                answer = _parse_flat(rec.answer, source=source, line=rec.line, column=rec.answer_column)
-                if answer.shape != grid.shape or np.any(np.where(answer == PATH, OPEN, answer) != grid):
-                    raise PuzzleError("answer differs from the question in more than the path", source=source,
-                                      line=rec.line, column=rec.answer_column)
-                solution = answer
-            out.append(Maze(grid, solution, source=rec.source or (None if source is None else str(source)),
-                            rating=rec.rating))
-        return out
+            if rec.answer is None:
+                return grid, None
+            answer = _parse_flat(rec.answer, source=source, line=rec.line, column=rec.answer_column)
+            if answer.shape != grid.shape or np.any(np.where(answer == PATH, OPEN, answer) != grid):
+                raise PuzzleError("answer differs from the question in more than the path", source=source,
+                                  line=rec.line, column=rec.answer_column)
+            return grid, answer
+
+        return csv_puzzles(text, source, read, Maze)
     out, block = [], []
     lines = text.split("\n")
     for i, raw in enumerate(lines + [""]):

@@ -17,9 +17,10 @@ import numpy as np
 
 from engine.puzzles.base import (
     Encoding,
+    Provenance,
     PuzzleError,
     atomic_write_text,
-    iter_csv,
+    csv_puzzles,
     iter_jobs,
     looks_like_csv,
     read_text,
@@ -39,13 +40,11 @@ _SEPARATORS = set(" \t|+-=")
 
 
 @dataclass
-class Sudoku:
+class Sudoku(Provenance):
     """One puzzle: `givens` (n x n int8, 0 = blank) and, when known, its `solution`."""
 
     givens: np.ndarray
     solution: np.ndarray | None = None
-    source: str | None = None
-    rating: float | None = None
 
     @property
     def size(self) -> int:
@@ -184,17 +183,14 @@ def _parse_answer(text: str, givens: np.ndarray, *, source, line, column) -> np.
 def loads(text: str, *, source: str | os.PathLike | None = None, size: int | None = None) -> list[Sudoku]:
     """Puzzles from text: a sudoku-extreme CSV, a file of one-line puzzles, or grids separated by blank lines."""
     if looks_like_csv(text):
-        out = []
-        for rec in iter_csv(text, source=source):
-            q = rec.question
-            givens = _parse_line(q, source=source, line=rec.line, size=size)
+        def read(rec) -> tuple[np.ndarray, np.ndarray | None]:  # one CsvRecord
+            givens = _parse_line(rec.question, source=source, line=rec.line, size=size)
             _check_givens(givens, source=source, line=rec.line)
-            solution = None
-            if rec.answer is not None:
-                solution = _parse_answer(rec.answer, givens, source=source, line=rec.line, column=rec.answer_column)
-            out.append(Sudoku(givens, solution, source=rec.source or (None if source is None else str(source)),
-                              rating=rec.rating))
-        return out
+            if rec.answer is None:
+                return givens, None
+            return givens, _parse_answer(rec.answer, givens, source=source, line=rec.line, column=rec.answer_column)
+
+        return csv_puzzles(text, source, read, Sudoku)
     lines = [(i + 1, raw.rstrip("\r")) for i, raw in enumerate(text.split("\n"))]
     content = [(ln, raw) for ln, raw in lines if raw.strip() and not raw.lstrip().startswith("#")]
     if not content:

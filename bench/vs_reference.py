@@ -4,6 +4,7 @@ TinyRecursiveModels checkout), and this code against an older checkout of itself
     bench/vs_reference.py infer --reference CHECKOUT [--batches 1 8 64]
     bench/vs_reference.py train --reference CHECKOUT [--old OLD_CHECKOUT] [--presets paper-sudoku-extreme,...]
     bench/vs_reference.py train --variant micro_batch=64 [--variant micro_batch=8] --presets cpu-sudoku9
+    bench/vs_reference.py train --presets cpu-mazehard20 --set data.size=30 --batch 32 --variant micro_batch=32
 
 `infer`: one supervision step of the paper Sudoku config (same weights, dtype, threads), ours as the window runs it
 (`engine.inference.solve_steps`), the reference as its evaluation does (the ACT model in eval mode under
@@ -91,11 +92,12 @@ def training_dataset(cfg, code_root: Path):
 
 def worker_config(args):
     from trainers.presets import load_preset
+    from trainers.run import apply_overrides
 
-    preset = load_preset(args.preset)
+    preset = apply_overrides(load_preset(args.preset), args.set)  # dotted keys, as `trm-lab train --set` takes
     model = dict(preset.model, **json.loads(args.model_overrides))
     overrides = dict(model=model, batch_size=args.batch, steps=10**6, eval_every=0, log_every=1,
-                     checkpoint_every=10**9, threads=args.threads, device="cpu", **json.loads(args.config_overrides))
+                     checkpoint_every=10**9, threads=args.threads, device="cpu")
     if args.compile is not None:
         overrides["compile"] = args.compile == "on"
     return preset.with_overrides(**overrides)
@@ -192,14 +194,14 @@ def train_side_by_side(args) -> list[dict]:
     results = []
     for preset in args.presets.split(","):
         common = ["--preset", preset, "--batch", str(args.batch), "--threads", str(args.threads),
-                  *(["--compile", args.compile] if args.compile else [])]
+                  *(["--compile", args.compile] if args.compile else []),
+                  *(f"--set={item}" for item in args.set)]
         contenders = [Contender("ours", [*common, "--code", str(ROOT)])]
         if args.old:
             contenders.append(Contender("old", [*common, "--code", str(Path(args.old).resolve())]))
         for variant in args.variant:  # this code with other training settings, e.g. micro_batch=64
-            settings = dict(pair.split("=", 1) for pair in variant.split(","))
-            contenders.append(Contender(variant, [*common, "--code", str(ROOT), "--config-overrides",
-                                                  json.dumps({k: json.loads(v) for k, v in settings.items()})]))
+            contenders.append(Contender(variant, [*common, "--code", str(ROOT),
+                                                  *(f"--set={pair}" for pair in variant.split(","))]))
         ref_overrides = args.reference_overrides.get(preset, {})
         if args.reference:
             if ref_overrides:  # the reference lacks a feature: ours runs the same config too
@@ -210,11 +212,13 @@ def train_side_by_side(args) -> list[dict]:
                                                       json.dumps(ref_overrides)]))
         times: dict[str, list[float]] = {c.name: [] for c in contenders}  # CPU seconds per step
         walls: dict[str, list[float]] = {c.name: [] for c in contenders}
-        rounds = args.rounds.get(preset, args.rounds["*"])
+        rounds = args.rounds
         for r in range(args.warmup + rounds):
             order = contenders if r % 2 == 0 else contenders[::-1]
             for c in order:
                 wall, cpu = c.step()
+                print(f"  round {r}{' (warm-up)' if r < args.warmup else ''} {c.name}: {cpu:.1f} CPU-s, "
+                      f"wall {wall:.1f} s", file=sys.stderr, flush=True)
                 if r >= args.warmup:
                     times[c.name].append(cpu)
                     walls[c.name].append(wall)
@@ -311,11 +315,13 @@ def main() -> int:
     tr.add_argument("--presets", default="cpu-sudoku9,cpu-maze15,paper-sudoku-extreme")
     tr.add_argument("--batch", type=int, default=64)
     tr.add_argument("--threads", type=int, default=1)
-    tr.add_argument("--rounds", type=int, default=4, help="timed rounds per preset (the paper config: 2)")
+    tr.add_argument("--rounds", type=int, default=4, help="timed rounds per preset")
     tr.add_argument("--warmup", type=int, default=1, help="untimed rounds first (compilation, allocator)")
     tr.add_argument("--compile", choices=["on", "off"], help="override the presets' compile setting (ours, old)")
     tr.add_argument("--variant", action="append", default=[], metavar="KEY=VALUE[,KEY=VALUE]",
                     help="also this code with these training settings (JSON values), e.g. micro_batch=64; repeatable")
+    tr.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a training setting for every contender (dotted keys: data.size=30); repeatable")
     tr.add_argument("--json", type=Path, help="also write the results here")
     wk = sub.add_parser("worker")
     wk.add_argument("--code", required=True)
@@ -324,7 +330,7 @@ def main() -> int:
     wk.add_argument("--threads", type=int, default=1)
     wk.add_argument("--reference")
     wk.add_argument("--model-overrides", default="{}")
-    wk.add_argument("--config-overrides", default="{}")
+    wk.add_argument("--set", action="append", default=[])
     wk.add_argument("--compile", choices=["on", "off"])
     args = ap.parse_args()
     if args.mode == "worker":
@@ -336,7 +342,6 @@ def main() -> int:
         args.reps = {1: 9, 8: 5, 64: 3}
         results = infer_side_by_side(args)
     else:
-        args.rounds = {"*": args.rounds, "paper-sudoku-extreme": min(args.rounds, 2)}
         args.reference_overrides = {"cpu-maze15": {"pos_encodings": "rope"}, "cpu-maze9": {"pos_encodings": "rope"},
                                     "cpu-mazehard12": {"pos_encodings": "rope"}}
         results = train_side_by_side(args)

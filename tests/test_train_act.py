@@ -86,3 +86,48 @@ def test_micro_batches_give_the_whole_batch_gradient_loss_and_carry(kind):
             torch.testing.assert_close(ps.grad, pw.grad, rtol=1e-4, atol=1e-6, msg=f"{kind} step {step}: {name}")
         saw_mixed_halting |= bool(carry_w.halted.any() and not carry_w.halted.all())
     assert saw_mixed_halting  # the halting bookkeeping was exercised: slots halted and continued side by side
+
+
+def test_cpu_micro_batches_are_cache_sized_only_when_the_whole_batch_outgrows_the_cache():
+    from engine.config import TRMConfig
+    from trainers.act import LAST_LEVEL_CACHE, cpu_micro_batch
+
+    paper = TRMConfig(vocab_size=11, seq_len=81, hidden_size=512, expansion=4.0, puzzle_emb_ndim=512,
+                      puzzle_emb_len=16, mixer="mlp", pos_encodings="none")
+    per_slot = 2 * 1536 * 97 * 4  # the channel SwiGLU's gate and up of one puzzle, float32
+    assert cpu_micro_batch(paper, 64) == LAST_LEVEL_CACHE // 3 // per_slot == 9  # 64 slots: 8 parts of 8
+    assert cpu_micro_batch(paper, 8) == 0  # 9.5 MB: whole
+    bundled = TRMConfig(vocab_size=11, seq_len=81, hidden_size=64, expansion=2.0, mixer="mlp", pos_encodings="none",
+                        puzzle_emb_ndim=0)
+    assert cpu_micro_batch(bundled, 64) == 0
+
+
+def test_a_step_left_to_choose_splits_an_oversized_batch_on_a_cpu_with_the_same_result(monkeypatch):
+    import trainers.act as act
+
+    whole = build("trm-mlp-q-continue")
+    auto = copy.deepcopy(whole)
+    batch = batches(1)[0]
+    calls = []
+
+    def counting(model):
+        def fwd(x, y, z):
+            calls.append(x.shape[0])
+            return model(x, y, z)
+        return fwd
+
+    results = []
+    for model, rows in ((whole, B), (auto, 0)):
+        if rows == 0:  # a cache that holds three slots' activations: parts of one slot
+            monkeypatch.setattr(act, "LAST_LEVEL_CACHE", 3 * 2 * 256 * 16 * 4)
+        calls.clear()
+        results.append(act_step(model, Carry.empty(model, batch), batch, loss="softmax", q_loss_weight=0.5,
+                                min_steps=None, grad_scale=1 / B, micro_batch=rows, fwd=counting(model)))
+        results[-1] += (list(calls),)
+    (carry_w, m_w, calls_w), (carry_a, m_a, calls_a) = results
+    assert calls_w == [B, B] and calls_a == [1] * 2 * B  # the step and its q_continue target, per part
+    torch.testing.assert_close(carry_a.y, carry_w.y, rtol=1e-5, atol=1e-5)
+    assert m_a.loss == pytest.approx(m_w.loss, rel=1e-5)
+    for pw, pa in zip(whole.parameters(), auto.parameters(), strict=True):
+        if pw.grad is not None:
+            torch.testing.assert_close(pa.grad, pw.grad, rtol=1e-4, atol=1e-6)

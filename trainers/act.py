@@ -17,6 +17,7 @@ import torch
 
 from engine.architectures import Model
 from engine.losses import IGNORE_LABEL_ID, q_continue_loss, q_halt_loss, sequence_lm_loss
+from engine.model import swiglu_width
 from trainers.data import Batch
 
 
@@ -111,6 +112,19 @@ def bootstrapped_q_target(fwd, x: torch.Tensor, out, steps: torch.Tensor, max_st
         return torch.sigmoid(torch.where(steps >= max_steps, nh, torch.maximum(nh, nc)))
 
 
+LAST_LEVEL_CACHE = 32 * 2**20  # bytes: this CPU's L3 (the 2-core AMD EPYC the bundled models train on)
+
+
+def cpu_micro_batch(cfg, batch: int) -> int:
+    """Slots per micro-batch on a CPU when none is asked for: the whole batch (0) while its widest activation (the
+    channel SwiGLU's gate and up, float32) fits in the last-level cache, else parts of a third of that cache, so
+    each product's output is still in cache for the elementwise work after it (and its backward). The paper Sudoku
+    config at batch 64 (76 MB) trains in parts of 8, 1.14x faster than whole (docs/training.md); the bundled presets
+    (2-26 MB) stay whole, where splitting measured no faster."""
+    per_slot = 2 * swiglu_width(cfg.hidden_size, cfg.expansion) * cfg.total_len * 4
+    return 0 if batch * per_slot <= LAST_LEVEL_CACHE else max(1, LAST_LEVEL_CACHE // 3 // per_slot)
+
+
 def act_step(model: Model, carry: Carry, batch: Batch, *, loss: str, q_loss_weight: float,
              min_steps: torch.Tensor | None, grad_scale: float, micro_batch: int = 0, fwd=None, autocast=None,
              relabel=None) -> tuple[Carry, StepMetrics]:
@@ -118,12 +132,14 @@ def act_step(model: Model, carry: Carry, batch: Batch, *, loss: str, q_loss_weig
     loss (accumulating into .grad) and returns (the next carry, metrics). `micro_batch` > 0 runs the slots in
     micro-batches of at most that many, each forward then backward: the slots are independent, so gradient, loss and
     carry are the whole batch's up to float rounding, with the activation memory of one micro-batch (0: the whole
-    batch at once; on this CPU no faster, see docs/training.md).
+    batch at once, or on a CPU `cpu_micro_batch`'s cache-sized parts).
     `min_steps`: this batch's exploration minima (`exploration_min_steps`), None when halt_max_steps is 1.
     `fwd`: the model's forward (a compiled one), `autocast`: a mixed-precision context. `relabel(inputs, labels,
     logits) -> labels`: for puzzles with several right answers, the one to train towards (the dataset's)."""
     carry = carry.refill(model, batch)
     B = carry.inputs.shape[0]
+    if micro_batch == 0 and carry.inputs.device.type == "cpu":
+        micro_batch = cpu_micro_batch(model.cfg, B)
     n = -(-B // micro_batch) if micro_batch > 0 else 1
     bounds = [B * i // n for i in range(n + 1)]  # n near-equal parts: at most two shapes for a compiled network
     parts, sums = [], {}

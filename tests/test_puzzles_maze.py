@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from puzzle_support import assert_csv_rejected
 
 from engine.puzzles import PuzzleError
 from engine.puzzles import maze as M
@@ -133,16 +134,11 @@ def test_csv_round_trip_matches_reference_layout(tmp_path):
 def test_csv_errors(tmp_path):
     path = tmp_path / "bad.csv"
     q = M.to_flat(M.parse(SMALL).grid)
-    path.write_text(f"source,question,answer,rating\nx,{q[:-1]},,0\n")
-    with pytest.raises(PuzzleError, match=r"bad.csv, line 2, column 2: .*square number of cells.*found 48"):
-        M.load(path)
+    assert_csv_rejected(M.load, path, f"x,{q[:-1]},,0\n",
+                        r"bad.csv, line 2, column 2: .*square number of cells.*found 48")
     wrong = M.to_flat(M.shortest_path(M.parse(TWO_ROUTES).grid))
-    path.write_text(f"source,question,answer,rating\nx,{q},{'#' * 49},0\n")
-    with pytest.raises(PuzzleError, match=r"line 2, column 3: answer differs from the question"):
-        M.load(path)
-    path.write_text(f"source,question,answer,rating\nx,{q.replace('S', 'o')},,0\n")
-    with pytest.raises(PuzzleError, match=r"line 2, column 2: the question shows a path"):
-        M.load(path)
+    assert_csv_rejected(M.load, path, f"x,{q},{'#' * 49},0\n", r"line 2, column 3: answer differs from the question")
+    assert_csv_rejected(M.load, path, f"x,{q.replace('S', 'o')},,0\n", r"line 2, column 2: the question shows a path")
     assert wrong  # a different maze's answer has a different size: covered by the square check above
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from puzzle_support import assert_csv_rejected
 
 from engine.puzzles import PuzzleError
 from engine.puzzles import sudoku as S
@@ -221,15 +222,10 @@ def test_reference_style_csv_blank_lines_and_bad_answers(tmp_path):
     [p] = S.load(path)
     assert p.rating == 12 and p.source == "src"
     wrong = a[:-1] + ("2" if a[-1] != "2" else "3")
-    path.write_text(f"source,question,answer,rating\nsrc,{q},{a}\nsrc,{q},{wrong},1\n")
-    with pytest.raises(PuzzleError, match=r"x.csv, line 2: expected 4 fields"):
-        S.load(path)
-    path.write_text(f"source,question,answer,rating\nsrc,{q},{wrong},1\n")
-    with pytest.raises(PuzzleError, match=r"x.csv, line 2, column 3: answer is not a valid solution"):
-        S.load(path)
-    path.write_text(f"source,question,answer,rating\nsrc,{q},{a},hard\n")
-    with pytest.raises(PuzzleError, match=r"line 2, column 4: rating 'hard' is not a number"):
-        S.load(path)
+    assert_csv_rejected(S.load, path, f"src,{q},{a}\nsrc,{q},{wrong},1\n", r"x.csv, line 2: expected 4 fields")
+    assert_csv_rejected(S.load, path, f"src,{q},{wrong},1\n",
+                        r"x.csv, line 2, column 3: answer is not a valid solution")
+    assert_csv_rejected(S.load, path, f"src,{q},{a},hard\n", r"line 2, column 4: rating 'hard' is not a number")
 
 
 def test_line_file_with_comments_and_grid_file(tmp_path):

@@ -12,19 +12,19 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSpinBox,
     QToolButton,
-    QVBoxLayout,
     QWidget,
 )
 
 from engine.puzzles import maze
 from trm_lab.session import LabError, MazeDocument
+from trm_lab.widgets.grid_editor import GridEditor
 from trm_lab.widgets.grid_view import GridView
 
 TOOLS = (("Wall", maze.WALL, "W", "Paint walls (drag)"), ("Open", maze.OPEN, "O", "Paint open cells (drag)"),
          ("Start", maze.START, "S", "Place the start"), ("Goal", maze.GOAL, "G", "Place the goal"))
 
 
-class MazeEditor(QWidget):
+class MazeEditor(GridEditor):
     generateRequested = Signal(int)  # size
     errorRaised = Signal(str)
 
@@ -80,25 +80,11 @@ class MazeEditor(QWidget):
         size_row.addWidget(resize)
         size_row.addWidget(gen)
         size_row.addStretch(1)
-        self.status = QLabel()
-        self.status.setProperty("role", "muted")
-
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.addLayout(tools)
-        lay.addLayout(size_row)
-        lay.addWidget(self.view, 1)
-        lay.addWidget(self.status)
-        doc.subscribe(self._on_doc)
-        self.refresh()
+        self.lay_out(tools, size_row)
 
     def set_tool(self, code: int) -> None:
         self.tool = code
         self.tool_buttons[code].setChecked(True)
-
-    def _on_doc(self, what: str) -> None:
-        if what == "content":
-            self.refresh()
 
     def refresh(self) -> None:
         grid = self.doc.grid

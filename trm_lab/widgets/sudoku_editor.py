@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QButtonGroup, QHBoxLayout, QLabel, QRadioButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QButtonGroup, QHBoxLayout, QLabel, QRadioButton, QWidget
 
 from trm_lab.session import SudokuDocument
+from trm_lab.widgets.grid_editor import GridEditor
 from trm_lab.widgets.grid_view import GridView
 
 MOVES = {Qt.Key.Key_Left: (0, -1), Qt.Key.Key_Right: (0, 1), Qt.Key.Key_Up: (-1, 0), Qt.Key.Key_Down: (1, 0)}
 CLEAR_KEYS = {Qt.Key.Key_Delete, Qt.Key.Key_Backspace, Qt.Key.Key_0, Qt.Key.Key_Space}
 
 
-class SudokuEditor(QWidget):
+class SudokuEditor(GridEditor):
     def __init__(self, doc: SudokuDocument, parent: QWidget | None = None):
         super().__init__(parent)
         self.doc = doc
@@ -31,29 +32,17 @@ class SudokuEditor(QWidget):
         group.addButton(self.mode_play)
         (self.mode_givens if doc.mode == "givens" else self.mode_play).setChecked(True)
         self.mode_givens.toggled.connect(self._on_mode)
-        self.status = QLabel()
-        self.status.setProperty("role", "muted")
 
         top = QHBoxLayout()
         top.addWidget(QLabel(f"Sudoku {doc.size}\u00d7{doc.size}"))
         top.addStretch(1)
         top.addWidget(self.mode_givens)
         top.addWidget(self.mode_play)
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.addLayout(top)
-        lay.addWidget(self.view, 1)
-        lay.addWidget(self.status)
-        doc.subscribe(self._on_doc)
-        self.refresh()
+        self.lay_out(top)
 
     def _on_mode(self, givens: bool) -> None:
         self.doc.mode = "givens" if givens else "play"
         self.refresh()
-
-    def _on_doc(self, what: str) -> None:
-        if what == "content":
-            self.refresh()
 
     def refresh(self) -> None:
         doc = self.doc

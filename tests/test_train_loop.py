@@ -221,3 +221,29 @@ def test_a_run_without_ema_checkpoints_and_resumes(tmp_path, sudoku4):
     more = TrainConfig.from_dict({**MICRO, "ema": None, "steps": 8})
     resumed = train(more, sudoku4, tmp_path / "run", resume=True)
     assert resumed.step == 8 and latest_checkpoint(tmp_path / "run").name == "step_8.safetensors"
+
+
+def test_frozen_weights_train_only_the_embedding_with_adamw_and_resume_exactly(tmp_path, sudoku4):
+    """ARC adaptation's settings: the network frozen, AdamW on the puzzle-embedding table; its moments are saved, so a
+    stopped and resumed run ends where the uninterrupted one does."""
+    model = {**MICRO["model"], "puzzle_emb_ndim": 16, "puzzle_emb_len": 1, "num_puzzle_identifiers": 4}
+    cfg = TrainConfig.from_dict({**MICRO, "model": model, "steps": 6, "schedule": "constant", "ema": None,
+                                 "checkpoint_every": 0, "freeze_weights": True, "puzzle_emb_optimizer": "adamw"})
+    ds = MemoryDataset(sudoku4.inputs, sudoku4.labels, sudoku4.encoding,
+                       puzzle_ids=torch.arange(len(sudoku4.inputs)) % 2, num_puzzle_identifiers=4)
+    whole = train(cfg, ds, tmp_path / "whole")
+    asked = threading.Event()
+    asked.set()  # before the first step: no step, the initial weights
+    start = train(cfg, ds, None, stop_event=asked)
+    assert start.step == 0 and start.state == "stopped"
+    stop = threading.Event()
+    part = train(cfg, ds, tmp_path / "part", stop_event=stop,
+                 on_metrics=lambda row: stop.set() if row["step"] == 2 else None)
+    assert part.state == "stopped" and part.step == 3
+    resumed = train(cfg, ds, tmp_path / "part", resume=True)
+    assert resumed.step == 6
+    for (name, p), q, r in zip(whole.model.named_parameters(), resumed.model.parameters(),
+                               start.model.parameters(), strict=True):
+        assert torch.equal(p, q), name
+        assert torch.equal(p, r) != (name == "puzzle_emb.weight"), name  # only the embedding moved
+    assert torch.all(whole.model.puzzle_emb.weight[2:] == 0)  # rows no batch used: no gradient, no decay from 0

@@ -3,9 +3,10 @@
 This is what the reference does for every evaluation task (its training set contains each evaluation task's
 demonstration pairs under ~1000 augmentations, each with its own puzzle embedding), shrunk to one task and a time
 budget: either a fresh tiny TRM learns the task from scratch, or a base checkpoint's puzzle embeddings (and, unless
-frozen, all its weights) are fitted to it (the reference's `freeze_weights`). Training is the reference's deep
-supervision with an ACT carry, the training loop's step (trainers.act): every optimiser step is one supervision
-step of a batch whose finished sequences are replaced by fresh samples.
+frozen, all its weights) are fitted to it (the reference's `freeze_weights`). Training is the training loop
+(trainers.loop.train) on the augmented task (trainers.arc_data.AugmentedTask): every optimiser step is one ACT
+supervision step of a batch whose finished sequences are replaced by fresh samples, with the settings measured
+best in minutes on a CPU (`train_config`).
 """
 
 from __future__ import annotations
@@ -21,15 +22,11 @@ import torch
 
 from engine.config import TRMConfig
 from engine.inference import SolveOptions, solve_steps
-from engine.losses import IGNORE_LABEL_ID
 from engine.model import TRM
 from engine.puzzles import arc
-from trainers import arc_data
-from trainers.act import Carry, StepMetrics, act_step, exploration_min_steps
+from trainers import arc_data, loop
 from trainers.arc_vote import Candidate, ViewAnswer, attempts, is_solved, vote
-from trainers.data import Batch
-
-PAD = 0
+from trainers.config import DataConfig, TrainConfig
 
 
 class AdaptError(RuntimeError):
@@ -43,7 +40,8 @@ BUNDLED_BASE = "arc-base"
 @dataclass
 class AdaptOptions:
     budget_s: float = 120.0  # training budget, in seconds of `clock`
-    clock: str = "wall"  # "wall", or "cpu": this process's CPU seconds (comparable runs on a shared machine)
+    # "wall", or "cpu": this process's CPU seconds, all threads (comparable runs on a shared machine)
+    clock: str = "wall"
     max_train_steps: int | None = None  # optional cap on optimiser steps (tests, benchmarks)
     # Checkpoint to start from; None: a fresh tiny TRM; AUTO: the bundled arc-base when the task fits its canvas.
     base: str | Path | None = AUTO
@@ -226,6 +224,7 @@ def prepare(task: arc.ArcTask, opts: AdaptOptions) -> Adapted:
 # ---- training --------------------------------------------------------------------------------------------------
 STEP_CELLS = 32 * 12 * 12  # cells per optimiser step on large canvases
 MIN_BATCH = 8
+UNBOUNDED = 10**12  # optimiser steps when only the budget or a stop request ends training
 
 
 def batch_for(canvas: int) -> int:
@@ -240,93 +239,66 @@ def train(
     on_progress: Callable[[AdaptProgress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> Adapted:
-    """Deep supervision with the ACT carry until the budget, the step cap or a stop request."""
-    model, data = adapted.model, adapted.data
-    cfg = model.cfg
-    model.train()
-    frozen = adapted.base is not None and opts.freeze_weights
-    emb_params = [model.puzzle_emb.weight] if cfg.puzzle_emb_ndim > 0 else []
-    weights = [p for n, p in model.named_parameters() if not n.startswith("puzzle_emb.")]
-    for p in weights:
-        p.requires_grad_(not frozen)
-    optimizers: list[tuple[torch.optim.Optimizer, float]] = []
-    if emb_params:
-        opt = torch.optim.AdamW(emb_params, lr=opts.puzzle_emb_lr, betas=(0.9, 0.95), weight_decay=opts.weight_decay)
-        optimizers.append((opt, opts.puzzle_emb_lr))
-    if not frozen:
-        opt = torch.optim.AdamW(weights, lr=opts.lr, betas=(0.9, 0.95), weight_decay=opts.weight_decay)
-        optimizers.append((opt, opts.lr))
-
-    B = opts.batch_size or batch_for(data.canvas)
-    gen = torch.Generator().manual_seed(opts.seed)
-    carry: Carry | None = None
-    window = StepMetrics()
+    """The training loop (trainers.loop.train) on the augmented task until the budget, the step cap or a stop request
+    (asked before every step); progress comes from its metrics rows, one per `progress_every_s`."""
     if opts.clock not in ("wall", "cpu"):
         raise AdaptError(f"clock must be 'wall' or 'cpu', not {opts.clock!r}")
-    clock = time.process_time if opts.clock == "cpu" else time.monotonic
-    start, wall_start, cpu_start = clock(), time.monotonic(), time.process_time()
-    last_report = time.monotonic()
-    step = adapted.train_steps
-    while True:
-        elapsed = clock() - start
-        if elapsed >= opts.budget_s or (opts.max_train_steps is not None and step >= opts.max_train_steps):
-            break
-        if should_stop is not None and should_stop():
-            adapted.stopped = True
-            break
-        if carry is None or bool(carry.halted.any()):  # fresh samples for the slots that halted
-            batch = _sample(data, B)
-            carry = carry or Carry.empty(model, batch)
-        min_steps = (exploration_min_steps(gen, B, cfg.halt_max_steps, cfg.halt_exploration_prob)
-                     if cfg.halt_max_steps > 1 else None)
-        for opt, _ in optimizers:
-            opt.zero_grad(set_to_none=True)
-        carry, metrics = act_step(model, carry, batch, loss=opts.loss, q_loss_weight=0.5, min_steps=min_steps,
-                                  grad_scale=1 / B)
-        scale = min(1.0, (step + 1) / max(1, opts.warmup_steps))
-        for opt, lr in optimizers:
-            for group in opt.param_groups:
-                group["lr"] = lr * scale
-            opt.step()
-        step += 1
-        window += metrics
+    steps = UNBOUNDED if opts.max_train_steps is None else opts.max_train_steps - adapted.train_steps
+    if steps > 0:
+        done = adapted.train_steps
 
-        now = time.monotonic()
-        if now - last_report >= opts.progress_every_s:
-            window = _report(adapted, window, step, clock() - start, opts, on_progress)
-            last_report = now
-    if window.slots:
-        _report(adapted, window, step, clock() - start, opts, on_progress)
-    adapted.train_steps = step
-    adapted.train_s += time.monotonic() - wall_start
-    adapted.train_cpu_s += time.process_time() - cpu_start
-    model.eval()
+        def report(row: dict) -> None:
+            progress = _progress(row, done, opts)
+            adapted.history.append(progress)
+            if on_progress is not None:
+                on_progress(progress)
+
+        wall_start, cpu_start = time.monotonic(), time.process_time()
+        result = loop.train(train_config(adapted, opts, steps), adapted.data, budget_s=opts.budget_s,
+                            budget_clock=opts.clock, on_metrics=report, init_model=adapted.model,
+                            stop_event=None if should_stop is None else _StopRequest(should_stop),
+                            handle_signals=False)
+        adapted.model, adapted.stopped = result.model, result.state == "stopped"
+        adapted.train_steps += result.step
+        adapted.train_s += time.monotonic() - wall_start
+        adapted.train_cpu_s += time.process_time() - cpu_start
+    adapted.model.eval()
     return adapted
 
 
-def _sample(data: arc_data.AugmentedTask, n: int) -> Batch:
-    """`n` random demonstration views; PAD cells are not scored (the reference's ignore_label_id = 0)."""
-    inputs, labels, ids = (torch.from_numpy(a) for a in data.sample(n))
-    return Batch(inputs.long(), torch.where(labels == PAD, IGNORE_LABEL_ID, labels).long(), ids.long())
+def train_config(adapted: Adapted, opts: AdaptOptions, steps: int) -> TrainConfig:
+    """The training loop's configuration for adaptation: the measured defaults of AdaptOptions, AdamW on the puzzle
+    embeddings (the whole table), no gradient clipping, no EMA, no evaluation or checkpoints, CPU."""
+    return TrainConfig(
+        preset="arc-adapt", data=DataConfig(kind="custom", prefetch=2), steps=steps,
+        batch_size=opts.batch_size or batch_for(adapted.data.canvas), lr=opts.lr, puzzle_emb_lr=opts.puzzle_emb_lr,
+        weight_decay=opts.weight_decay, puzzle_emb_weight_decay=opts.weight_decay, puzzle_emb_optimizer="adamw",
+        freeze_weights=adapted.base is not None and opts.freeze_weights, warmup_steps=opts.warmup_steps,
+        schedule="constant", grad_clip=None, loss=opts.loss, ema=None, eval_every=0, checkpoint_every=0, log_every=0,
+        log_every_s=opts.progress_every_s, seed=opts.seed, device="cpu", threads=opts.threads)
 
 
-def _report(adapted: Adapted, window: StepMetrics, step: int, elapsed: float, opts: AdaptOptions,
-            on_progress) -> StepMetrics:
-    """Publish the window's averages; returns the next, empty window."""
-    halted = max(window.halted, 1.0)
-    progress = AdaptProgress(
-        step=step,
-        elapsed_s=elapsed,
+@dataclass
+class _StopRequest:
+    """`should_stop()` as the `is_set()` the training loop asks."""
+
+    asked: Callable[[], bool]
+
+    def is_set(self) -> bool:
+        return self.asked()
+
+
+def _progress(row: dict, done: int, opts: AdaptOptions) -> AdaptProgress:
+    """A training-loop metrics row (averages since the previous row) as adaptation progress; `done`: steps before."""
+    return AdaptProgress(
+        step=done + row["step"],
+        elapsed_s=row["cpu_s"] if opts.clock == "cpu" else row["elapsed_s"],
         budget_s=opts.budget_s,
-        loss=window.loss / max(window.slots, 1.0),
-        accuracy=window.accuracy / halted,
-        exact_accuracy=window.exact / halted,
-        mean_steps=window.steps / window.halted if window.halted else math.nan,
+        loss=row["loss"],
+        accuracy=row["accuracy"],
+        exact_accuracy=row["exact_accuracy"],
+        mean_steps=row["mean_steps"] if row["halted"] else math.nan,
     )
-    adapted.history.append(progress)
-    if on_progress is not None:
-        on_progress(progress)
-    return StepMetrics()
 
 
 # ---- prediction ------------------------------------------------------------------------------------------------

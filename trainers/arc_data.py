@@ -5,18 +5,21 @@ augmentation is one of the 8 dihedral transforms composed with a permutation of 
 augmentations that make an identical task, and translates each training pair at a random place on the canvas. The
 test inputs are presented under the same augmentations with the same identifiers, untranslated, so a model that has
 learnt the task's embedding per augmentation can answer each of them. This module builds exactly that for one task,
-on a canvas cropped to the task's largest grid so a CPU can afford it.
+on a canvas cropped to the task's largest grid so a CPU can afford it, as a training set for trainers.loop.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
+import torch
 
+from engine.losses import IGNORE_LABEL_ID
 from engine.puzzles import arc
-from engine.puzzles.base import PuzzleError
+from engine.puzzles.base import Encoding, PuzzleError
+from trainers.data import Batch
 
 MAX_CANVAS = 30
 
@@ -40,24 +43,44 @@ class View:
 
 @dataclass
 class AugmentedTask:
+    """The task's views, and its training set (trainers.data.TrainDataset): endless random demonstrations."""
+
     task: arc.ArcTask
     canvas: int
     views: list[View]
     translate: bool = True
-    _rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0), repr=False)
+    seed: int = 0
+    examples_per_epoch = None  # an endless stream (no epochs)
 
     @property
     def num_identifiers(self) -> int:
         """Rows of the puzzle-embedding table: the blank identifier 0 plus one per view."""
         return len(self.views) + 1
 
+    num_puzzle_identifiers = num_identifiers
+
     @property
     def seq_len(self) -> int:
         return self.canvas * self.canvas
 
-    def sample(self, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """`count` random (view, demonstration) examples, encoded and (optionally) translated: inputs, labels, ids."""
-        rng = self._rng
+    @property
+    def encoding(self) -> Encoding:
+        return arc.encoding(self.canvas)
+
+    @property
+    def vocab_size(self) -> int:
+        return self.encoding.vocab_size
+
+    def batch(self, index: int, batch_size: int) -> Batch:
+        """Batch `index`: `batch_size` random examples drawn from (seed, index); PAD cells are not scored (the
+        reference's ignore_label_id = 0)."""
+        inputs, labels, ids = (torch.from_numpy(a) for a in self.sample(batch_size, (self.seed, index)))
+        return Batch(inputs, torch.where(labels == arc.PAD, IGNORE_LABEL_ID, labels), ids)
+
+    def sample(self, count: int, seed=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`count` random (view, demonstration) examples, encoded and (optionally) translated: inputs, labels, ids.
+        `seed`: of the draw (None: the task's seed)."""
+        rng = np.random.default_rng(self.seed if seed is None else seed)
         inputs = np.zeros((count, self.seq_len), dtype=np.int64)
         labels = np.zeros((count, self.seq_len), dtype=np.int64)
         ids = np.zeros(count, dtype=np.int64)
@@ -147,4 +170,4 @@ def build(
             continue
         seen.add(key)
         views.append(View(len(views) + 1, aug, pairs, tests))
-    return AugmentedTask(task, size, views, translate, np.random.default_rng(seed + 1))
+    return AugmentedTask(task, size, views, translate, seed)

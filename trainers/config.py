@@ -54,6 +54,10 @@ class TrainConfig:
     puzzle_emb_lr: float = 1e-2
     weight_decay: float = 1.0
     puzzle_emb_weight_decay: float = 1.0
+    # "sign_sgd": the reference's sparse sign-SGD on the rows a batch uses; "adamw": AdamW on the whole table (ARC
+    # adaptation's: fitting a new task's embeddings in minutes, trainers.arc_adapt)
+    puzzle_emb_optimizer: str = "sign_sgd"
+    freeze_weights: bool = False  # train only the puzzle embedding (the reference's freeze_weights)
     beta1: float = 0.9
     beta2: float = 0.95
     warmup_steps: int = 100
@@ -68,6 +72,7 @@ class TrainConfig:
     checkpoint_every: int = 500
     keep_checkpoints: int = 3
     log_every: int = 20
+    log_every_s: float = 0.0  # also a metrics row whenever this many seconds passed since the last (0: steps only)
     seed: int = 0
     device: str = "auto"
     compile: bool = False
@@ -87,6 +92,8 @@ class TrainConfig:
             raise ConfigError("steps and batch_size must be positive")
         if not 0.0 <= self.data.hard_fraction <= 1.0:
             raise ConfigError(f"data.hard_fraction must lie in 0-1, not {self.data.hard_fraction!r}")
+        if self.puzzle_emb_optimizer not in ("sign_sgd", "adamw"):
+            raise ConfigError(f"puzzle_emb_optimizer must be 'sign_sgd' or 'adamw', not {self.puzzle_emb_optimizer!r}")
         if self.micro_batch < 0:
             raise ConfigError(f"micro_batch must be 0 (the whole batch) or positive, not {self.micro_batch}")
 

@@ -194,6 +194,7 @@ class TrainState:
     ema_model: Model
     fwd: Model  # the model's forward (compiled when asked)
     optimizer: AdamW
+    emb_optimizer: AdamW | None  # the puzzle embedding's, when it is AdamW rather than the reference's sign-SGD
     ema: list[torch.Tensor] | None
     emb_params: list[torch.nn.Parameter]
     net_params: list[torch.nn.Parameter]
@@ -224,38 +225,43 @@ class TrainState:
 
 
 def train(config: TrainConfig, dataset: TrainDataset, run_dir: str | Path | None = None, *,
-          eval_set: EvalSet | None = None, budget_s: float | None = None,
+          eval_set: EvalSet | None = None, budget_s: float | None = None, budget_clock: str = "cpu",
           on_metrics: Callable[[dict], None] | None = None, resume: bool = False,
           init_model: Model | None = None, stop_event: threading.Event | None = None,
           handle_signals: bool = True) -> TrainResult:
     """Train on `dataset` (see trainers.data.TrainDataset) for `config.steps` steps or until this process has used
     `budget_s` CPU seconds (all its threads, data included; CPU rather than wall time, so two runs matched on a
-    loaded machine get the same compute however the scheduler shares it).
+    loaded machine get the same compute however the scheduler shares it; budget_clock="wall" counts wall seconds).
 
     run_dir: write the run directory of docs/formats.md there (None = in memory only). resume: continue from the
     newest complete checkpoint in run_dir. init_model: start from these weights (fine-tuning) instead of a fresh model.
-    on_metrics(row): called on rank 0 with every train/eval metrics row. stop_event: set it to stop like SIGTERM.
+    on_metrics(row): called on rank 0 with every train/eval metrics row. stop_event (anything with `is_set()`): set
+    it to stop like SIGTERM; checked before every step, so a request made before the first step runs none.
     """
     s = _start(config, dataset, run_dir, eval_set, on_metrics, resume, init_model)
     stop = _StopFlag()
     if handle_signals:
         stop.install()
-    state = "finished"
+
+    def stopping() -> bool:
+        asked = stop.event.is_set() or (stop_event is not None and stop_event.is_set())
+        return _stopping(s, asked, budget_s, budget_clock)
+
     try:
-        while s.step < config.steps:
+        stop_now = stopping()
+        while s.step < config.steps and not stop_now:
             _optimise(s)
-            stopping = _stopping(s, stop.event.is_set() or (stop_event is not None and stop_event.is_set()), budget_s)
-            if (config.log_every and s.step % config.log_every == 0) or s.step == config.steps or stopping:
+            stop_now = stopping()
+            last = stop_now or s.step == config.steps
+            if _every(s.step, config.log_every) or last or _log_due(s):
                 _log_train(s)
-            if config.eval_every and (s.step % config.eval_every == 0 or s.step == config.steps):
+            if _every(s.step, config.eval_every) or (config.eval_every and s.step == config.steps):
                 _run_eval(s)
-            if (config.checkpoint_every and s.step % config.checkpoint_every == 0) or s.step == config.steps \
-                    or stopping:
+            if _every(s.step, config.checkpoint_every) or last:
                 _checkpoint(s)
-            if stopping:
-                if budget_s is None or not s.message:
-                    state, s.message = "stopped", "stopped on request"
-                break
+        state = "finished"
+        if stop_now and not s.message:  # a request, not the budget (which finishes, saying so in the message)
+            state, s.message = "stopped", "stopped on request"
         return _finish(s, state)
     except BaseException as exc:
         if s.writer:
@@ -284,14 +290,22 @@ def _start(config: TrainConfig, dataset: TrainDataset, run_dir, eval_set, on_met
     model.to(device).train()
     emb_params = [model.puzzle_emb.weight] if hasattr(model, "puzzle_emb") else []
     net_params = [p for p in model.parameters() if all(p is not e for e in emb_params)]
-    optimizer = AdamW(net_params, betas=(config.beta1, config.beta2), weight_decay=config.weight_decay)
+    if config.freeze_weights:  # the reference's freeze_weights: only the puzzle embedding learns
+        if not emb_params:
+            raise ValueError("freeze_weights needs a model with a puzzle embedding to train")
+        for p in net_params:
+            p.requires_grad_(False)
+    betas = (config.beta1, config.beta2)
+    optimizer = AdamW([] if config.freeze_weights else net_params, betas=betas, weight_decay=config.weight_decay)
+    emb_optimizer = (AdamW(emb_params, betas=betas, weight_decay=config.puzzle_emb_weight_decay)
+                     if emb_params and config.puzzle_emb_optimizer == "adamw" else None)
     ema = [p.detach().clone() for p in model.parameters()] if config.ema else None
     step, data_index, carry_state, prior_wall = 0, 0, None, 0.0
     if resume:
         ckpt = latest_checkpoint(run_dir) if run_dir is not None else None
         if ckpt is None:
             raise FileNotFoundError(f"{run_dir}: no complete checkpoint to resume from")
-        step, data_index, carry_state, prior_wall = _restore(ckpt, model, optimizer, ema, device)
+        step, data_index, carry_state, prior_wall = _restore(ckpt, model, optimizer, emb_optimizer, ema, device)
     elif world > 1:
         for p in model.parameters():
             dist.broadcast(p.data, 0)
@@ -309,7 +323,7 @@ def _start(config: TrainConfig, dataset: TrainDataset, run_dir, eval_set, on_met
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16)
                 if device.type == "cuda" and torch.cuda.is_bf16_supported() else None)
     return TrainState(config, dataset, model, ema_model, compile_network(model) if config.compile else model, optimizer,
-                      ema, emb_params, net_params, device, rank, world, writer, prefetch,
+                      emb_optimizer, ema, emb_params, net_params, device, rank, world, writer, prefetch,
                       TrainResult(model, ema_model, step, "running"), None if run_dir is None else Path(run_dir),
                       eval_set, on_metrics, autocast, step=step, carry_state=carry_state, prior_wall=prior_wall)
 
@@ -338,9 +352,14 @@ def _optimise(s: TrainState) -> None:
     if config.grad_clip:
         torch.nn.utils.clip_grad_norm_(s.net_params, config.grad_clip)
     s.optimizer.step(lr_at(s.step, config.lr, config))
-    for p in s.emb_params:
-        sign_sgd_rows_(p, lr_at(s.step, config.puzzle_emb_lr, config), config.puzzle_emb_weight_decay)
-        p.grad = None
+    emb_lr = lr_at(s.step, config.puzzle_emb_lr, config)
+    if s.emb_optimizer is not None:
+        s.emb_optimizer.step(emb_lr)
+        s.emb_optimizer.zero_grad()
+    else:
+        for p in s.emb_params:
+            sign_sgd_rows_(p, emb_lr, config.puzzle_emb_weight_decay)
+            p.grad = None
     s.optimizer.zero_grad()
     if s.ema is not None:
         with torch.no_grad():
@@ -350,11 +369,21 @@ def _optimise(s: TrainState) -> None:
     s.interval_steps += 1
 
 
-def _stopping(s: TrainState, asked: bool, budget_s: float | None) -> bool:
-    """A stop request (SIGTERM, stop_event) or the CPU-time budget; every rank agrees."""
+def _every(step: int, interval: int) -> bool:
+    return bool(interval) and step % interval == 0
+
+
+def _log_due(s: TrainState) -> bool:
+    """A row every `log_every_s` seconds as well (progress shown by time, whatever a step costs)."""
+    return bool(s.config.log_every_s) and time.perf_counter() - s.t_interval >= s.config.log_every_s
+
+
+def _stopping(s: TrainState, asked: bool, budget_s: float | None, clock: str) -> bool:
+    """A stop request (SIGTERM, stop_event) or the budget (CPU or wall seconds); every rank agrees."""
     stopping = asked
-    if budget_s is not None and time.process_time() - s.cpu_start >= budget_s:
-        stopping, s.message = True, f"CPU-time budget of {budget_s:g} s reached"
+    used = time.process_time() - s.cpu_start if clock == "cpu" else time.perf_counter() - s.t_start
+    if budget_s is not None and used >= budget_s:
+        stopping, s.message = True, f"{'CPU' if clock == 'cpu' else 'wall'}-time budget of {budget_s:g} s reached"
     if s.world > 1:
         flag = torch.tensor([1.0 if stopping else 0.0])
         dist.all_reduce(flag, op=dist.ReduceOp.MAX)
@@ -406,8 +435,8 @@ def _checkpoint(s: TrainState) -> None:
     if s.rank == 0 and s.writer:
         _load_ema(s.ema_model, s.ema)
         path = s.writer.checkpoint_path(s.step)
-        _save(path, s.model, s.ema_model, s.optimizer, gathered, s.config, s.dataset, s.step, s.prefetch.next_index,
-              s.prior_wall + time.perf_counter() - s.t_start, s.result)
+        _save(path, s.model, s.ema_model, (s.optimizer, s.emb_optimizer), gathered, s.config, s.dataset, s.step,
+              s.prefetch.next_index, s.prior_wall + time.perf_counter() - s.t_start, s.result)
         s.writer.mark_latest(path, s.step, keep=s.config.keep_checkpoints)
     if s.world > 1:
         dist.barrier()
@@ -456,14 +485,15 @@ def _load_ema(ema_model: Model, ema: list[torch.Tensor] | None) -> None:
             p.copy_(e)
 
 
-def _save(path: Path, model: Model, ema_model: Model, optimizer, carry: dict | None, config: TrainConfig,
+def _save(path: Path, model: Model, ema_model: Model, optimizers: tuple, carry: dict | None, config: TrainConfig,
           dataset: TrainDataset, step: int, data_index: int, wall_s: float, result: TrainResult) -> None:
     extra: dict[str, torch.Tensor] = {}
     for name, p in model.named_parameters():
         # Without EMA the saved model *is* the raw model; safetensors refuses two names for one storage.
         extra[f"{TRAIN_PREFIX}raw/{name}"] = p.detach() if ema_model is not model else p.detach().clone()
-    for k, v in optimizer.state_tensors().items():
-        extra[f"{TRAIN_PREFIX}opt/{k}"] = v
+    for prefix, optimizer in zip(("opt", "emb_opt"), optimizers, strict=True):
+        for k, v in (optimizer.state_tensors() if optimizer is not None else {}).items():
+            extra[f"{TRAIN_PREFIX}{prefix}/{k}"] = v
     for name, t in (carry or {}).items():
         extra[f"{TRAIN_PREFIX}carry/{name}"] = t
     training = {
@@ -495,7 +525,7 @@ def _gather_carry(carry: Carry) -> dict[str, torch.Tensor]:
     return out
 
 
-def _restore(path: Path, model: Model, optimizer, ema: list[torch.Tensor] | None, device
+def _restore(path: Path, model: Model, optimizer, emb_optimizer, ema: list[torch.Tensor] | None, device
              ) -> tuple[int, int, dict | None, float]:
     ema_state, train, state = read_train_checkpoint(path)
     raw = {k[len("raw/"):]: v for k, v in train.items() if k.startswith("raw/")}
@@ -506,5 +536,8 @@ def _restore(path: Path, model: Model, optimizer, ema: list[torch.Tensor] | None
             for e, (name, _) in zip(ema, model.named_parameters(), strict=True):
                 e.copy_(ema_state[name].to(device))
     optimizer.load_state_tensors({k[len("opt/"):]: v.to(device) for k, v in train.items() if k.startswith("opt/")})
+    emb_state = {k[len("emb_opt/"):]: v.to(device) for k, v in train.items() if k.startswith("emb_opt/")}
+    if emb_optimizer is not None and emb_state:  # (a run that switched from sign-SGD starts its moments afresh)
+        emb_optimizer.load_state_tensors(emb_state)
     carry = {k[len("carry/"):]: v for k, v in train.items() if k.startswith("carry/")} or None
     return int(state["step"]), int(state["data_index"]), carry, float(state.get("wall_time_s", 0.0))

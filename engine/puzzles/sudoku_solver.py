@@ -90,6 +90,14 @@ def search(values: list[int], n: int, limit: int, digit_order: list[int] | None 
             masks[c] ^= bit
             masks[b] ^= bit
 
+    def place(i: int, bit: int, trail: list) -> None:
+        values[i] = bit_value[bit]
+        r, c, b = idx[i]
+        masks[r] |= bit
+        masks[c] |= bit
+        masks[b] |= bit
+        trail.append(i)
+
     def rec(empties: list[int]) -> None:
         trail: list[int] = []
         while True:
@@ -106,11 +114,7 @@ def search(values: list[int], n: int, limit: int, digit_order: list[int] | None 
                     cand[i] = m
                     rest.append(i)
                 elif m:
-                    values[i] = bit_value[m]
-                    masks[r] |= m
-                    masks[c] |= m
-                    masks[b] |= m
-                    trail.append(i)
+                    place(i, m, trail)
                     progress = True
                 else:
                     undo(trail)
@@ -143,11 +147,7 @@ def search(values: list[int], n: int, limit: int, digit_order: list[int] | None 
                     if values[i] or (masks[r] | masks[c] | masks[b]) & bit:
                         undo(trail)
                         return
-                    values[i] = bit_value[bit]
-                    masks[r] |= bit
-                    masks[c] |= bit
-                    masks[b] |= bit
-                    trail.append(i)
+                    place(i, bit, trail)
                     progress = True
             if not progress:
                 break

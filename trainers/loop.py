@@ -242,16 +242,12 @@ def train(config: TrainConfig, dataset: TrainDataset, run_dir: str | Path | None
     stop = _StopFlag()
     if handle_signals:
         stop.install()
-
-    def stopping() -> bool:
-        asked = stop.event.is_set() or (stop_event is not None and stop_event.is_set())
-        return _stopping(s, asked, budget_s, budget_clock)
-
+    requests = [stop.event] + ([stop_event] if stop_event is not None else [])
     try:
-        stop_now = stopping()
+        stop_now = _stopping(s, requests, budget_s, budget_clock)
         while s.step < config.steps and not stop_now:
             _optimise(s)
-            stop_now = stopping()
+            stop_now = _stopping(s, requests, budget_s, budget_clock)
             last = stop_now or s.step == config.steps
             if _every(s.step, config.log_every) or last or _log_due(s):
                 _log_train(s)
@@ -378,9 +374,10 @@ def _log_due(s: TrainState) -> bool:
     return bool(s.config.log_every_s) and time.perf_counter() - s.t_interval >= s.config.log_every_s
 
 
-def _stopping(s: TrainState, asked: bool, budget_s: float | None, clock: str) -> bool:
-    """A stop request (SIGTERM, stop_event) or the budget (CPU or wall seconds); every rank agrees."""
-    stopping = asked
+def _stopping(s: TrainState, requests: list, budget_s: float | None, clock: str) -> bool:
+    """A stop request (SIGTERM, stop_event: anything with `is_set()`) or the budget (CPU or wall seconds); every rank
+    agrees."""
+    stopping = any(r.is_set() for r in requests)
     used = time.process_time() - s.cpu_start if clock == "cpu" else time.perf_counter() - s.t_start
     if budget_s is not None and used >= budget_s:
         stopping, s.message = True, f"{'CPU' if clock == 'cpu' else 'wall'}-time budget of {budget_s:g} s reached"

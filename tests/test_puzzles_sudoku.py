@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import time
 from functools import cache
 from pathlib import Path
 
@@ -65,17 +64,19 @@ def test_famous_hard_puzzles_have_their_known_unique_solution(name):
     assert result.branches > 0  # none of these falls to singles alone
 
 
-def test_solver_is_fast_on_typical_puzzles_and_bounded_on_hard_ones():
+def test_solver_searches_little_on_typical_puzzles_and_is_bounded_on_hard_ones():
+    """Search work, counted in guessing nodes, stands in for time (a timed assertion fails on a loaded machine):
+    propagation settles typical puzzles almost without guessing, and the pathological case for plain backtracking
+    (exponential there) stays within a few hundred nodes."""
     typical = S.generate(20, seed=11, workers=1)
-    times = []
+    branches = []
     for p in typical:
-        t = time.perf_counter()
-        assert S.solve(p.givens).count == 1
-        times.append(time.perf_counter() - t)
-    assert float(np.median(times)) < 0.010  # well under 10 ms (typically ~0.3 ms)
-    t = time.perf_counter()
-    assert S.solve(grid(NORVIG_MULTI)).count == 2  # the pathological case for plain backtracking
-    assert time.perf_counter() - t < 2.0
+        result = S.solve(p.givens)
+        assert result.count == 1
+        branches.append(result.branches)
+    assert float(np.median(branches)) == 0 and max(branches) <= 10
+    result = S.solve(grid(NORVIG_MULTI))
+    assert result.count == 2 and result.branches < 500
 
 
 def test_multiple_solutions_are_counted_up_to_the_limit():

@@ -1,5 +1,5 @@
-"""One ACT training step, as the reference trains (`pretrain.py`, `ACTLossHead`, the ACT wrapper of `trm.py`): used
-by the training loop (trainers.loop) and by ARC task adaptation (trainers.arc_adapt).
+"""One ACT training step, as the reference trains (`pretrain.py`, `ACTLossHead`, the ACT wrapper of `trm.py`): the step
+of the training loop (trainers.loop), which ARC task adaptation (trainers.arc_adapt) runs too.
 
 Every batch slot keeps its puzzle and its (y, z) across steps until it halts, then takes the puzzle in the same slot
 of the next data batch and starts from the initial state. A slot halts when q_halt > 0 (or q_halt > q_continue),

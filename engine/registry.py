@@ -7,18 +7,14 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass, field
-from importlib import resources
 from pathlib import Path
 
 from engine.checkpoint import CheckpointError, read_model_metadata, runs_on_any_canvas
-from engine.home import lab_home
+from engine.home import ASSETS_DIR, lab_home
 from engine.puzzles.base import Encoding, PuzzleError
 from engine.puzzles.kind import get_kind
 
-# Package data, found through importlib.resources: in the source tree `engine/assets` links to the repository's assets/,
-# in an installed wheel it holds the files themselves.
-BUNDLED_DIR = Path(str(resources.files("engine") / "assets" / "models"))
-EXAMPLES_DIR = Path(str(resources.files("engine") / "assets" / "puzzles"))  # example puzzles, one file or more per kind
+BUNDLED_DIR = ASSETS_DIR / "models"  # package data (engine.home)
 
 
 def user_models_dir() -> Path:

@@ -65,6 +65,7 @@ def test_wheel_installs_with_its_models_and_examples(tmp_path):
     report = json.loads(solved.stdout)
     assert report["model"] == "sudoku4" and report["kind"] == "sudoku" and len(report["puzzles"]) == 3
     assert all(p["valid"] and p["correct"] for p in report["puzzles"])
-    where = run([python, "-c", "import engine, trm_lab; print(engine.__file__, trm_lab.__file__)"], cwd=tmp_path,
-                env=env)
+    where = run([python, "-c", "import engine, trm_lab; from engine.home import EXAMPLES_DIR; "
+                 "print(engine.__file__, trm_lab.__file__, EXAMPLES_DIR)"], cwd=tmp_path, env=env)
     assert str(ROOT) not in where.stdout and str(purelib) in where.stdout
+    assert Path(where.stdout.split()[-1]) == example.parent  # the window's example puzzles: the installed ones

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.home import EXAMPLES_DIR  # package data: the example puzzles ship in the wheel too
 from trm_lab import export, theme
 from trm_lab.panels.arc_adapt import ArcAdaptPanel
 from trm_lab.panels.arc_browser import ArcBrowser
@@ -53,7 +54,6 @@ from trm_lab.widgets.maze_editor import MazeEditor
 from trm_lab.widgets.sudoku_editor import SudokuEditor
 from trm_lab.workers import describe_error, describe_model, run_async
 
-EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "assets" / "puzzles"
 EXAMPLES = (("A classic Sudoku", "sudoku-classic.txt"), ("Six famous hard Sudoku", "sudoku-famous-hard.csv"),
             ("Three 15\u00d715 mazes", "maze-15x15.txt"), ("ARC task 007bbfb7", "arc-007bbfb7.json"))
 PUZZLE_FILTER = ("Puzzles (*.txt *.csv *.json *.sdk *.maze);;Sudoku / maze text (*.txt *.csv);;"

@@ -21,14 +21,10 @@ import sys
 import time
 from pathlib import Path
 
+from engine.atomic import atomic_write_text  # stdlib only, shipped with trainers in the code bundle
+
 MAX_METRIC_BYTES = 4_000_000
 MAX_LOG_BYTES = 64_000
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def read_json(path: Path) -> dict | None:
@@ -49,7 +45,7 @@ def launch(node_dir: Path, argv: list[str], cwd: Path | None = None) -> int:
     for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         signal.signal(sig, signal.SIG_IGN)  # the group's SIGTERM is for the trainer; we stay to record its exit
     (node_dir / "exit.json").unlink(missing_ok=True)
-    _write_atomic(node_dir / "launcher.pid", str(os.getpid()))
+    atomic_write_text(node_dir / "launcher.pid", str(os.getpid()))
     with open(node_dir / "output.log", "ab") as out:
         out.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} start: {argv}\n".encode())
         out.flush()
@@ -59,13 +55,13 @@ def launch(node_dir: Path, argv: list[str], cwd: Path | None = None) -> int:
                                                          for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)])
         except OSError as exc:
             out.write(f"cannot start: {exc}\n".encode())
-            _write_atomic(node_dir / "exit.json", json.dumps({"returncode": 127, "time": time.time(),
+            atomic_write_text(node_dir / "exit.json", json.dumps({"returncode": 127, "time": time.time(),
                                                               "error": str(exc)}))
             return 127
-        _write_atomic(node_dir / "child.pid", str(child.pid))
+        atomic_write_text(node_dir / "child.pid", str(child.pid))
         code = child.wait()
         out.write(f"=== exit code {code}\n".encode())
-    _write_atomic(node_dir / "exit.json", json.dumps({"returncode": code, "time": time.time()}))
+    atomic_write_text(node_dir / "exit.json", json.dumps({"returncode": code, "time": time.time()}))
     return code
 
 

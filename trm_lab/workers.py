@@ -283,10 +283,10 @@ class SolveThread(QThread):
                     if not solver.alive():
                         raise RuntimeError("the solver process ended unexpectedly")
                     continue
-                kind, payload = solver.conn.recv()
-                if kind == "step":
+                event, payload = solver.conn.recv()  # "step", "error" or "done"
+                if event == "step":
                     self.stepReady.emit(payload)
-                elif kind == "error":
+                elif event == "error":
                     self.failedWith.emit(payload)
                     break
                 else:

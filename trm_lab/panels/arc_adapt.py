@@ -68,17 +68,17 @@ class AdaptThread(QThread):
         self._process.start()
         while True:
             try:
-                kind, payload = messages.get(timeout=0.1)
+                event, payload = messages.get(timeout=0.1)
             except queue.Empty:
                 if not self._process.is_alive() and messages.empty():
                     code = self._process.exitcode
                     self.failedWith.emit(f"the adaptation process ended unexpectedly (exit code {code})")
                     break
                 continue
-            if kind == "progress":
+            if event == "progress":
                 self.progress.emit(payload)
                 continue
-            if kind == "result":
+            if event == "result":
                 self.finishedWith.emit(payload)
             else:
                 self.failedWith.emit(describe_named_error(*payload))

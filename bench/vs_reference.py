@@ -291,14 +291,37 @@ def infer_side_by_side(args) -> list[dict]:
             floors.append(step_flops(cfg, batch) / (peak_now() * 1e9))
         ratios = [a / b for a, b in zip(r, o, strict=True)]
         over_floor = [a / b for a, b in zip(o, floors, strict=True)]
+        ref_over_floor = [a / b for a, b in zip(r, floors, strict=True)]  # the most any speed-up can be
         row = {"batch": batch, "reference_s": statistics.median(r), "ours_s": statistics.median(o),
-               "speedup": ratios, "flop_floor_s": statistics.median(floors), "ours_over_floor": over_floor}
+               "speedup": ratios, "flop_floor_s": statistics.median(floors), "ours_over_floor": over_floor,
+               "reference_over_floor": ref_over_floor}
+        if args.profile:
+            row["profile"] = {name: profile_step(run) for name, run in (("reference", ref_step), ("ours", our_step))}
         results.append(row)
         print(f"paper Sudoku float32 batch {batch:>3}: reference {1000 * row['reference_s']:9.1f} ms/step, "
               f"ours {1000 * row['ours_s']:9.1f} ms/step, speed-up {spread(ratios)}; ours over the FLOP floor "
-              f"{spread(over_floor)} (floor {1000 * row['flop_floor_s']:.1f} ms at the peak of each round)   "
+              f"{spread(over_floor)}, the reference's {spread(ref_over_floor)} "
+              f"(floor {1000 * row['flop_floor_s']:.1f} ms at the peak of each round)   "
               f"load {loadavg()}", flush=True)
+        for name, shares in row.get("profile", {}).items():
+            print(f"    {name} (torch.profiler, share of self CPU time): "
+                  + ", ".join(f"{op} {100 * share:.1f}%" for op, share in shares.items()), flush=True)
     return results
+
+
+def profile_step(run) -> dict[str, float]:
+    """Shares of one step's self CPU time: matrix products together, then the largest other operations."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        run()
+    events = [e for e in prof.key_averages() if e.self_cpu_time_total > 0]
+    total = sum(e.self_cpu_time_total for e in events)
+    products = ("aten::mm", "aten::bmm", "aten::addmm", "aten::baddbmm")
+    shares = {"matrix products": sum(e.self_cpu_time_total for e in events if e.key in products) / total}
+    others = sorted((e for e in events if e.key not in products), key=lambda e: -e.self_cpu_time_total)
+    shares.update((e.key.removeprefix("aten::"), e.self_cpu_time_total / total) for e in others[:4])
+    return shares
 
 
 def main() -> int:
@@ -308,6 +331,7 @@ def main() -> int:
     inf.add_argument("--reference", required=True, type=Path, metavar="CHECKOUT")
     inf.add_argument("--batches", nargs="*", type=int, default=[1, 8, 64])
     inf.add_argument("--threads", type=int, default=1)
+    inf.add_argument("--profile", action="store_true", help="also profile one step of each side per batch")
     inf.add_argument("--json", type=Path, help="also write the results here")
     tr = sub.add_parser("train")
     tr.add_argument("--reference", type=Path, metavar="CHECKOUT")

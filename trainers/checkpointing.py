@@ -30,11 +30,11 @@ TRAIN_PREFIX = "train/"
 
 
 def code_version() -> str:
-    try:
-        from importlib.metadata import version
+    from importlib.metadata import PackageNotFoundError, version
 
+    try:
         return version("trm-lab")
-    except Exception:  # noqa: BLE001 - running from a checkout that is not installed
+    except PackageNotFoundError:  # running from a checkout that is not installed
         return "dev"
 
 

@@ -73,13 +73,14 @@ def read_trained_models(paths: list[str]) -> list[Any]:
     """Entries (metadata only) of training checkpoints, named "<run>/<checkpoint>"; unreadable ones are left out."""
     from dataclasses import replace
 
+    from engine.checkpoint import CheckpointError
     from engine.registry import model_entry
 
     out = []
     for path in paths:
         try:
             entry = model_entry(path)
-        except Exception:  # noqa: BLE001 - a checkpoint being written, or broken: not offered
+        except (CheckpointError, OSError):  # a checkpoint being written, or broken: not offered
             continue
         run = Path(path).parent.parent.name if Path(path).parent.name == "checkpoints" else Path(path).parent.name
         out.append(replace(entry, name=f"{run}/{Path(path).stem}"))
@@ -92,11 +93,12 @@ _training_cache: dict[str, dict] = {}
 def training_metadata(path: str) -> dict:
     """A model file's training record (what it learnt on), read from its header once; {} when unreadable."""
     if path not in _training_cache:
-        try:
-            from engine.checkpoint import read_model_metadata
+        from engine.checkpoint import CheckpointError, read_model_metadata
+        from engine.puzzles import PuzzleError
 
+        try:
             _training_cache[path] = read_model_metadata(path)[2] or {}
-        except Exception:  # noqa: BLE001 - a reference checkpoint or a broken file: no hint, the solve says more
+        except (CheckpointError, PuzzleError, OSError):  # a reference checkpoint or a broken file: no hint here
             _training_cache[path] = {}
     return _training_cache[path]
 

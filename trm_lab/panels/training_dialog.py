@@ -30,12 +30,13 @@ OTHER_HOST = "Other host (user@host:port)\u2026"
 
 def describe_preset(name: str) -> str:
     """One paragraph about a preset: puzzle, size, steps, then its notes ("" for an unknown name)."""
-    try:
-        from engine.puzzles.kind import get_kind
-        from trainers.presets import load_config
+    from engine.puzzles.kind import get_kind
+    from trainers.presets import load_config
 
+    try:
         cfg = load_config(name)
-        what = get_kind(cfg.data.kind).what((cfg.data.size, cfg.data.size))
+        data = cfg.data
+        what = f"{data.kind} {data.size}x{data.size}" if get_kind(data.kind).generates else data.kind  # ARC: corpora
     except Exception:  # noqa: BLE001 - a typed name or a broken file: no description, the run reports it
         return ""
     head = f"{what}, {cfg.steps:,} steps, hidden {cfg.model.get('hidden_size', '?')}."
@@ -43,9 +44,9 @@ def describe_preset(name: str) -> str:
 
 
 def _presets() -> list[str]:
-    try:
-        from trainers.presets import list_presets
+    from trainers.presets import list_presets
 
+    try:
         return list_presets()
     except Exception:  # noqa: BLE001 - a broken presets folder still lets you pick a config file
         return []

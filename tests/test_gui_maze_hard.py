@@ -47,3 +47,18 @@ def test_the_steps_box_follows_the_chosen_model_and_keeps_edits(qtbot, window, l
     panel.steps.setValue(7)
     panel.refresh_models()  # an edit of the puzzle refreshes the list: the user's steps stay
     assert panel.steps.value() == 7
+
+
+def test_generate_dialog_fields_line_up_on_every_page(qtbot):
+    """Each kind's options sit in a form of their own inside the dialog's; their fields start where Kind's does."""
+    dialog = GenerateDialog("sudoku", 9)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    left = dialog.kind.mapTo(dialog, dialog.kind.rect().topLeft()).x()
+    for name, page in dialog.pages.items():
+        dialog.kind.setCurrentIndex(list(dialog.pages).index(name))
+        qtbot.wait(10)
+        fields = [page.size, page.clues] if name == "sudoku" else [page.style, page.size]
+        assert [f.mapTo(dialog, f.rect().topLeft()).x() for f in fields] == [left] * len(fields), name
+    assert dialog.seed.mapTo(dialog, dialog.seed.rect().topLeft()).x() == left

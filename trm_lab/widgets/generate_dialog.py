@@ -134,6 +134,17 @@ class GenerateDialog(QDialog):
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         form.addRow(buttons)
+        _align_labels([form, *(page.layout() for page in self.pages.values())])
 
     def request(self) -> GenerateRequest:
         return self.stack.currentWidget().request(self.seed.value())
+
+
+def _align_labels(forms: list[QFormLayout]) -> None:
+    """One label column for the dialog's form and the pages nested in it (each page is a form of its own, so a
+    longer label such as "Givens" would otherwise push its fields out of line with Kind and Seed)."""
+    labels = [form.itemAt(row, QFormLayout.ItemRole.LabelRole) for form in forms for row in range(form.rowCount())]
+    widgets = [item.widget() for item in labels if item is not None and item.widget() is not None]
+    width = max(w.sizeHint().width() for w in widgets)
+    for w in widgets:
+        w.setMinimumWidth(width)

@@ -76,7 +76,8 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     compile: bool = False
-    micro_batch: int = 0  # slots per forward/backward pass, gradients accumulated: less memory (0 = whole batch)
+    micro_batch: int = 0  # slots per forward/backward pass, gradients accumulated (0: the whole batch, on a CPU
+    # split into cache-sized parts when its activations outgrow the cache: trainers.act.cpu_micro_batch)
     threads: int | None = None  # torch intra-op threads (None = torch default)
     init_from: str = ""  # start from these weights (model file, training checkpoint or run directory), not at random
     notes: str = ""  # free text: where the recipe comes from, what it needs

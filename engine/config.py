@@ -13,10 +13,17 @@ Mixer = Literal["attention", "mlp"]
 PosEncoding = Literal["rope", "relative2d", "learned", "none"]
 
 
+@dataclass
 class ArchConfig:
-    """Base of the architectures' config dataclasses: one JSON form (checkpoint metadata, `model` of a training
-    config) and the validation they share. Subclasses name their position encodings and the counts that must be
-    at least 1."""
+    """Base of the architectures' config dataclasses: the fields every one starts with, one JSON form (checkpoint
+    metadata, `model` of a training config) and the validation they share. Subclasses name their position encodings
+    and the counts that must be at least 1."""
+
+    vocab_size: int
+    seq_len: int
+    hidden_size: int = 512
+    num_heads: int = 8
+    expansion: float = 4.0
 
     POS_ENCODINGS: ClassVar[tuple[str, ...]]
     AT_LEAST_ONE: ClassVar[tuple[str, ...]] = ()
@@ -62,11 +69,6 @@ class ArchConfig:
 
 @dataclass
 class TRMConfig(ArchConfig):
-    vocab_size: int
-    seq_len: int
-    hidden_size: int = 512
-    num_heads: int = 8
-    expansion: float = 4.0
     L_layers: int = 2
     H_cycles: int = 3  # T: deep-recursion cycles per supervision step (T-1 without gradients)
     L_cycles: int = 6  # n: latent updates per cycle

@@ -27,11 +27,6 @@ ARCH = "hrm"
 
 @dataclass
 class HRMConfig(ArchConfig):
-    vocab_size: int
-    seq_len: int
-    hidden_size: int = 512
-    num_heads: int = 8
-    expansion: float = 4.0
     H_layers: int = 4
     L_layers: int = 4
     H_cycles: int = 2  # high-level updates per supervision step

@@ -48,6 +48,7 @@ def test_one_supervision_step_has_gradients_only_through_the_last_cycle():
 
 def test_sequence_mixing_normalises_over_positions_like_the_reference():
     """The reference applies mlp_t to the transposed state (B, D, S), so that block's norm runs over positions."""
+    torch.manual_seed(0)  # it failed once in a multi-file run on an unseeded draw
     cfg = TRMConfig(vocab_size=5, seq_len=6, hidden_size=8, num_heads=2, mixer="mlp", pos_encodings="none",
                     L_layers=1)
     block = TRM(cfg).net.layers[0]

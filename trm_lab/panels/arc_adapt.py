@@ -83,7 +83,10 @@ class AdaptThread(QThread):
             else:
                 self.failedWith.emit(describe_named_error(*payload))
             break
-        self._process.join(5)
+        self._process.join(10)
+        if self._process.is_alive():  # the answer is in hand; a child slow to tear down (a loaded machine) must
+            self._process.kill()  # not outlive the thread, or "not running" would be said too early
+            self._process.join()
 
 
 def _arc_models() -> list[tuple[str, str]]:

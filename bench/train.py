@@ -17,10 +17,11 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
+from bench.vs_reference import random_dataset  # noqa: E402
 from engine.model import TRM, count_parameters  # noqa: E402
-from trainers.data import MemoryDataset, make_encoding  # noqa: E402
 from trainers.loop import resolve_model_config, train  # noqa: E402
 from trainers.presets import load_preset  # noqa: E402
 
@@ -40,20 +41,10 @@ def matmul_peak(n: int = 1024, reps: int = 5) -> float:
     return 2 * n**3 / best / 1e9
 
 
-def random_dataset(cfg) -> MemoryDataset:
-    kind, n = cfg.data.kind, cfg.data.size
-    vocab = n + 2 if kind == "sudoku" else 6
-    enc = make_encoding(kind, n, n, vocab, n * n)
-    g = torch.Generator().manual_seed(0)
-    inputs = torch.randint(1, vocab, (256, n * n), generator=g)
-    labels = torch.randint(2 if kind == "sudoku" else 1, vocab, (256, n * n), generator=g)
-    return MemoryDataset(inputs, labels, enc)
-
-
 def measure(name: str, batch: int, timed: int) -> dict:
     cfg = load_preset(name).with_overrides(batch_size=batch, steps=max(1, timed + 1), eval_every=0, log_every=1,
                                            checkpoint_every=10**9, threads=None, device="cpu")
-    ds = random_dataset(cfg)
+    ds = random_dataset(cfg, ROOT)
     result = train(cfg, ds, None, handle_signals=False)
     rows = [r for r in result.history if r["split"] == "train"]
     rows = rows[1:] if len(rows) > 1 else rows  # the first step warms up

@@ -132,6 +132,7 @@ def test_solve_with_a_per_task_model_leads_to_adapt_then_shows_the_adapted_answe
     assert np.array_equal(view.doc.output, result.predictions[0].attempts[0])
     assert view.doc.history.undo_label == "Use adapted answer"
     assert panel.verdict.text() in ("Solved", "Invalid")
+    assert " s with" not in panel.verdict_detail.text()  # a replay was not timed: no "in 0.00 s"
     # Solve with the per-task model now replays the adapted answer instead of guessing
     panel.solve_button.click()
     qtbot.waitUntil(lambda: panel.session is not s and panel.session is not None, timeout=30000)

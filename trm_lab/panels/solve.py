@@ -645,9 +645,9 @@ class SolvePanel(QWidget):
         self.verdict.setText(prefix + v.headline)
         self.verdict.setStyleSheet(f"color: {colour};")
         winner = f"{s.winner_text()} " if s.think else ""
-        self.verdict_detail.setText(f"{winner}{v.message} {v.steps} steps in {v.elapsed_s:.2f} s with "
-                                    f"{s.model_name}.")
-        self.message.emit(f"{v.headline} in {v.elapsed_s:.2f} s ({v.steps} steps)")
+        timed = f" in {v.elapsed_s:.2f} s" if v.elapsed_s > 0 else ""  # an adapted answer's replay has no time
+        self.verdict_detail.setText(f"{winner}{v.message} {v.steps} steps{timed} with {s.model_name}.")
+        self.message.emit(f"{v.headline}{timed} ({v.steps} steps)")
 
     # -- think harder -------------------------------------------------------------------------------------
     def _on_think_toggled(self, on: bool) -> None:

@@ -62,3 +62,37 @@ def test_generate_dialog_fields_line_up_on_every_page(qtbot):
         fields = [page.size, page.clues] if name == "sudoku" else [page.style, page.size]
         assert [f.mapTo(dialog, f.rect().topLeft()).x() for f in fields] == [left] * len(fields), name
     assert dialog.seed.mapTo(dialog, dialog.seed.rect().topLeft()).x() == left
+
+
+def test_the_picker_follows_the_puzzle_until_the_user_chooses(qtbot, window, lab_env):
+    """A random-wall maze ranks the random-wall model first; a corridor maze loaded into the same tab then gets the
+    corridor model (the picker's own choice follows the puzzle), while a model the user chose stays chosen."""
+    from engine.checkpoint import save_checkpoint
+    from engine.config import TRMConfig
+    from engine.model import TRM
+    from trm_lab.panels.solve import list_models_cached
+
+    for name, side, style in (("walls20", 20, "hard"), ("corridors15", 15, "dfs")):
+        cfg = TRMConfig.from_dict(dict(hidden_size=16, num_heads=2, L_layers=1, H_cycles=1, L_cycles=1, vocab_size=6,
+                                       seq_len=side * side, pos_encodings="relative2d", puzzle_emb_ndim=0))
+        save_checkpoint(lab_env / f"{name}.safetensors", TRM(cfg), encoding=mz.encoding(side),
+                        training={"preset": "test", "steps": 0, "dataset": {"maze_style": style, "size": side}})
+    list_models_cached(refresh=True)
+    view = window.new_maze(15)
+    panel = view.solve
+    panel.refresh_models()
+
+    def picked() -> str:
+        return panel.model_box.currentText().split()[0]
+
+    corridors = mz.generate(1, seed=3, size=15, loops=0.0, workers=1)[0]
+    walls = mz.generate(1, seed=3, size=15, style="hard", workers=1)[0]
+    view.doc.replace(walls.grid, walls.solution)
+    assert picked() == "walls20"
+    view.doc.replace(corridors.grid, corridors.solution)
+    assert picked() == "corridors15"
+    panel.model_box.setCurrentIndex(next(i for i in range(panel.model_box.count())
+                                         if panel.model_box.itemText(i).startswith("walls20")))
+    view.doc.replace(walls.grid, walls.solution)
+    view.doc.replace(corridors.grid, corridors.solution)
+    assert picked() == "walls20"  # the user's choice

@@ -100,9 +100,8 @@ def shoot(views: list[str], theme_name: str, suffix: str, size: tuple[int, int])
     if "maze" in views:
         from engine.puzzles import maze
 
-        sizes = sorted({m.encoding.rows for m in rank_models("maze", None, models)})
-        n = max(sizes) if sizes else 15
-        m = maze.generate(1, seed=3, size=n, loops=0.0, workers=1)[0]  # the kind the bundled model learnt
+        n = maze.KIND.default_size  # a corridor maze of the default size: maze15's, which the picker gives it
+        m = maze.generate(1, seed=3, size=n, loops=0.0, workers=1)[0]
         view = window.new_maze(n)
         view.doc.replace(m.grid, m.solution)
         view.editor.show_path.setChecked(True)

@@ -135,6 +135,7 @@ class SolvePanel(QWidget):
         self._opened: dict[str, Any] = {}  # path -> ModelEntry of checkpoints opened via "Open checkpoint..."
         self.adapted: Any = None  # ARC: the result of "Adapt to this task" (its answer is replayed here)
         self._extra_paths: list[tuple[str, str]] = []  # (label, path) opened via "Open checkpoint..."
+        self._auto_pick: str | None = None  # the model the picker chose itself, last time it filled
         self._x_label = "step"
         self._render_timer = coalescing_timer(self, self._render_live)
 
@@ -341,8 +342,13 @@ class SolvePanel(QWidget):
         if self.model_box.count():
             self.model_box.insertSeparator(self.model_box.count())
         self.model_box.addItem("Open checkpoint\u2026", OPEN_CHECKPOINT)
-        idx = self.model_box.findData(current) if current and current != OPEN_CHECKPOINT else -1
-        self.model_box.setCurrentIndex(max(0, idx))
+        # A model the user chose stays chosen; one the picker chose follows the puzzle (a blank maze ranks the
+        # random-wall model first, the corridor maze then loaded into it the corridor model).
+        chosen = current not in (None, OPEN_CHECKPOINT, self._auto_pick)
+        idx = self.model_box.findData(current) if chosen else -1
+        if idx < 0:
+            idx, self._auto_pick = 0, self.model_box.itemData(0)
+        self.model_box.setCurrentIndex(idx)
         self.model_box.blockSignals(False)
         self._follow_model_steps()
         has_model = self.current_model_path() is not None

@@ -58,7 +58,7 @@ def main() -> None:
         size = args.size or canvas
         mazes = [maze.generate_one(np.random.SeedSequence([args.seed, i]), size, loop_fraction=args.loops)
                  for i in range(args.count)]
-    shortest = np.stack([maze.pad_to(on_some_shortest_path(m.grid), canvas).reshape(-1) == 1 for m in mazes])
+    shortest = np.stack([maze.pad_to(on_route(m.grid), canvas).reshape(-1) == 1 for m in mazes])
     questions = np.stack([maze.encode(maze.pad_to(m.grid, canvas)) for m in mazes])
     answers = np.stack([maze.encode(maze.pad_to(m.solution, canvas)) for m in mazes])
     on_path = answers != questions  # the cells the answer marks
@@ -82,12 +82,10 @@ def main() -> None:
               f"{(marked & ~shortest).sum(1).mean():12.1f}  {step.halt_prob.numpy().mean():.2f}")
 
 
-def on_some_shortest_path(grid: np.ndarray) -> np.ndarray:
-    """1 where an open cell lies on some shortest S-G route (distance from S plus distance to G is the shortest)."""
-    length = maze.shortest_path_length(grid)
-    from_s = maze._bfs(grid, maze._endpoint(grid, maze.START))
-    from_g = maze._bfs(grid, maze._endpoint(grid, maze.GOAL))
-    return ((from_s >= 0) & (from_g >= 0) & (from_s + from_g == length) & (grid == maze.OPEN)).astype(np.int8)
+def on_route(grid: np.ndarray) -> np.ndarray:
+    """1 on the open cells of some shortest S-G route (as int8, so it pads like a grid)."""
+    cells, _ = maze.on_shortest_route(grid)
+    return (cells & (grid == maze.OPEN)).astype(np.int8)
 
 
 if __name__ == "__main__":

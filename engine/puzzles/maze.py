@@ -646,6 +646,17 @@ def _claims(text: str) -> bool:
     return bool(first) and set(first) <= set(CHARSET) and bool(set(first) & set("#SG"))
 
 
+def on_shortest_route(base: np.ndarray) -> tuple[np.ndarray, int] | None:
+    """(the cells that lie on some shortest S-G route, that route's length in steps) of a maze without a path drawn,
+    or None when G cannot be reached: a cell is on one when its distance from S plus its distance to G is the
+    shortest (random-wall mazes have many such routes)."""
+    from_s, from_g = _distances(base, base == OPEN)
+    goal = from_s[base == GOAL]
+    if goal.size != 1 or goal[0] < 0:
+        return None
+    return (from_s >= 0) & (from_g >= 0) & (from_s + from_g == int(goal[0])), int(goal[0])
+
+
 def _distances(base: np.ndarray, passable: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """BFS distances from S and from G over `passable` cells (plus S and G themselves); -1 where unreachable."""
     from collections import deque
@@ -776,14 +787,12 @@ class MazeKind(PuzzleKind):
         if moved:
             parts.append(f"{plural(moved, 'wall, start or goal cell')} changed")
         from_s, _ = _distances(base, path)
-        best_s, best_g = _distances(base, base == OPEN)
         reaches = bool((from_s[base == GOAL] >= 0).any())
         if not reaches:
             parts.append("path does not connect the start to the goal")
-        goal_dist = best_s[base == GOAL]
-        if goal_dist.size == 1 and goal_dist[0] >= 0:
-            shortest = int(goal_dist[0])
-            on_route = (best_s >= 0) & (best_g >= 0) & (best_s + best_g == shortest)
+        route = on_shortest_route(base)
+        if route is not None:
+            on_route, shortest = route
             off = int((path & ~on_route).sum())
             extra = int(path.sum()) - (shortest - 1)
             if off:

@@ -172,7 +172,7 @@ def measure_tier(model_path: Path, cfg: TrainConfig, tier: Tier, count: int, see
     if seen is not None:  # evaluate only puzzles that are not (augmentations of) training puzzles
         puzzle_kind, key = get_kind(kind), SHIPPING[kind].key
         records = puzzle_kind.load(path)
-        fresh = [r for r, item in zip(records, puzzle_kind.items(path), strict=True) if key(item.question) not in seen]
+        fresh = [r for r in records if key(puzzle_kind.item(r).question) not in seen]
         overlap, evaluated = len(records) - len(fresh), len(fresh)
         if overlap:
             path = workdir / f"{tier.name}-heldout.csv"

@@ -20,15 +20,12 @@ from torch.profiler import ProfilerActivity, profile
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.vs_reference import loadavg, training_dataset  # noqa: E402
+from bench.vs_reference import MATMUL, loadavg, training_dataset  # noqa: E402
 from trainers.loop import train  # noqa: E402
 from trainers.presets import load_preset  # noqa: E402
 from trainers.run import apply_overrides  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-MATMUL = ("aten::mm", "aten::bmm", "aten::addmm", "aten::baddbmm", "aten::_scaled_dot_product_flash_attention",
-          "aten::_scaled_dot_product_flash_attention_for_cpu",
-          "aten::_scaled_dot_product_flash_attention_for_cpu_backward")
 
 
 def main() -> int:

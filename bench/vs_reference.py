@@ -309,6 +309,12 @@ def infer_side_by_side(args) -> list[dict]:
     return results
 
 
+# The profiler's names for matrix products (attention's fused kernel is one too), here and in bench/train_profile.py
+MATMUL = ("aten::mm", "aten::bmm", "aten::addmm", "aten::baddbmm", "aten::_scaled_dot_product_flash_attention",
+          "aten::_scaled_dot_product_flash_attention_for_cpu",
+          "aten::_scaled_dot_product_flash_attention_for_cpu_backward")
+
+
 def profile_step(run) -> dict[str, float]:
     """Shares of one step's self CPU time: matrix products together, then the largest other operations."""
     from torch.profiler import ProfilerActivity, profile
@@ -317,9 +323,8 @@ def profile_step(run) -> dict[str, float]:
         run()
     events = [e for e in prof.key_averages() if e.self_cpu_time_total > 0]
     total = sum(e.self_cpu_time_total for e in events)
-    products = ("aten::mm", "aten::bmm", "aten::addmm", "aten::baddbmm")
-    shares = {"matrix products": sum(e.self_cpu_time_total for e in events if e.key in products) / total}
-    others = sorted((e for e in events if e.key not in products), key=lambda e: -e.self_cpu_time_total)
+    shares = {"matrix products": sum(e.self_cpu_time_total for e in events if e.key in MATMUL) / total}
+    others = sorted((e for e in events if e.key not in MATMUL), key=lambda e: -e.self_cpu_time_total)
     shares.update((e.key.removeprefix("aten::"), e.self_cpu_time_total / total) for e in others[:4])
     return shares
 

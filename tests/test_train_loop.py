@@ -247,3 +247,27 @@ def test_frozen_weights_train_only_the_embedding_with_adamw_and_resume_exactly(t
         assert torch.equal(p, q), name
         assert torch.equal(p, r) != (name == "puzzle_emb.weight"), name  # only the embedding moved
     assert torch.all(whole.model.puzzle_emb.weight[2:] == 0)  # rows no batch used: no gradient, no decay from 0
+
+
+def test_frozen_relative_bias_stays_put_and_takes_the_fused_attention_kernel(monkeypatch):
+    """`freeze: ["relative_bias"]` holds the maze bias table fixed while the rest learns, and with no gradient wanted
+    for it attention runs through torch's fused kernel, never the written-out softmax that returns one."""
+    import engine.model
+
+    def written_out(*args):
+        raise AssertionError("the written-out attention ran with a frozen bias")
+
+    model = {"hidden_size": 16, "num_heads": 2, "expansion": 1.0, "L_layers": 1, "H_cycles": 2, "L_cycles": 1,
+             "halt_max_steps": 2, "mixer": "attention", "pos_encodings": "relative2d", "puzzle_emb_ndim": 0}
+    cfg = TrainConfig.from_dict({**MICRO, "model": model, "data": {"kind": "maze", "size": 5, "eval_count": 8},
+                                 "steps": 3, "checkpoint_every": 0, "ema": None, "freeze": ["relative_bias"]})
+    dataset, _ = build_datasets(cfg.data, cfg.seed)
+    before_any_step = threading.Event()
+    before_any_step.set()
+    start = train(cfg, dataset, None, stop_event=before_any_step).model
+    monkeypatch.setattr(engine.model, "attention_with_learnt_bias", written_out)
+    trained = train(cfg, dataset, None).model
+    for (name, p), q in zip(start.named_parameters(), trained.parameters(), strict=True):
+        assert torch.equal(p, q) == name.startswith("relative_bias"), name
+    with pytest.raises(ValueError, match="no parameter named relative_bais"):
+        train(TrainConfig.from_dict({**cfg.to_dict(), "freeze": ["relative_bais"]}), dataset, None)

@@ -284,8 +284,14 @@ def _start(config: TrainConfig, dataset: TrainDataset, run_dir, eval_set, on_met
     torch.manual_seed(config.seed)
     model = build_model(model_cfg) if init_model is None else copy.deepcopy(init_model)
     model.to(device).train()
+    names = [name for name, _ in model.named_parameters()]
+    if unknown := [f for f in config.freeze if not any(n.startswith(f) for n in names)]:
+        raise ValueError(f"freeze: the model has no parameter named {', '.join(unknown)}...")
+    for name, p in model.named_parameters():
+        if name.startswith(tuple(config.freeze)):
+            p.requires_grad_(False)
     emb_params = [model.puzzle_emb.weight] if hasattr(model, "puzzle_emb") else []
-    net_params = [p for p in model.parameters() if all(p is not e for e in emb_params)]
+    net_params = [p for p in model.parameters() if p.requires_grad and all(p is not e for e in emb_params)]
     if config.freeze_weights:  # the reference's freeze_weights: only the puzzle embedding learns
         if not emb_params:
             raise ValueError("freeze_weights needs a model with a puzzle embedding to train")

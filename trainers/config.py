@@ -9,6 +9,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from engine.puzzles.maze import LOOP_FRACTION
+
 
 class ConfigError(ValueError):
     """A training config that cannot be used; the message names the file and the field."""
@@ -28,7 +30,7 @@ class DataConfig:
     hard_fraction: float = 0.0  # Sudoku: share of every batch's slots that hold hard-rated puzzles (0 = none)
     hard_rating: list[float] | None = None  # their rating range, search guesses (None: 8 or more, the hard tier)
     hard_pool_size: int = 2000  # hard puzzles generated once before training (cached), augmented on every draw
-    maze_loops: float = 0.2  # loop fraction of generated mazes (engine.puzzles.maze.generate_one's default)
+    maze_loops: float = LOOP_FRACTION  # loop fraction of generated depth-first mazes
     maze_min_path: int | None = None  # shortest-path length at least this (None: the style's default)
     maze_style: str = "dfs"  # "dfs" (depth-first maze with maze_loops) or "hard" (Maze-Hard's random walls)
     maze_density: list[float] | None = None  # "hard": wall density range (None: 0.3-0.5, as Maze-Hard)

@@ -19,8 +19,8 @@ def generate_sudoku(seed: int | np.random.SeedSequence, size: int = 9, clues: tu
     return puzzle.givens.astype(np.int8), puzzle.solution.astype(np.int8)
 
 
-def generate_maze(seed: int | np.random.SeedSequence, size: int = 15, loops: float = 0.2, min_path: int | None = None,
-                  style: str = "dfs", density: tuple[float, float] | None = None):
+def generate_maze(seed: int | np.random.SeedSequence, size: int = 15, loops: float | None = None,
+                  min_path: int | None = None, style: str = "dfs", density: tuple[float, float] | None = None):
     """One maze: (grid, solution with the path). "dfs": S and G far apart, loops that keep the shortest path long;
     "hard": Maze-Hard's random walls."""
     from engine.puzzles import maze
@@ -28,5 +28,5 @@ def generate_maze(seed: int | np.random.SeedSequence, size: int = 15, loops: flo
     if style == "hard":
         m = maze.generate_hard_one(_seq(seed), size, min_path, tuple(density or maze.HARD_DENSITY))
     else:
-        m = maze.generate_one(_seq(seed), size, min_path, loop_fraction=loops)
+        m = maze.generate_one(_seq(seed), size, min_path, loop_fraction=maze.LOOP_FRACTION if loops is None else loops)
     return m.grid.astype(np.int8), m.solution.astype(np.int8)

@@ -38,6 +38,7 @@ WALL, OPEN, START, GOAL, PATH = range(5)
 _CODE = {ch: i for i, ch in enumerate(CHARSET)}
 _CHARS = np.array(list(CHARSET))
 MIN_SIZE = 5
+LOOP_FRACTION = 0.2  # of a depth-first maze's walls knocked out for loops, unless asked otherwise
 
 
 @dataclass
@@ -456,7 +457,7 @@ def _add_loops(rng: np.random.Generator, grid: np.ndarray, s, g, fraction: float
 
 
 def generate_one(seed: np.random.SeedSequence | int, size: int = 15, min_path: int | None = None,
-                 loop_fraction: float = 0.2, max_tries: int = 200) -> Maze:
+                 loop_fraction: float = LOOP_FRACTION, max_tries: int = 200) -> Maze:
     """One maze with loops whose unique shortest S-G path has at least `min_path` steps, reproducible from
     `seed`: a perfect maze, S and G at (about) its diameter, then loops that only add longer routes."""
     if not MIN_SIZE <= size <= MAX_GRID:
@@ -602,7 +603,7 @@ def _generate_job(args: tuple) -> Maze:
     return generate_one(seed, size, min_path, loop_fraction=loops)
 
 
-def iter_generate(count: int, *, seed: int, size: int = 15, min_path: int | None = None, loops: float = 0.2,
+def iter_generate(count: int, *, seed: int, size: int = 15, min_path: int | None = None, loops: float = LOOP_FRACTION,
              style: str = "dfs", density: tuple[float, float] = HARD_DENSITY, workers: int | None = None,
              progress=None) -> Iterator[Maze]:
     """`count` mazes (`solution` filled, `rating` = shortest path length). Maze k depends only on (seed, k), or for
@@ -716,8 +717,9 @@ class MazeKind(PuzzleKind):
             raise PuzzleError("--loops applies to --style dfs; hard mazes have random walls (--density)")
         if style == "dfs" and density is not None:
             raise PuzzleError("--density applies to --style hard")
-        return iter_generate(count, seed=seed, size=size, min_path=min_path, loops=0.2 if loops is None else loops,
-                             style=style, density=density or HARD_DENSITY, workers=workers, progress=progress)
+        loops = LOOP_FRACTION if loops is None else loops
+        return iter_generate(count, seed=seed, size=size, min_path=min_path, loops=loops, style=style,
+                             density=density or HARD_DENSITY, workers=workers, progress=progress)
 
     def generator_label(self, size: int, options: dict) -> str:
         return f"maze {size}x{size} {options.get('style') or 'dfs'}"

@@ -462,6 +462,7 @@ def _train_row(sums: StepMetrics, step: int, config: TrainConfig, dataset: Train
     return {
         "split": "train",
         "step": step,
+        "total_steps": config.steps,
         "epoch": round(step * config.batch_size / epoch_len, 4) if epoch_len else 0,
         "loss": sums.loss / slots,
         "lm_loss": sums.lm_loss / slots,

@@ -46,7 +46,7 @@ class ProgressBar:
                               f"halt step {row['mean_halt_step']:.2f}\n")
             self.stream.flush()
             return
-        total = max(1, row.get("total_steps") or self.total)
+        total = max(1, row["total_steps"])
         frac = min(1.0, row["step"] / total)
         filled = int(frac * self.width)
         bar = "#" * filled + "-" * (self.width - filled)
@@ -61,11 +61,9 @@ class ProgressBar:
             self.last = time.monotonic()
         self.stream.flush()
 
-    total = 1
-
 
 def run(args) -> int:
-    from trainers.presets import list_presets, load_config
+    from trainers.presets import list_presets
     from trainers.run import run as run_training
 
     if args.list:
@@ -73,15 +71,6 @@ def run(args) -> int:
             print(name)
         return 0
     bar = ProgressBar()
-    if args.config and not args.resume:
-        try:
-            bar.total = args.steps or load_config(args.config).steps
-        except Exception:  # noqa: BLE001 - run_training reports config errors properly
-            pass
-    elif args.resume:
-        from trainers.rundir import read_status
-
-        bar.total = args.steps or (read_status(args.resume) or {}).get("total_steps") or 1
     code = run_training(args, on_metrics=bar)
     if bar.tty:
         sys.stderr.write("\n")

@@ -692,6 +692,7 @@ class SolveSession:
     think: list[Any] = field(default_factory=list)  # engine.think.ThinkStep per step when thinking harder
     shown: int | None = None  # the trajectory the timeline shows (None: the one currently chosen)
     _steps_trajectory: int | None = field(default=None, repr=False)  # the trajectory `steps` now holds
+    _measured: dict[int, tuple[Any, np.ndarray, float | None]] = field(default_factory=dict, repr=False)
     _listeners: list[Callable[[str], None]] = field(default_factory=list, repr=False)
 
     def subscribe(self, callback: Callable[[str], None]) -> None:
@@ -772,8 +773,22 @@ class SolveSession:
             return grid
         return np.where(self.givens, self.puzzle, grid).astype(grid.dtype)
 
+    def _measure(self, index: int) -> tuple[np.ndarray, float | None]:
+        """(wrong cells, fraction of cells equal to the right answer nearest to it) of a step, once per step: a
+        maze's nearest shortest route is a search, and the plot asks for every step at each new one."""
+        step = self.steps[index]
+        hit = self._measured.get(id(step))
+        if hit is not None and hit[0] is step:
+            return hit[1], hit[2]
+        kind, grid = get_kind(self.kind), np.asarray(step.grid)
+        errors = kind.rule_errors(self.puzzle, grid, self.expected)
+        right = kind.nearest_answer(self.puzzle, grid, self.expected)
+        accuracy = None if right is None else float((grid == right).mean()) if grid.shape == right.shape else 0.0
+        self._measured[id(step)] = (step, errors, accuracy)
+        return errors, accuracy
+
     def errors_at(self, index: int) -> np.ndarray:
-        return get_kind(self.kind).rule_errors(self.puzzle, np.asarray(self.steps[index].grid), self.expected)
+        return self._measure(index)[0]
 
     def finish(self, state: str = "finished", message: str = "") -> None:
         self.state, self.message = state, message
@@ -791,14 +806,9 @@ class SolveSession:
         return np.array([float(np.asarray(s.changed).mean()) for s in self.steps], float)
 
     def accuracy_series(self) -> np.ndarray | None:
-        """Fraction of cells equal to the known answer per step (None without ground truth)."""
-        if self.expected is None:
-            return None
-        out = []
-        for s in self.steps:
-            g = np.asarray(s.grid)
-            out.append(float((g == self.expected).mean()) if g.shape == self.expected.shape else 0.0)
-        return np.array(out, float)
+        """Fraction of cells equal to the right answer nearest to each step (None without one: no known answer)."""
+        values = [self._measure(i)[1] for i in range(len(self.steps))]
+        return None if not values or any(v is None for v in values) else np.array(values, float)
 
     def step_label(self, index: int) -> str:
         s = self.steps[index]

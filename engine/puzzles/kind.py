@@ -183,6 +183,11 @@ class PuzzleKind:
         """Cells the puzzle itself fixes (drawn apart from a model's predictions)."""
         return np.zeros(np.asarray(question).shape, bool)
 
+    def nearest_answer(self, question: np.ndarray, grid: np.ndarray, expected: np.ndarray | None) -> np.ndarray | None:
+        """The right answer a model's `grid` is measured against (its wrong cells, its accuracy): the known answer,
+        or for a kind with many right answers the one nearest to `grid` (None: none known)."""
+        return expected
+
     def rule_errors(self, question: np.ndarray, grid: np.ndarray, expected: np.ndarray | None) -> np.ndarray:
         """Cells to mark in an answer: broken rules, or disagreement with the known answer where that matters."""
         if expected is None:

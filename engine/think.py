@@ -5,7 +5,8 @@ permutations, transpose; mazes: the 8 dihedral transforms), each answer mapped b
 optional Gaussian noise on the initial y/z state. All trajectories of all puzzles run as one batch, so K trajectories
 cost about one batched forward per step. After every step each puzzle's trajectories are ranked: an answer that obeys
 the rules first, then the halting confidence, then how many trajectories agree; a puzzle stops as soon as one of its
-trajectories has a valid answer (`early_exit`).
+trajectories has a valid answer (`early_exit`). A plausible answer is never lost: where a later step's answers are
+all worse (a maze's route the model went on to break, or a longer one), the best earlier one is `kept`.
 """
 
 from __future__ import annotations
@@ -45,10 +46,25 @@ class ThinkStep:
     elapsed_s: float
     final: bool = False  # the last step this puzzle runs (early exit or max_steps)
     view_names: list[str] = field(default_factory=list)  # each trajectory's view of the puzzle
+    kept: GridStep | None = None  # an earlier step's plausible answer that beats all of this step's (see think_steps)
+    kept_trajectory: int = 0  # ... and the trajectory it came from
+
+    @property
+    def picked(self) -> GridStep:
+        """The answer this step stands by: the chosen trajectory's, or the kept one."""
+        return self.kept if self.kept is not None else self.trajectories[self.chosen]
+
+    @property
+    def picked_trajectory(self) -> int:
+        return self.kept_trajectory if self.kept is not None else self.chosen
 
     @property
     def answer(self) -> np.ndarray:
-        return self.trajectories[self.chosen].grid
+        return self.picked.grid
+
+    @property
+    def answer_plausible(self) -> bool:
+        return self.kept is not None or self.valid[self.chosen]
 
 
 @dataclass
@@ -117,6 +133,7 @@ def think_steps(loaded, grids: list[np.ndarray], options: ThinkOptions | None = 
             for state in (y, z):
                 state += noisy * options.noise * torch.randn(state.shape, generator=gen).to(state)
     owner = torch.arange(rows, device=device) // K  # puzzle of each row
+    best: dict[int, tuple[int, int, GridStep]] = {}  # per puzzle: the cheapest plausible answer so far (cost, k, step)
     previous = [[c.tokens for c in cs] for cs in codecs]
     active = torch.arange(rows, device=device)
     cfg = net.cfg
@@ -146,7 +163,15 @@ def think_steps(loaded, grids: list[np.ndarray], options: ThinkOptions | None = 
             chosen, reason = choose([s.grid for s in steps], valid, [s.halt_prob for s in steps], kind)
             settled = valid[chosen] and (not puzzle_kind.settles_on_halt or steps[chosen].halt_prob >= 0.5)
             final = index == options.max_steps or (options.early_exit and settled)
-            out.append((p, ThinkStep(index, steps, valid, chosen, reason, elapsed, final, names[p])))
+            cost = puzzle_kind.answer_cost(steps[chosen].grid) if valid[chosen] else None
+            if cost is not None and (p not in best or cost < best[p][0]):
+                best[p] = (cost, chosen, steps[chosen])
+            think = ThinkStep(index, steps, valid, chosen, reason, elapsed, final, names[p])
+            if p in best and (cost is None or best[p][0] < cost):
+                kept_cost, think.kept_trajectory, think.kept = best[p]
+                think.reason = (f"kept from step {think.kept.index}: "
+                                f"{puzzle_kind.why_chosen(1, kept_cost, think.kept.halt_prob)}; none since beats it")
+            out.append((p, think))
             if final:
                 done.append(p)
         yield out
@@ -178,5 +203,5 @@ def think_many(loaded, grids: list[np.ndarray], options: ThinkOptions | None = N
     out = []
     for p in range(len(grids)):
         s = last[p]
-        out.append(ThinkResult(s.answer, s.valid[s.chosen], s.chosen, s.reason, s.index, s.elapsed_s))
+        out.append(ThinkResult(s.answer, s.answer_plausible, s.picked_trajectory, s.reason, s.index, s.elapsed_s))
     return out

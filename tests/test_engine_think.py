@@ -11,6 +11,7 @@ from engine.inference import SolveOptions, solve_puzzle
 from engine.puzzles import maze, sudoku
 from engine.think import ThinkOptions, choose, think_many, think_puzzle
 from tests.test_engine_support import single_thread  # noqa: F401  (autouse fixture)
+from trm_lab.session import SolveSession
 
 MODELS = Path(__file__).resolve().parents[1] / "assets" / "models"
 PUZZLES = Path(__file__).resolve().parents[1] / "assets" / "puzzles"
@@ -98,3 +99,24 @@ def test_bad_options_are_refused():
     loaded = load_checkpoint(MODELS / "sudoku9.safetensors")
     with pytest.raises(ValueError, match="at least 1"):
         list(think_puzzle(loaded, np.zeros((9, 9), np.int8), ThinkOptions(0, 4)))
+
+
+def test_a_route_found_at_one_step_is_kept_when_later_steps_break_it():
+    """maze-hard finds a shortest route through this 12 x 12 Maze-Hard grid at step 5 and breaks it later (it has not
+    learnt to halt there); the answer stands by the step-5 route, and the window's timeline goes to it."""
+    loaded = load_checkpoint(MODELS / "maze-hard.safetensors")
+    grid = maze.generate(33, seed=912346, size=12, style="hard")[32].grid
+    steps = list(think_puzzle(loaded, grid, ThinkOptions(1, 32, device="cpu")))
+    last = steps[-1]
+    plausible_at = [s.index for s in steps if s.valid[s.chosen]]
+    assert plausible_at and not last.valid[last.chosen]  # the last step alone would be a broken route
+    assert last.kept is not None and last.kept.index == plausible_at[0] and last.answer_plausible
+    assert maze.is_valid_solution(grid, last.answer) and np.array_equal(last.answer, steps[last.kept.index - 1].answer)
+    assert f"kept from step {plausible_at[0]}" in last.reason
+    (result,) = think_many(loaded, [grid], ThinkOptions(1, 32, device="cpu"))
+    assert result.valid and maze.is_valid_solution(grid, result.answer)
+    session = SolveSession(kind="maze", puzzle=grid)
+    for step in steps:
+        session.add_step(step)
+    session.finish()
+    assert session.verdict.status == "solved" and session.selected == last.kept.index - 1

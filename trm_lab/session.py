@@ -750,7 +750,7 @@ class SolveSession:
         if not self.think:
             return ""
         last = self.think[-1]
-        k, total = last.chosen, len(last.trajectories)
+        k, total = last.picked_trajectory, len(last.trajectories)
         return f"Trajectory {k + 1} of {total} won: {last.reason}."
 
     def select(self, index: int) -> None:
@@ -793,9 +793,13 @@ class SolveSession:
     def finish(self, state: str = "finished", message: str = "") -> None:
         self.state, self.message = state, message
         if self.steps and state in ("finished", "cancelled"):
-            last = self.think[-1].trajectories[self.think[-1].chosen] if self.think else self.steps[-1]
-            self.verdict = judge(self.kind, self.puzzle, np.asarray(last.grid), self.expected,
+            last = self.think[-1] if self.think else self.steps[-1]
+            grid = last.answer if self.think else last.grid
+            self.verdict = judge(self.kind, self.puzzle, np.asarray(grid), self.expected,
                                  float(last.elapsed_s), int(last.index))
+            if self.think and last.kept is not None:  # the timeline shows the step the kept answer came from
+                self.show_trajectory(last.kept_trajectory)
+                self.select(last.kept.index - 1)
         self._emit("state")
 
     # -- series for the plots ---------------------------------------------------------------------------------

@@ -99,16 +99,16 @@ def run_solve(args: argparse.Namespace, kind, items: list, loaded) -> int:
             if not args.json:
                 print(f"step {step.index:>2}  {sum(step.valid)} of {opts.trajectories} valid  leading: trajectory "
                       f"{step.chosen + 1} (halting {step.trajectories[step.chosen].halt_prob:.3f})", file=out)
-        chosen = last.trajectories[last.chosen]
+        chosen, k = last.picked, last.picked_trajectory
         valid, correct = verdict(kind, item, chosen.grid)
         names = _view_names(kind, item.question, opts)
         if not args.json:
             print(render(kind, chosen.grid, chosen.confidence, chosen.changed, item.question, color), file=out)
             words = {True: "yes", False: "no", None: "unknown"}
-            print(f"answer after {last.index} steps from trajectory {last.chosen + 1} ({names[last.chosen]}): "
+            print(f"answer after {last.index} steps from trajectory {k + 1} ({names[k]}): "
                   f"{last.reason}. Valid {words[valid]}, correct {words[correct]}, {last.elapsed_s:.2f} s", file=out)
         results.append({"label": item.label, "kind": kind.name, "answer": kind.readable(chosen.grid), "valid": valid,
-                        "correct": correct, "steps": last.index, "chosen": last.chosen, "reason": last.reason,
+                        "correct": correct, "steps": last.index, "chosen": k, "reason": last.reason,
                         "seconds": round(last.elapsed_s, 4),
                         "trajectories": [{"view": names[k], "halt_prob": halts[k], "valid_at": valid_at[k]}
                                          for k in range(opts.trajectories)]})

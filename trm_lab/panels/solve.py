@@ -180,6 +180,8 @@ class SolvePanel(QWidget):
         self.think_width.setRange(1, 256)
         self.think_width.setValue(16)
         self.think_width.setSuffix(" trajectories")
+        self.think_width.valueChanged.connect(
+            lambda k: self.think_width.setSuffix(" trajectory" if k == 1 else " trajectories"))
         self.think_width.setToolTip("Width: how many trajectories run side by side (one batch)")
         self.think_depth = QSpinBox()
         self.think_depth.setRange(1, 256)
@@ -208,7 +210,8 @@ class SolvePanel(QWidget):
         form.addRow("", self.no_model)
         steps_row = QHBoxLayout()
         steps_row.addWidget(self.steps)
-        steps_row.addWidget(self.steps_hint, 1)
+        steps_row.addWidget(self.steps_hint)
+        steps_row.addStretch(1)  # the box keeps its width when the hint hides (thinking harder)
         form.addRow("Steps", steps_row)
         halt_row = QHBoxLayout()
         halt_row.addWidget(self.halt_on)

@@ -299,6 +299,21 @@ def _neighbour_max(a: np.ndarray) -> np.ndarray:
     return out
 
 
+def _route_cells(grids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """For a (B, H, W) batch: (distances from S, the cells on some shortest S-G route, that route's length, which
+    mazes have one, G's flat index). A cell is on one when its distance from S plus its distance to G is the
+    shortest; random-wall mazes have many such routes."""
+    B = grids.shape[0]
+    start, goal = grids == START, grids == GOAL
+    passable = grids != WALL
+    d_s, d_g = wave_distances(passable, start), wave_distances(passable, goal)
+    gflat = goal.reshape(B, -1).argmax(1)
+    length = d_s.reshape(B, -1)[np.arange(B), gflat]
+    ok = (length > 0) & start.reshape(B, -1).any(1) & goal.reshape(B, -1).any(1)
+    on_route = (d_s >= 0) & (d_g >= 0) & (d_s + d_g == length[:, None, None])
+    return d_s, on_route, length, ok, gflat
+
+
 def nearest_shortest_routes(grids: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Among all shortest S-G routes of each maze of a (B, H, W) batch, the one with the highest summed per-cell
     `scores`: (the mazes with that route marked `o`, which mazes have a route at all).
@@ -309,14 +324,8 @@ def nearest_shortest_routes(grids: np.ndarray, scores: np.ndarray) -> tuple[np.n
     and scored with a model's logits it is the training target (trainers.maze_labels). Dynamic programming over
     the breadth-first layers of the routes' cells, then a walk back from G, all mazes at once."""
     B, H, W = grids.shape
-    start, goal = grids == START, grids == GOAL
-    passable = grids != WALL
-    d_s, d_g = wave_distances(passable, start), wave_distances(passable, goal)
-    gflat = goal.reshape(B, -1).argmax(1)
-    length = d_s.reshape(B, -1)[np.arange(B), gflat]
-    ok = (length > 0) & start.reshape(B, -1).any(1) & goal.reshape(B, -1).any(1)
-    on_route = (d_s >= 0) & (d_g >= 0) & (d_s + d_g == length[:, None, None])
-    best = np.where(start, 0.0, -np.inf)  # the best score of a shortest partial route from S to each cell
+    d_s, on_route, length, ok, gflat = _route_cells(grids)
+    best = np.where(grids == START, 0.0, -np.inf)  # the best score of a shortest partial route from S to each cell
     for d in range(1, int(length.max(initial=0)) + 1):
         layer = on_route & (d_s == d)
         if layer.any():
@@ -722,19 +731,11 @@ def _claims(text: str) -> bool:
 
 def on_shortest_route(base: np.ndarray) -> tuple[np.ndarray, int] | None:
     """(the cells that lie on some shortest S-G route, that route's length in steps) of a maze without a path drawn,
-    or None when G cannot be reached: a cell is on one when its distance from S plus its distance to G is the
-    shortest (random-wall mazes have many such routes)."""
-    from_s, from_g = _distances(base, base == OPEN)
-    goal = from_s[base == GOAL]
-    if goal.size != 1 or goal[0] < 0:
+    or None when it has not one S and one G, or G cannot be reached."""
+    if (base == START).sum() != 1 or (base == GOAL).sum() != 1:
         return None
-    return (from_s >= 0) & (from_g >= 0) & (from_s + from_g == int(goal[0])), int(goal[0])
-
-
-def _distances(base: np.ndarray, passable: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """BFS distances from S and from G over `passable` cells (plus S and G themselves); -1 where unreachable."""
-    ok = (passable | (base == START) | (base == GOAL))[None]
-    return wave_distances(ok, (base == START)[None])[0], wave_distances(ok, (base == GOAL)[None])[0]
+    _, on_route, length, ok, _ = _route_cells(base[None])
+    return (on_route[0], int(length[0])) if ok[0] else None
 
 
 class MazeKind(PuzzleKind):
@@ -859,8 +860,8 @@ class MazeKind(PuzzleKind):
             parts.append(f"path drawn over {plural(over, 'wall')} or the start / goal")
         if moved:
             parts.append(f"{plural(moved, 'wall, start or goal cell')} changed")
-        from_s, _ = _distances(base, path)
-        reaches = bool((from_s[base == GOAL] >= 0).any())
+        along = (path | (base == START) | (base == GOAL))[None]  # S and G plus the marked cells, nothing else
+        reaches = bool((wave_distances(along, (base == START)[None])[0][base == GOAL] >= 0).any())
         if not reaches:
             parts.append("path does not connect the start to the goal")
         route = on_shortest_route(base)

@@ -92,9 +92,9 @@ class HRM(nn.Module):
     embed = TRM.embed
     read_out = TRM.read_out
 
-    def initial_state(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """(z_H, z_L) at their fixed random initial values."""
-        shape = (batch_size, self.cfg.total_len, self.cfg.hidden_size)
+    def initial_state(self, batch_size: int, cells: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(z_H, z_L) at their fixed random initial values, for `cells` puzzle cells (default the model's)."""
+        shape = (batch_size, self.cfg.prefix_len + (cells or self.cfg.seq_len), self.cfg.hidden_size)
         return self.H_init.expand(shape).clone(), self.L_init.expand(shape).clone()
 
     # ---- the recursion -------------------------------------------------------------------------------------

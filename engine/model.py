@@ -172,17 +172,33 @@ class RelativeBias2D(nn.Module):
             self.register_buffer("outside", torch.zeros(outside.shape).masked_fill(outside, float("-inf")),
                                  persistent=False)
             return
+        self.side = side
         self.table = nn.Parameter(local_prior(num_heads, side))
-        rows, cols = torch.arange(side * side) // side, torch.arange(side * side) % side
-        index = (rows[:, None] - rows[None, :] + side - 1) * (2 * side - 1) + cols[:, None] - cols[None, :] + side - 1
-        self.register_buffer("index", index, persistent=False)
+        self.register_buffer("index", self.offsets(side), persistent=False)
+        self.smaller: dict[int, torch.Tensor] = {}  # offsets of smaller canvases, made when first asked for
 
-    def forward(self) -> torch.Tensor:
-        """(heads, S, S) added to the attention scores; with a window (heads, side, side, window, window)."""
+    def offsets(self, side: int) -> torch.Tensor:
+        """(cells, cells) rows of the table for every (query, key) pair of a side x side canvas."""
+        rows, cols = torch.arange(side * side) // side, torch.arange(side * side) % side
+        width = 2 * self.side - 1
+        return (rows[:, None] - rows[None, :] + self.side - 1) * width + cols[:, None] - cols[None, :] + self.side - 1
+
+    def forward(self, cells: int | None = None) -> torch.Tensor:
+        """(heads, S, S) added to the attention scores; with a window (heads, side, side, window, window).
+        `cells`: a smaller square canvas than the table's (the trainer's smaller batch streams), by the same
+        parameters, so gradients reach the one table."""
         if self.window:  # the table is indexed by (query - key) offsets like the whole-grid one; window_attention
             w = self.window  # walks (key - query) offsets, hence the flip
             return self.table.view(-1, w, w).flip(1, 2).view(-1, 1, 1, w, w) + self.outside
-        return F.pad(self.table[:, self.index], (self.prefix_len, 0, self.prefix_len, 0))
+        index = self.index
+        if cells is not None and cells != index.shape[0]:
+            side = math.isqrt(cells)
+            if side * side != cells or side > self.side:
+                raise ValueError(f"{cells} cells are not a square canvas of at most {self.side} x {self.side}")
+            if cells not in self.smaller or self.smaller[cells].device != index.device:
+                self.smaller[cells] = self.offsets(side).to(index.device)
+            index = self.smaller[cells]
+        return F.pad(self.table[:, index], (self.prefix_len, 0, self.prefix_len, 0))
 
 
 def window_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
@@ -335,15 +351,23 @@ class TRM(nn.Module):
             x = 0.707106781 * (x + self.embed_pos.weight.to(x.dtype))
         return self.embed_scale * x
 
-    def initial_state(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-        shape = (batch_size, self.cfg.total_len, self.cfg.hidden_size)
+    def initial_state(self, batch_size: int, cells: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(y, z) to start from, for `cells` puzzle cells (default the model's sequence length)."""
+        shape = (batch_size, self.cfg.prefix_len + (cells or self.cfg.seq_len), self.cfg.hidden_size)
         return self.y_init.expand(shape).clone(), self.z_init.expand(shape).clone()
+
+    def positions(self, x: torch.Tensor):
+        """What attention knows of positions for x's canvas: the relative2d bias (any square canvas up to the
+        model's), or the RoPE tables."""
+        if self.cfg.pos_encodings == "relative2d":
+            return self.relative_bias(x.shape[1] - self.cfg.prefix_len)
+        return self.rotary
 
     # ---- the recursion -------------------------------------------------------------------------------------
     def latent_recursion(self, x, y, z):
         """n times z = net(z, x + y), then y = net(y, z): refine the reasoning, then the answer once."""
         injection = y + x  # fixed while z is refined
-        positions = self.relative_bias() if self.cfg.pos_encodings == "relative2d" else self.rotary
+        positions = self.positions(x)
         for _ in range(self.cfg.L_cycles):
             z = self.net(z, injection, positions)
         y = self.net(y, z, positions)
@@ -352,7 +376,7 @@ class TRM(nn.Module):
     def updates(self, x, y, z) -> Iterator[tuple[str, torch.Tensor, torch.Tensor]]:
         """`latent_recursion` update by update, to watch it: ("L", y, z) after each z update, then ("H", y, z)."""
         injection = y + x
-        positions = self.relative_bias() if self.cfg.pos_encodings == "relative2d" else self.rotary
+        positions = self.positions(x)
         for _ in range(self.cfg.L_cycles):
             z = self.net(z, injection, positions)
             yield "L", y, z

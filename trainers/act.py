@@ -38,15 +38,15 @@ class Carry:
     @classmethod
     def empty(cls, model: Model, batch: Batch) -> Carry:
         """Every slot halted: the first step takes the batch's puzzles."""
-        B, dev = batch.inputs.shape[0], batch.inputs.device
-        y, z = model.initial_state(B)
+        (B, cells), dev = batch.inputs.shape, batch.inputs.device
+        y, z = model.initial_state(B, cells)
         return cls(y, z, torch.zeros(B, dtype=torch.int32, device=dev), torch.ones(B, dtype=torch.bool, device=dev),
                    torch.zeros_like(batch.inputs), torch.zeros_like(batch.labels), torch.zeros_like(batch.puzzle_ids))
 
     def refill(self, model: Model, batch: Batch) -> Carry:
         """Halted slots take the puzzle in their slot of `batch` and restart from the initial state."""
         h = self.halted
-        y0, z0 = model.initial_state(h.shape[0])
+        y0, z0 = model.initial_state(*self.inputs.shape)
         return Carry(torch.where(h[:, None, None], y0, self.y), torch.where(h[:, None, None], z0, self.z),
                      torch.where(h, torch.zeros_like(self.steps), self.steps),
                      h, torch.where(h[:, None], batch.inputs, self.inputs),

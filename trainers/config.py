@@ -36,6 +36,10 @@ class DataConfig:
     maze_density: list[float] | None = None  # "hard": wall density range (None: 0.3-0.5, as Maze-Hard)
     curriculum_start: int | None = None  # mazes: smallest side at step 0 (padded with walls), growing linearly to
     curriculum_steps: int = 0  # `size` over this many steps (0 = no curriculum)
+    # Generated mazes: batches take these canvas sides in turn (ascending, the last `size`), each with its own ACT
+    # carry; a canvas's batch holds mazes larger than the canvas before it (the first: from curriculum_start), half
+    # of them at its full side, so a small maze never pays for the largest canvas. None: every batch on `size`.
+    canvases: list[int] | None = None
     arc_corpus: str = "arc1"  # ARC pretraining: bundled corpus (arc1 | arc2) when source is "generate"
     arc_augmentations: int = 1000  # puzzle identifiers per ARC task (augmentation 0 = the task itself)
     eval_source: str = "generate"  # "generate" or a file
@@ -102,6 +106,12 @@ class TrainConfig:
             raise ConfigError(f"puzzle_emb_optimizer must be 'sign_sgd' or 'adamw', not {self.puzzle_emb_optimizer!r}")
         if self.micro_batch < 0:
             raise ConfigError(f"micro_batch must be 0 (the whole batch) or positive, not {self.micro_batch}")
+        if (canvases := self.data.canvases) is not None:
+            if self.data.kind != "maze" or self.data.source != "generate":
+                raise ConfigError("data.canvases: only generated mazes can take several canvases")
+            if not canvases or canvases != sorted(set(canvases)) or canvases[-1] != self.data.size or canvases[0] < 2:
+                raise ConfigError(f"data.canvases must be ascending sides ending at data.size ({self.data.size}), "
+                                  f"not {canvases}")
 
     def to_dict(self) -> dict:
         return asdict(self)

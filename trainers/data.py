@@ -312,24 +312,40 @@ class MazeDataset:
 
         return relabel_mazes(inputs, labels, logits)
 
-    def maze_size(self, index: int, rng: np.random.Generator) -> int:
-        """Side of the maze for one slot of batch `index`: the model's size, or with a curriculum a smaller maze
-        (padded with walls) whose largest size grows linearly from `curriculum_start` to the model's size; half the
-        draws take the current largest size, the rest any odd size from the start up."""
+    def canvas(self, index: int) -> tuple[int, int]:
+        """(canvas side, smallest maze side) of batch `index`: with `canvases` the batches take them in turn, each
+        holding the sizes above the canvas before it; else the model's canvas from `curriculum_start` up."""
         cfg = self.cfg
-        if cfg.curriculum_start is None or cfg.curriculum_steps <= 0:
+        if not cfg.canvases:
+            return self.n, cfg.curriculum_start or self.n
+        k = index % len(cfg.canvases)
+        lowest = cfg.canvases[k - 1] + 1 if k else min(cfg.curriculum_start or cfg.canvases[0], cfg.canvases[0])
+        return cfg.canvases[k], lowest
+
+    def maze_size(self, index: int, rng: np.random.Generator) -> int:
+        """Side of the maze for one slot of batch `index`. With a curriculum on one canvas, a smaller maze (padded
+        with walls) whose largest size grows linearly from `curriculum_start` to the model's size; half the draws
+        take the current largest size, the rest any odd size from the start up. With `canvases`, half the draws
+        take the batch's canvas, the rest a size from above the canvas before it."""
+        cfg = self.cfg
+        canvas, lowest = self.canvas(index)
+        if cfg.canvases:
+            top = canvas
+        elif cfg.curriculum_start is None or cfg.curriculum_steps <= 0:
             return self.n
-        frac = min(1.0, index / cfg.curriculum_steps)
-        top = int(cfg.curriculum_start + (self.n - cfg.curriculum_start) * frac)
-        top = min(self.n, top if top % 2 else top + 1)
-        if rng.random() < 0.5:
+        else:
+            frac = min(1.0, index / cfg.curriculum_steps)
+            top = int(cfg.curriculum_start + (self.n - cfg.curriculum_start) * frac)
+            top = min(self.n, top if top % 2 else top + 1)
+        if rng.random() < 0.5 or lowest >= top:
             return top
-        return int(rng.choice(np.arange(cfg.curriculum_start, top + 1, 2)))
+        return int(rng.choice(np.arange(lowest, top + 1, 2)))
 
     def hard_batch(self, index: int, batch_size: int, rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
         """Maze-Hard grids for one batch, each size's from one search (`maze.generate_hard` keeps every long path a
         candidate batch holds: at 20 x 20 about three times the grids per second of one search per slot)."""
         n, cfg = self.n, self.cfg
+        canvas = self.canvas(index)[0]
         sizes = [self.maze_size(index, rng) for _ in range(batch_size)]
         out: list[tuple[np.ndarray, np.ndarray]] = []
         for side in sorted(set(sizes)):
@@ -339,7 +355,7 @@ class MazeDataset:
                 found = maze.generate_hard(seq, want, side, cfg.maze_min_path if side == n else None,
                                            tuple(cfg.maze_density or maze.HARD_DENSITY))
                 for m in found:
-                    grid, sol = maze.pad_to(m.grid, n), maze.pad_to(m.solution, n)
+                    grid, sol = maze.pad_to(m.grid, canvas), maze.pad_to(m.solution, canvas)
                     if _key(grid.reshape(-1).astype(np.int64) + 1) not in self.eval_keys:
                         out.append((grid, sol))
                         want -= 1
@@ -348,9 +364,9 @@ class MazeDataset:
         return [out[i] for i in order]
 
     def one_maze(self, index: int, slot: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """One slot's maze (grid, solution on the model's canvas): generated, or drawn from the file and augmented;
+        """One slot's maze (grid, solution on the batch's canvas): generated, or drawn from the file and augmented;
         never one of the held-out set."""
-        n = self.n
+        n, canvas = self.n, self.canvas(index)[0]
         for attempt in range(100):
             if self.mazes is None:
                 seq = np.random.SeedSequence([self.seed, 5, index, slot, attempt])
@@ -358,8 +374,8 @@ class MazeDataset:
                 grid, sol = puzzlegen.generate_maze(seq, side, self.cfg.maze_loops,
                                                     self.cfg.maze_min_path if side == n else None,
                                                     self.cfg.maze_style, self.cfg.maze_density)
-                if side < n:
-                    grid, sol = maze.pad_to(grid, n), maze.pad_to(sol, n)
+                if side < canvas:
+                    grid, sol = maze.pad_to(grid, canvas), maze.pad_to(sol, canvas)
             else:
                 j = int(rng.integers(len(self.mazes[0])))
                 grid, sol = self.mazes[0][j], self.mazes[1][j]

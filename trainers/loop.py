@@ -209,8 +209,9 @@ class TrainState:
     on_metrics: Callable[[dict], None] | None
     autocast: object | None
     step: int = 0
-    carry: Carry | None = None
-    carry_state: dict | None = None  # a resumed carry, applied at the first batch
+    # The ACT carry of each batch stream, by cells per puzzle: one, or one per canvas (data.canvases)
+    carries: dict[int, Carry] = field(default_factory=dict)
+    carry_state: dict[int, dict] = field(default_factory=dict)  # resumed carries, applied at each stream's first batch
     prior_wall: float = 0.0
     sums: StepMetrics = field(default_factory=StepMetrics)
     interval_steps: int = 0
@@ -302,7 +303,7 @@ def _start(config: TrainConfig, dataset: TrainDataset, run_dir, eval_set, on_met
     emb_optimizer = (AdamW(emb_params, betas=betas, weight_decay=config.puzzle_emb_weight_decay)
                      if emb_params and config.puzzle_emb_optimizer == "adamw" else None)
     ema = [p.detach().clone() for p in model.parameters()] if config.ema else None
-    step, data_index, carry_state, prior_wall = 0, 0, None, 0.0
+    step, data_index, carry_state, prior_wall = 0, 0, {}, 0.0
     if resume:
         ckpt = latest_checkpoint(run_dir) if run_dir is not None else None
         if ckpt is None:
@@ -335,21 +336,22 @@ def _optimise(s: TrainState) -> None:
     config, model, b = s.config, s.model, s.local_b
     _, global_batch = s.prefetch.get()
     batch = global_batch.slice(s.rank * b, (s.rank + 1) * b).to(s.device)
-    if s.carry is None:
-        s.carry = Carry.empty(model, batch)
-        if s.carry_state is not None:  # resumed: this rank's slots of the saved carry
+    cells = batch.inputs.shape[1]
+    if cells not in s.carries:
+        s.carries[cells] = carry = Carry.empty(model, batch)
+        if saved := s.carry_state.pop(cells, None):  # resumed: this rank's slots of the saved carry
             for name in Carry.FIELDS:
-                setattr(s.carry, name, s.carry_state[name][s.rank * b : (s.rank + 1) * b].to(s.device))
-            s.carry_state = None
+                setattr(carry, name, saved[name][s.rank * b : (s.rank + 1) * b].to(s.device))
     s.step += 1
     min_steps = None
     if model.cfg.halt_max_steps > 1:  # drawn for the global batch from (seed, step): the same on every rank
         gen = torch.Generator().manual_seed((config.seed * 1_000_003 + s.step * 7919 + 11) % (1 << 62))
         min_steps = exploration_min_steps(gen, config.batch_size, model.cfg.halt_max_steps,
                                           model.cfg.halt_exploration_prob)[s.rank * b : (s.rank + 1) * b]
-    s.carry, metrics = act_step(model, s.carry, batch, loss=config.loss, q_loss_weight=config.q_loss_weight,
-                                min_steps=min_steps, grad_scale=1 / config.batch_size, micro_batch=config.micro_batch,
-                                fwd=s.fwd, autocast=s.autocast, relabel=getattr(s.dataset, "relabel", None))
+    s.carries[cells], metrics = act_step(model, s.carries[cells], batch, loss=config.loss,
+                                         q_loss_weight=config.q_loss_weight, min_steps=min_steps,
+                                         grad_scale=1 / config.batch_size, micro_batch=config.micro_batch, fwd=s.fwd,
+                                         autocast=s.autocast, relabel=getattr(s.dataset, "relabel", None))
     _sync_gradients(list(model.parameters()))
     if config.grad_clip:
         torch.nn.utils.clip_grad_norm_(s.net_params, config.grad_clip)
@@ -434,7 +436,7 @@ def _run_eval(s: TrainState) -> None:
 def _checkpoint(s: TrainState) -> None:
     if s.run_dir is None:
         return
-    gathered = _gather_carry(s.carry) if s.carry is not None else None  # every rank takes part
+    gathered = {cells: _gather_carry(c) for cells, c in sorted(s.carries.items())}  # every rank takes part
     if s.rank == 0 and s.writer:
         _load_ema(s.ema_model, s.ema)
         path = s.writer.checkpoint_path(s.step)
@@ -489,7 +491,7 @@ def _load_ema(ema_model: Model, ema: list[torch.Tensor] | None) -> None:
             p.copy_(e)
 
 
-def _save(path: Path, model: Model, ema_model: Model, optimizers: tuple, carry: dict | None, config: TrainConfig,
+def _save(path: Path, model: Model, ema_model: Model, optimizers: tuple, carries: dict[int, dict], config: TrainConfig,
           dataset: TrainDataset, step: int, data_index: int, wall_s: float, result: TrainResult) -> None:
     extra: dict[str, torch.Tensor] = {}
     for name, p in model.named_parameters():
@@ -498,8 +500,9 @@ def _save(path: Path, model: Model, ema_model: Model, optimizers: tuple, carry: 
     for prefix, optimizer in zip(("opt", "emb_opt"), optimizers, strict=True):
         for k, v in (optimizer.state_tensors() if optimizer is not None else {}).items():
             extra[f"{TRAIN_PREFIX}{prefix}/{k}"] = v
-    for name, t in (carry or {}).items():
-        extra[f"{TRAIN_PREFIX}carry/{name}"] = t
+    for cells, carry in carries.items():
+        for name, t in carry.items():
+            extra[f"{TRAIN_PREFIX}{_carry_key(cells, model.cfg)}/{name}"] = t
     training = {
         "preset": config.preset,
         "dataset": asdict(config.data),
@@ -529,8 +532,13 @@ def _gather_carry(carry: Carry) -> dict[str, torch.Tensor]:
     return out
 
 
+def _carry_key(cells: int, cfg) -> str:
+    """Where a stream's carry is saved: `carry` for the model's own canvas, `carry@CELLS` for a smaller one."""
+    return "carry" if cells == cfg.seq_len else f"carry@{cells}"
+
+
 def _restore(path: Path, model: Model, optimizer, emb_optimizer, ema: list[torch.Tensor] | None, device
-             ) -> tuple[int, int, dict | None, float]:
+             ) -> tuple[int, int, dict[int, dict], float]:
     ema_state, train, state = read_train_checkpoint(path)
     raw = {k[len("raw/"):]: v for k, v in train.items() if k.startswith("raw/")}
     with torch.no_grad():
@@ -543,5 +551,10 @@ def _restore(path: Path, model: Model, optimizer, emb_optimizer, ema: list[torch
     emb_state = {k[len("emb_opt/"):]: v.to(device) for k, v in train.items() if k.startswith("emb_opt/")}
     if emb_optimizer is not None and emb_state:  # (a run that switched from sign-SGD starts its moments afresh)
         emb_optimizer.load_state_tensors(emb_state)
-    carry = {k[len("carry/"):]: v for k, v in train.items() if k.startswith("carry/")} or None
-    return int(state["step"]), int(state["data_index"]), carry, float(state.get("wall_time_s", 0.0))
+    carries: dict[int, dict] = {}
+    for key, t in train.items():
+        stream, _, name = key.partition("/")
+        if stream == "carry" or stream.startswith("carry@"):
+            cells = model.cfg.seq_len if stream == "carry" else int(stream[len("carry@"):])
+            carries.setdefault(cells, {})[name] = t
+    return int(state["step"]), int(state["data_index"]), carries, float(state.get("wall_time_s", 0.0))

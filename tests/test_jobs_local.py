@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from trainers.jobs import Job, JobError, JobStore
+from trainers.jobs.common import infer_state
 from trainers.jobs.manager import JobManager
-from trainers.rundir import checkpoint_is_complete, latest_checkpoint, read_metrics
+from trainers.rundir import checkpoint_is_complete, latest_checkpoint, read_metrics, read_status
 from trm_lab.cli import main as cli
 
 TINY = ["--steps", "6", "--set", "log_every=2", "--set", "checkpoint_every=3", "--set", "eval_every=6",
@@ -90,6 +91,30 @@ def test_real_trainer_killed_mid_checkpoint_resumes_from_a_complete_one(jobs_hom
         "step_10.safetensors"
 
 
+def test_a_status_is_told_current_or_stale_by_its_launch_id_not_its_second():
+    """While the launcher lives, status.json counts only if this start's trainer wrote it: the launch ids match. The
+    clock cannot tell (it has 1 s resolution): a status written in the start's second by the previous start is
+    stale, and one written in that second by this start (stopped at once, launcher still recording the exit) is
+    not. The old rule, `updated` <= `started` means stale, read the second as `queued`."""
+    started = int(time.time()) + 0.5
+    same_second = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started))
+    alive = {"node0": {"pid": 4242, "alive": True, "started": True, "exit": None}}
+
+    def state(job: Job, launch: str | None, trainer_state: str) -> dict:
+        status = {"state": trainer_state, "step": 7, "total_steps": 60, "updated": same_second, "message": ""}
+        return infer_state(job, {"nodes": alive, "status": status | ({"launch": launch} if launch is not None else {})})
+
+    job = Job(name="j", source="x", state="queued", started=started, launch="b" * 32)
+    assert state(job, "a" * 32, "stopped")["state"] == "queued"  # left by the start before this resume
+    assert state(job, "a" * 32, "running")["state"] == "queued"
+    assert state(job, None, "finished")["state"] == "queued"  # by a trainer no job manager started
+    assert state(job, "b" * 32, "stopped") == {"step": 7, "total_steps": 60, "state": "stopped", "message": "",
+                                               "ended": pytest.approx(time.time(), abs=60)}
+    assert state(job, "b" * 32, "running")["state"] == "running"
+    before_ids = Job(name="j", source="x", state="running", started=started)  # started before launch ids existed
+    assert state(before_ids, None, "running")["state"] == "running"
+
+
 def test_stop_and_resume_from_the_cli_continue_the_metrics(jobs_home, capsys):
     cfg = jobs_home / "stand in.json"
     cfg.write_text(json.dumps({"steps": 60, "step_s": 0.05, "checkpoint_every": 10}))
@@ -110,6 +135,8 @@ def test_stop_and_resume_from_the_cli_continue_the_metrics(jobs_home, capsys):
     assert cli(["jobs", "list", "--json"]) == 0
     (row,) = json.loads(capsys.readouterr().out)
     assert row["state"] == "finished" and row["checkpoints"][-1].endswith("step_60.safetensors")
+    resumed = manager.store.get(job["id"])
+    assert read_status(stored.local_run)["launch"] == resumed.launch != stored.launch  # a new id for the resume
 
 
 def test_job_survives_its_submitter_and_is_found_again(jobs_home):

@@ -17,7 +17,7 @@ from test_jobs_local import TINY, steps_of, wait_for
 from trainers.jobs import HostUnreachable, JobError
 from trainers.jobs.manager import JobManager
 from trainers.jobs.ssh import SSH, SSHOptions, config_hosts, parse_target
-from trainers.rundir import checkpoint_is_complete, latest_checkpoint
+from trainers.rundir import checkpoint_is_complete, latest_checkpoint, read_status
 from trm_lab.cli import main as cli
 
 pytest_plugins = ["sshd"]  # the jobs_home / sshd_server / ssh_lab fixtures
@@ -90,6 +90,7 @@ def test_hostile_names_reach_the_host_as_plain_strings(ssh_lab, remote_base, tmp
     assert (Path(job.remote_job_dir) / "input" / cfg.name).read_text() == cfg.read_text()
     assert json.loads((Path(job.remote_run) / "config.json").read_text())["steps"] == 5
     assert steps_of(job.local_run) == [1, 2, 3, 4, 5]
+    assert read_status(job.remote_run)["launch"] == read_status(job.local_run)["launch"] == job.launch != ""
     for folder in (Path.home(), remote_base, remote_base / "jobs", Path(job.remote_job_dir), tmp_path):
         assert not list(folder.glob("pwned-*")), folder
     capsys.readouterr()

@@ -18,6 +18,7 @@ from pathlib import Path
 from engine.atomic import atomic_write_text
 
 STATES = ("queued", "running", "finished", "failed", "stopped")
+LAUNCH_ENV = "TRM_LAB_LAUNCH"  # the job launcher's id for this start; copied into status.json as `launch`
 
 
 def _now() -> str:
@@ -138,7 +139,8 @@ class RunWriter:
         assert state in STATES, state
         if state == "running" and self.status.get("state") != "running":
             fields.setdefault("started", _now())
-        self.status.update(fields, state=state, pid=os.getpid(), host=socket.gethostname(), updated=_now())
+        self.status.update(fields, state=state, pid=os.getpid(), host=socket.gethostname(), updated=_now(),
+                           launch=os.environ.get(LAUNCH_ENV, ""))
         self.status.setdefault("started", _now())
         self.status.setdefault("message", "")
         atomic_write_text(self.run / "status.json", json.dumps(self.status, indent=1) + "\n")

@@ -187,16 +187,6 @@ def _latest_step(latest: dict | None, folder: Path) -> int | None:
     return int(step) if isinstance(step, int) else None
 
 
-def status_is_live(status: dict | None, nodes: dict) -> bool:
-    """True when the process that wrote status.json runs in one of our live launchers' process groups: the status
-    belongs to the current start, not to one before a resume."""
-    try:
-        pgid = os.getpgid(int((status or {}).get("pid") or 0))
-    except (OSError, ValueError, TypeError):
-        return False
-    return any(info.get("alive") and info.get("pid") == pgid for info in nodes.values())
-
-
 def probe(job_dir: Path, nodes: list[str], metrics_from: int = 0, log_from: int = 0, run: bool = True,
           config: bool = False, max_log: int = MAX_LOG_BYTES) -> dict:
     """Everything a watcher needs in one object (see the module doc)."""
@@ -210,8 +200,7 @@ def probe(job_dir: Path, nodes: list[str], metrics_from: int = 0, log_from: int 
                 result["config"] = None
         lines, next_line = read_lines_from(run_dir / "metrics.jsonl", metrics_from)
         log, next_log = read_bytes_from(run_dir / "train.log", log_from, max_log) if max_log else ("", log_from)
-        status = read_json(run_dir / "status.json")
-        result.update(status=status, status_live=status_is_live(status, result["nodes"]),
+        result.update(status=read_json(run_dir / "status.json"),
                       latest=read_json(run_dir / "checkpoints" / "latest.json"),
                       checkpoints=list_checkpoints(run_dir), metrics=lines, metrics_next=next_line,
                       log=log, log_next=next_log, has_run=run_dir.is_dir())

@@ -6,6 +6,7 @@ import calendar
 import os
 import shlex
 import time
+import uuid
 
 from trainers.jobs.model import FINAL_STATES, LOST, Job
 
@@ -54,9 +55,8 @@ def infer_state(job: Job, probe: dict) -> dict:
     if status:
         out["step"] = int(status.get("step") or 0)
         out["total_steps"] = int(status.get("total_steps") or job.total_steps or 0)
-    # status.json left over from before a (re)start: not written by a process of the running launcher, and not
-    # newer than the start (its clock has 1 s resolution)
-    stale = alive and not probe.get("status_live") and status_time(status) <= int(job.started)
+    # status.json left over from before a (re)start while the new trainer has not written one yet
+    stale = alive and not status_is_current(job, status)
     if trainer_state in FINAL_STATES and not stale:  # rank 0 said so; other ranks may still be tearing down
         state = trainer_state
         out["message"] = status.get("message") or ""
@@ -77,6 +77,18 @@ def infer_state(job: Job, probe: dict) -> dict:
     if state in FINAL_STATES and job.state not in FINAL_STATES:
         out["ended"] = time.time()
     return out
+
+
+def new_launch_id() -> str:
+    """A fresh id for one start of a job (submit or resume), recorded as `Job.launch`. The backend hands it to the
+    trainer in the environment (`trainers.rundir.LAUNCH_ENV`), which copies it into status.json as `launch`."""
+    return uuid.uuid4().hex
+
+
+def status_is_current(job: Job, status: dict | None) -> bool:
+    """True when status.json was written by the job's latest start, not left from one before a resume. (A job
+    started before launch ids existed has "" on both sides.)"""
+    return bool(status) and (status.get("launch") or "") == job.launch
 
 
 def status_time(status: dict | None) -> float:

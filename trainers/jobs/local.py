@@ -10,9 +10,10 @@ import time
 from pathlib import Path
 
 from trainers.jobs import agent
-from trainers.jobs.common import trainer_argv
+from trainers.jobs.common import new_launch_id, trainer_argv
 from trainers.jobs.errors import JobError
 from trainers.jobs.model import Job
+from trainers.rundir import LAUNCH_ENV
 
 _children: dict[int, subprocess.Popen] = {}  # launchers we started, reaped on poll so they leave no zombie
 
@@ -50,7 +51,8 @@ class LocalBackend:
         # imports this checkout's code
         cwd = os.getcwd()
         cmd = [self.python, "-m", "trainers.jobs.agent", "launch", str(node), "--cwd", cwd, "--", *argv]
-        env = dict(os.environ)
+        launch = new_launch_id()
+        env = dict(os.environ, **{LAUNCH_ENV: launch})
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(self._code_root()), env.get("PYTHONPATH")]))
         try:
             proc = subprocess.Popen(cmd, start_new_session=True, stdin=subprocess.DEVNULL,
@@ -63,7 +65,8 @@ class LocalBackend:
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise JobError(f"job {job.name!r}: the launcher did not start (see {node / 'output.log'})")
             time.sleep(0.02)
-        return {"pid": proc.pid, "state": "queued", "started": time.time(), "message": "", "reachable": True}
+        return {"pid": proc.pid, "state": "queued", "started": time.time(), "launch": launch, "message": "",
+                "reachable": True}
 
     @staticmethod
     def _code_root() -> Path:
@@ -78,8 +81,7 @@ class LocalBackend:
         run = Path(job.local_run)
         lines, next_line = agent.read_lines_from(run / "metrics.jsonl", metrics_from)
         status = agent.read_json(run / "status.json")
-        result.update(status=status, status_live=agent.status_is_live(status, result["nodes"]), metrics=lines,
-                      metrics_next=next_line,
+        result.update(status=status, metrics=lines, metrics_next=next_line,
                       checkpoints=agent.list_checkpoints(run))  # the log is read in place by whoever shows it
         return result
 

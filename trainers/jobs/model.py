@@ -34,6 +34,7 @@ class Job:
     pid: int = 0
     created: float = 0.0
     started: float = 0.0
+    launch: str = ""  # id of the latest start (submit or resume); its trainer copies it into status.json
     updated: float = 0.0
     ended: float = 0.0
     last_metrics: dict = field(default_factory=dict)

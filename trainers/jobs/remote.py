@@ -21,11 +21,11 @@ from pathlib import Path, PurePosixPath
 from engine.atomic import atomic_write_bytes, atomic_write_text
 from trainers.jobs.agent import checkpoint_step
 from trainers.jobs.bundle import code_bundle
-from trainers.jobs.common import status_time, trainer_argv
+from trainers.jobs.common import new_launch_id, status_is_current, status_time, trainer_argv
 from trainers.jobs.errors import HostUnreachable, JobError
 from trainers.jobs.model import Job
 from trainers.jobs.ssh import SSH, SSHOptions
-from trainers.rundir import checkpoint_is_complete
+from trainers.rundir import LAUNCH_ENV, checkpoint_is_complete
 
 q = shlex.quote
 SETUP_SCRIPT = Path(__file__).with_name("remote_setup.py")
@@ -124,20 +124,23 @@ class SSHBackend:
         if len(job.hosts) > 1:  # the address the other nodes use for the first one (hosts.json may say otherwise)
             rdzv = str(self.host_settings(job.hosts[0]).get("rdzv_host") or first.resolved_hostname())
         pids = []
+        launch = new_launch_id()  # the same on every node; rank 0's trainer copies it into status.json
         for i, host in enumerate(job.hosts):
             argv = trainer_argv(python, job, f"{jd}/run", source=source, resume=resume, rdzv_host=rdzv)
             node = f"{jd}/node{i}"
-            launch = shlex.join([python, "-m", "trainers.jobs.agent", "launch", node, "--cwd", jd, "--", *argv])
-            script = (f"mkdir -p {q(node)} && cd {q(jd)} && rm -f {q(node)}/launcher.pid {q(node)}/exit.json && "
+            cmd = shlex.join([python, "-m", "trainers.jobs.agent", "launch", node, "--cwd", jd, "--", *argv])
+            script = (f"export {LAUNCH_ENV}={q(launch)} && "
+                      f"mkdir -p {q(node)} && cd {q(jd)} && rm -f {q(node)}/launcher.pid {q(node)}/exit.json && "
                       "S=; command -v setsid >/dev/null 2>&1 && S=setsid; "
-                      f"$S nohup {launch} > {q(node)}/nohup.out 2>&1 < /dev/null & "
+                      f"$S nohup {cmd} > {q(node)}/nohup.out 2>&1 < /dev/null & "
                       f"i=0; while [ ! -s {q(node)}/launcher.pid ] && [ $i -lt 300 ]; do sleep 0.05; i=$((i+1)); done; "
                       f"cat {q(node)}/launcher.pid 2>/dev/null || cat {q(node)}/nohup.out")
             out = self.ssh(host).run_script(script).stdout.decode(errors="replace").strip()
             if not out.isdigit():
                 raise JobError(f"{host}: the launcher did not start: {out[-800:]}")
             pids.append(int(out))
-        out = {"pid": pids[0], "state": "queued", "started": time.time(), "message": "", "reachable": True}
+        out = {"pid": pids[0], "state": "queued", "started": time.time(), "launch": launch, "message": "",
+               "reachable": True}
         if len(job.hosts) > 1:
             out["primary_host"] = ""  # rank 0 may land on another host this time: find it again
         return out
@@ -177,8 +180,9 @@ class SSHBackend:
 
     def probe(self, job: Job, metrics_from: int, log_from: int) -> dict:
         """One probe per host: launcher liveness everywhere, the run directory from the primary host only. While
-        the primary is unknown (multi-node, after a start) it is the host whose status.json is fresh; until one is,
-        no run data is read (`status` is None), so the mirror never mixes two hosts' metrics."""
+        the primary is unknown (multi-node, after a start) it is the host whose status.json carries this start's
+        launch id; until one does, no run data is read (`status` is None), so the mirror never mixes two hosts'
+        metrics."""
         python = self._venv_python(job)
         want_config = not (Path(job.local_run) / "config.json").exists()
         merged: dict = {"nodes": {}, "primary_host": job.primary_host}
@@ -204,7 +208,7 @@ class SSHBackend:
             merged.update({k: v for k, v in results[job.primary_host].items() if k != "nodes"})
             return merged
         fresh = [(status_time(r.get("status")), h) for h, r in results.items()
-                 if r.get("status") and (r.get("status_live") or status_time(r.get("status")) > int(job.started))]
+                 if status_is_current(job, r.get("status"))]
         if fresh:
             merged["primary_host"] = max(fresh)[1]  # the manager records it, then reads its run directory
         return merged

@@ -45,9 +45,12 @@ def test_canvases_must_ascend_to_the_model_size():
     base = asdict(DATA)
     for bad in ([11, 7], [7, 9], [], [7, 7, 11]):
         with pytest.raises(ConfigError, match="data.canvases"):
-            TrainConfig(data={**base, "canvases": bad})
+            TrainConfig(model=MODEL, data={**base, "canvases": bad})
     with pytest.raises(ConfigError, match="only generated mazes"):
-        TrainConfig(data={**base, "kind": "sudoku", "size": 11})
+        TrainConfig(model=MODEL, data={**base, "kind": "sudoku", "size": 11})
+    with pytest.raises(ConfigError, match="relative2d"):
+        TrainConfig(model={**MODEL, "pos_encodings": "rope"}, data=base)
+    TrainConfig(model=MODEL, data=base)
 
 
 def test_a_model_on_a_smaller_canvas_computes_what_its_cropped_copy_does():

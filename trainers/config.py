@@ -112,6 +112,9 @@ class TrainConfig:
             if not canvases or canvases != sorted(set(canvases)) or canvases[-1] != self.data.size or canvases[0] < 2:
                 raise ConfigError(f"data.canvases must be ascending sides ending at data.size ({self.data.size}), "
                                   f"not {canvases}")
+            if self.model.get("pos_encodings") != "relative2d" or self.model.get("attention_window"):
+                raise ConfigError("data.canvases needs a whole-grid relative2d model (model.pos_encodings), which "
+                                  "runs on any smaller canvas")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -113,6 +113,8 @@ def think_steps(loaded, grids: list[np.ndarray], options: ThinkOptions | None = 
     rng = np.random.default_rng(options.seed)
     if not puzzle_kind.thinks:
         raise ValueError(f"think harder works on Sudoku and mazes, not {kind}")
+    if not grids:
+        return
     views = [puzzle_kind.views(g, K, rng) for g in grids]
     side = max(max(g.shape) for g in grids)
     loaded = loaded.fitted(side, side)  # dihedral views swap rows and columns: a square canvas fits both

@@ -84,6 +84,7 @@ def test_think_many_keeps_puzzles_apart_and_noise_changes_trajectories():
                                                                       device="cpu")))
     assert quiet[0].trajectories[0].halt_prob == noisy[0].trajectories[0].halt_prob  # the first stays as given
     assert quiet[0].trajectories[1].halt_prob != noisy[0].trajectories[1].halt_prob
+    assert think_many(loaded, []) == []  # nothing to solve (e.g. a bench asked for 0 puzzles): no steps, no error
 
 
 def test_maze_trajectories_are_judged_by_any_shortest_path():

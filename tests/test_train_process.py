@@ -25,6 +25,14 @@ TINY = {
 }
 
 
+# Mazes on two canvases in turn (data.canvases): each rank keeps its slice of both streams' carries.
+CANVAS_MAZES = {
+    "model": {**TINY["model"], "mixer": "attention", "pos_encodings": "relative2d"},
+    "data": {"kind": "maze", "size": 9, "maze_style": "hard", "canvases": [7, 9], "curriculum_start": 5,
+             "eval_count": 4, "prefetch": 2},
+}
+
+
 def _config(tmp_path: Path, **changes) -> Path:
     cfg = json.loads(json.dumps(TINY))
     cfg.update(changes)
@@ -69,8 +77,9 @@ def test_sigterm_finishes_the_step_checkpoints_and_exits_0(tmp_path):
     assert read_status(run)["state"] == "finished" and read_status(run)["step"] == status["step"] + 2
 
 
-def test_two_gloo_ranks_match_one_process(tmp_path):
-    cfg = _config(tmp_path)
+@pytest.mark.parametrize("changes", [{}, CANVAS_MAZES], ids=["sudoku", "maze-canvases"])
+def test_two_gloo_ranks_match_one_process(tmp_path, changes):
+    cfg = _config(tmp_path, **changes)
     one, two = tmp_path / "one", tmp_path / "two"
     subprocess.run([PY, "-m", "trainers.run", str(cfg), "--out", str(one)], cwd=ROOT, env=_env(), check=True,
                    capture_output=True, timeout=120)
@@ -84,6 +93,7 @@ def test_two_gloo_ranks_match_one_process(tmp_path):
     assert latest_checkpoint(two).name == "step_6.safetensors"
     raw = [k for k in a if k.startswith("train/raw/")]
     assert raw and set(a) == set(b)
+    assert ("train/carry@49/inputs" in a) == bool(changes)  # both streams' carries, gathered from both ranks
     for k in raw + [k for k in a if "/" not in k]:  # raw weights, then the EMA model
         assert (a[k] - b[k]).abs().max() < 1e-5, k
     la = [r["loss"] for r in read_metrics(one)[0]]

@@ -174,14 +174,9 @@ class RelativeBias2D(nn.Module):
             return
         self.side = side
         self.table = nn.Parameter(local_prior(num_heads, side))
-        self.register_buffer("index", self.offsets(side), persistent=False)
-        self.smaller: dict[int, torch.Tensor] = {}  # offsets of smaller canvases, made when first asked for
-
-    def offsets(self, side: int) -> torch.Tensor:
-        """(cells, cells) rows of the table for every (query, key) pair of a side x side canvas."""
         rows, cols = torch.arange(side * side) // side, torch.arange(side * side) % side
-        width = 2 * self.side - 1
-        return (rows[:, None] - rows[None, :] + self.side - 1) * width + cols[:, None] - cols[None, :] + self.side - 1
+        index = (rows[:, None] - rows[None, :] + side - 1) * (2 * side - 1) + cols[:, None] - cols[None, :] + side - 1
+        self.register_buffer("index", index, persistent=False)
 
     def forward(self, cells: int | None = None) -> torch.Tensor:
         """(heads, S, S) added to the attention scores; with a window (heads, side, side, window, window).
@@ -195,9 +190,10 @@ class RelativeBias2D(nn.Module):
             side = math.isqrt(cells)
             if side * side != cells or side > self.side:
                 raise ValueError(f"{cells} cells are not a square canvas of at most {self.side} x {self.side}")
-            if cells not in self.smaller or self.smaller[cells].device != index.device:
-                self.smaller[cells] = self.offsets(side).to(index.device)
-            index = self.smaller[cells]
+            # Offsets do not depend on where a canvas lies: a smaller one is the table canvas's top-left corner.
+            steps = torch.arange(side, device=index.device)
+            corner = (steps[:, None] * self.side + steps).reshape(-1)
+            index = index[corner][:, corner]
         return F.pad(self.table[:, index], (self.prefix_len, 0, self.prefix_len, 0))
 
 
